@@ -1,0 +1,258 @@
+// Constant folding, algebraic simplification and CSE over a pruned graph.
+#include <cmath>
+#include <map>
+#include <tuple>
+
+#include "engine/builtin_ops.h"
+#include "engine/compile/passes.h"
+#include "engine/op_registry.h"
+#include "engine/ops.h"
+
+namespace orbit::passes {
+
+namespace {
+
+constexpr int64_t kFoldLimit = 1 << 16;  // never fold constants larger than this many elements
+
+Tensor eval_on_cpu(const Node& node, std::vector<Tensor> ins) {
+  const OpDef& def = ops().get(node.op);
+  auto& k = def.kernels[0];
+  ORBIT_CHECK(k != nullptr, "op '", def.name, "' has no CPU kernel");
+  Tensor out = Tensor::empty(node.shape, node.dtype);
+  KernelCtx ctx{node, ins, out, 0, nullptr};
+  k(ctx);
+  return out;
+}
+
+class Simplifier {
+ public:
+  explicit Simplifier(const Graph& src) : src_(src) {}
+
+  Rewritten run(const std::vector<NodeId>& outputs) {
+    std::vector<NodeId> map(src_.size(), -1);
+    for (NodeId i = 0; i < src_.size(); ++i) map[i] = visit(src_.node(i), map);
+    Rewritten r;
+    r.graph = std::move(g_);
+    for (NodeId o : outputs) r.outputs.push_back(map[o]);
+    return r;
+  }
+
+ private:
+  NodeId visit(const Node& n, const std::vector<NodeId>& map) {
+    if (n.kind == NodeKind::input || n.kind == NodeKind::parameter) return g_.add_node_unchecked(n);
+    if (n.kind == NodeKind::constant) return constant(n.value, n.name);
+    Node m = n;
+    for (auto& in : m.inputs) in = map[in];
+    NodeId s = algebra(m);
+    if (s >= 0) return s;
+    s = fold(m);
+    if (s >= 0) return s;
+    return cse(std::move(m));
+  }
+
+  // Constants are deduplicated by value when they are small.
+  NodeId constant(const Tensor& v, const std::string& name) {
+    if (v.numel() <= 16) {
+      auto key = std::make_tuple(v.dtype(), v.shape().vec(), v.to_vector());
+      auto it = consts_.find(key);
+      if (it != consts_.end()) return it->second;
+      NodeId id = g_.constant(v, name).id();
+      consts_[key] = id;
+      return id;
+    }
+    return g_.constant(v, name).id();
+  }
+
+  NodeId cse(Node m) {
+    std::string key = std::to_string(m.op) + "|" + (m.attr ? m.attr->str() : "");
+    for (NodeId in : m.inputs) key += "|" + std::to_string(in);
+    auto it = cse_.find(key);
+    if (it != cse_.end()) return it->second;
+    NodeId id = g_.add_node_unchecked(std::move(m));
+    cse_[key] = id;
+    return id;
+  }
+
+  // The value of a node that holds one repeated scalar (a constant or a broadcast/reshape of one).
+  bool scalar_value(NodeId id, double& v) const {
+    const Node& n = g_.node(id);
+    if (n.kind == NodeKind::constant) {
+      if (n.value.numel() == 0 || n.value.numel() > 4096) return false;
+      v = n.value.at(0);
+      for (int64_t i = 1; i < n.value.numel(); ++i)
+        if (n.value.at(i) != v) return false;
+      return !std::isnan(v);
+    }
+    if (is(n, Op::broadcast_to) || is(n, Op::reshape) || is(n, Op::permute)) return scalar_value(n.inputs[0], v);
+    return false;
+  }
+  bool is_value(NodeId id, double want) const {
+    double v;
+    return scalar_value(id, v) && v == want;
+  }
+
+  // A node of the output's type holding `v` everywhere.
+  NodeId filled(const Node& m, double v) {
+    NodeId s = constant(Tensor::scalar(v, m.dtype), "");
+    if (m.shape.rank() == 0) return s;
+    return via_builder([&] { return broadcast_to(g_.var(s), m.shape); });
+  }
+  // x as the output's shape (x already has its dtype).
+  NodeId as_out(const Node& m, NodeId x) {
+    if (g_.node(x).shape == m.shape) return x;
+    return via_builder([&] { return broadcast_to(g_.var(x), m.shape); });
+  }
+  template <class F>
+  NodeId via_builder(F f) {
+    Var v = f();
+    // Route the builder's node through CSE so repeated rewrites share it.
+    Node copy = g_.node(v.id());
+    std::string key = std::to_string(copy.op) + "|" + (copy.attr ? copy.attr->str() : "");
+    for (NodeId in : copy.inputs) key += "|" + std::to_string(in);
+    auto it = cse_.find(key);
+    if (it != cse_.end()) return it->second;  // the fresh node stays dead; prune drops it
+    cse_[key] = v.id();
+    return v.id();
+  }
+
+  NodeId algebra(const Node& m) {
+    const OpDef& def = ops().get(m.op);
+    if (def.random) return -1;
+    auto in = [&](int i) { return m.inputs[i]; };
+    auto op = static_cast<Op>(m.op);
+    double v;
+
+    // Every input a repeated scalar: evaluate once on scalars for elementwise ops.
+    if (def.elementwise && m.op < id(Op::kCount)) {
+      std::vector<Tensor> sc;
+      bool all = true;
+      for (NodeId i : m.inputs) {
+        if (!scalar_value(i, v)) {
+          all = false;
+          break;
+        }
+        sc.push_back(Tensor::scalar(v, g_.node(i).dtype));
+      }
+      if (all) {
+        Node scalar_node = m;
+        scalar_node.shape = Shape{};
+        double r = eval_on_cpu(scalar_node, sc).at(0);
+        if (!std::isnan(r)) return filled(m, r);
+      }
+    }
+    switch (op) {
+      case Op::add:
+        if (is_value(in(0), 0)) return as_out(m, in(1));
+        if (is_value(in(1), 0)) return as_out(m, in(0));
+        break;
+      case Op::sub:
+        if (is_value(in(1), 0)) return as_out(m, in(0));
+        if (is_value(in(0), 0)) return as_out(m, via_builder([&] { return neg(g_.var(in(1))); }));
+        break;
+      case Op::mul:
+        if (is_value(in(0), 0) || is_value(in(1), 0)) return filled(m, 0);
+        if (is_value(in(0), 1)) return as_out(m, in(1));
+        if (is_value(in(1), 1)) return as_out(m, in(0));
+        if (is_value(in(0), -1)) return as_out(m, via_builder([&] { return neg(g_.var(in(1))); }));
+        if (is_value(in(1), -1)) return as_out(m, via_builder([&] { return neg(g_.var(in(0))); }));
+        break;
+      case Op::div:
+        if (is_value(in(0), 0)) return filled(m, 0);
+        if (is_value(in(1), 1)) return as_out(m, in(0));
+        break;
+      case Op::neg:
+        if (is(g_.node(in(0)), Op::neg)) return g_.node(in(0)).inputs[0];
+        break;
+      case Op::pow_scalar:
+        if (m.attr_as<PowScalarAttr>().exponent == 1) return in(0);
+        break;
+      case Op::reshape:
+        if (g_.node(in(0)).shape == m.shape) return in(0);
+        if (is(g_.node(in(0)), Op::reshape)) {
+          NodeId inner = g_.node(in(0)).inputs[0];
+          if (g_.node(inner).shape == m.shape) return inner;
+          return via_builder([&] { return reshape(g_.var(inner), m.shape.vec()); });
+        }
+        break;
+      case Op::broadcast_to:
+      case Op::permute:
+      case Op::cast:
+        if (g_.node(in(0)).shape == m.shape && g_.node(in(0)).dtype == m.dtype) {
+          if (op != Op::permute) return in(0);
+          auto& p = m.attr_as<PermuteAttr>().perm;
+          bool ident = true;
+          for (size_t i = 0; i < p.size(); ++i) ident &= p[i] == static_cast<int64_t>(i);
+          if (ident) return in(0);
+        }
+        break;
+      default: break;
+    }
+    // Structural ops and reductions of a repeated scalar.
+    if (m.inputs.size() >= 1 && scalar_value(in(0), v)) {
+      switch (op) {
+        case Op::reshape: case Op::permute: case Op::slice: case Op::broadcast_to: case Op::gather:
+        case Op::reduce_mean: case Op::reduce_max:
+          return filled(m, v);
+        case Op::pad:
+          if (m.attr_as<PadAttr>().value == v) return filled(m, v);
+          break;
+        case Op::reduce_sum: {
+          int64_t count = g_.node(in(0)).shape.numel() / (m.shape.numel() > 0 ? m.shape.numel() : 1);
+          return filled(m, v * static_cast<double>(count));
+        }
+        case Op::segment_sum: case Op::segment_mean:
+          if (v == 0) return filled(m, 0);
+          break;
+        case Op::matmul:
+          if (v == 0) return filled(m, 0);
+          break;
+        case Op::concat: {
+          bool same = true;
+          double w;
+          for (NodeId i : m.inputs) same &= scalar_value(i, w) && w == v;
+          if (same) return filled(m, v);
+          break;
+        }
+        default: break;
+      }
+    }
+    if (op == Op::matmul && is_value(in(1), 0)) return filled(m, 0);
+    return -1;
+  }
+
+  NodeId fold(const Node& m) {
+    const OpDef& def = ops().get(m.op);
+    if (def.random || !def.kernels[0]) return -1;
+    int64_t biggest = 0;
+    std::vector<Tensor> vals;
+    for (NodeId i : m.inputs) {
+      const Node& n = g_.node(i);
+      if (n.kind != NodeKind::constant) return -1;
+      vals.push_back(n.value);
+      biggest = std::max(biggest, n.value.numel());
+    }
+    int64_t out = m.shape.numel();
+    if (out > kFoldLimit || (out > biggest && out > 64)) return -1;
+    return constant(eval_on_cpu(m, vals), m.name);
+  }
+
+  const Graph& src_;
+  Graph g_;
+  std::map<std::string, NodeId> cse_;
+  std::map<std::tuple<DType, std::vector<int64_t>, std::vector<double>>, NodeId> consts_;
+};
+
+}  // namespace
+
+Rewritten simplify(const Graph& g, const std::vector<NodeId>& outputs) {
+  Rewritten cur = prune(g, outputs);
+  for (int iter = 0; iter < 8; ++iter) {
+    int before = cur.graph.size();
+    Rewritten s = Simplifier(cur.graph).run(cur.outputs);
+    cur = prune(s.graph, s.outputs);
+    if (cur.graph.size() >= before) break;
+  }
+  return cur;
+}
+
+}  // namespace orbit::passes

@@ -1,0 +1,44 @@
+#include "engine/device.h"
+
+#include "engine/backend_hooks.h"
+#include "engine/error.h"
+
+namespace orbit {
+
+std::string Device::str() const {
+  return is_cpu() ? "cpu" : "cuda:" + std::to_string(index);
+}
+
+bool cuda_built() { return backend_hooks().cuda_device_count != nullptr; }
+
+int cuda_device_count() {
+  auto f = backend_hooks().cuda_device_count;
+  return f ? f() : 0;
+}
+
+Device Device::best() { return cuda_device_count() > 0 ? cuda(0) : cpu(); }
+
+Device Device::parse(const std::string& spec) {
+  if (spec == "auto") return best();
+  if (spec == "cpu") return cpu();
+  if (spec.rfind("cuda", 0) == 0) {
+    int idx = 0;
+    if (spec.size() > 4) {
+      ORBIT_CHECK(spec[4] == ':' && spec.size() > 5, "bad device '", spec, "': expected cuda or cuda:N");
+      try {
+        size_t used = 0;
+        idx = std::stoi(spec.substr(5), &used);
+        ORBIT_CHECK(used == spec.size() - 5, "bad device index in '", spec, "'");
+      } catch (const std::logic_error&) {
+        throw Error("bad device index in '" + spec + "'");
+      }
+    }
+    ORBIT_CHECK(cuda_built(), "device '", spec, "' requested but this orbit build has no CUDA backend");
+    int n = cuda_device_count();
+    ORBIT_CHECK(idx >= 0 && idx < n, "device '", spec, "' requested but ", n, " CUDA device(s) are visible");
+    return cuda(idx);
+  }
+  throw Error("unknown device '" + spec + "': expected auto, cpu, cuda or cuda:N");
+}
+
+}  // namespace orbit

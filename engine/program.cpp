@@ -1,0 +1,193 @@
+#include "engine/program.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <iostream>
+#include <set>
+#include <sstream>
+
+#include "engine/allocator.h"
+#include "engine/compile/memory_plan.h"
+#include "engine/compile/passes.h"
+#include "engine/op_registry.h"
+
+namespace orbit {
+
+namespace {
+
+bool dump_requested() {
+  const char* e = std::getenv("ORBIT_DUMP");
+  return e && *e && std::string(e) != "0";
+}
+
+// Index of the first NaN (or, when `inf_too`, non-finite value) of a CPU float tensor, or -1.
+int64_t first_bad(const Tensor& t, bool inf_too) {
+  if (!is_float(t.dtype()) || !t.device().is_cpu()) return -1;
+  return dispatch_float(t.dtype(), [&]<class T>() -> int64_t {
+    const T* p = t.data<T>();
+    for (int64_t i = 0; i < t.numel(); ++i)
+      if (inf_too ? !std::isfinite(p[i]) : std::isnan(p[i])) return i;
+    return -1;
+  });
+}
+
+}  // namespace
+
+Program compile(const Graph& g, const std::vector<Var>& outputs, Device device, CompileOptions opts) {
+  ORBIT_CHECK(!outputs.empty(), "compile: no outputs requested");
+  std::vector<NodeId> out_ids;
+  for (auto& v : outputs) {
+    ORBIT_CHECK(v.valid(), "compile: an output is an empty Var");
+    ORBIT_CHECK(v.graph() == &g, "compile: output '", v.name(), "' belongs to another graph");
+    out_ids.push_back(v.id());
+  }
+  if (device.is_cuda()) allocator_for(device);  // fails clearly when the backend is absent
+
+  passes::Rewritten r = opts.optimize ? passes::simplify(g, out_ids) : passes::prune(g, out_ids);
+  Program p;
+  p.graph_ = std::move(r.graph);
+  p.outputs_ = std::move(r.outputs);
+  p.device_ = device;
+  p.opts_ = std::move(opts);
+  for (int i = 0; i < g.size(); ++i)
+    if (g.node(i).kind == NodeKind::input) p.all_input_names_.push_back(g.node(i).name);
+
+  const Graph& pg = p.graph_;
+  const int n = pg.size();
+  std::set<NodeId> is_output(p.outputs_.begin(), p.outputs_.end());
+  std::vector<int> step_of(n, -1), last_use(n, -1);
+  for (NodeId i = 0; i < n; ++i) {
+    const Node& node = pg.node(i);
+    if (node.kind != NodeKind::op) continue;
+    const OpDef& def = ops().get(node.op);
+    ORBIT_CHECK(def.kernels[static_cast<int>(device.kind)] != nullptr, "compile: op '", def.name, "' (node '",
+                node.name, "') has no kernel for ", device.str());
+    step_of[i] = static_cast<int>(p.steps_.size());
+    p.steps_.push_back({i, node.inputs});
+    for (NodeId in : node.inputs) last_use[in] = step_of[i];
+  }
+  // Intermediates (op results that are not outputs) share one arena by liveness.
+  std::vector<BufferLife> lives;
+  std::vector<NodeId> owner;
+  for (NodeId i = 0; i < n; ++i) {
+    if (step_of[i] < 0 || is_output.count(i)) continue;
+    const Node& node = pg.node(i);
+    lives.push_back({static_cast<int64_t>(node.shape.numel() * dtype_size(node.dtype)), step_of[i],
+                     std::max(step_of[i], last_use[i])});
+    owner.push_back(i);
+  }
+  MemoryPlan plan = plan_memory(lives);
+  p.offset_.assign(n, -1);
+  for (size_t k = 0; k < owner.size(); ++k) p.offset_[owner[k]] = plan.offsets[k];
+  p.peak_ = plan.peak;
+  p.naive_ = plan.naive;
+  if (dump_requested()) std::cerr << p.report();
+  return p;
+}
+
+std::string Program::report() const {
+  std::ostringstream os;
+  os << "== orbit program on " << device_.str() << ": " << graph_.size() << " nodes, " << steps_.size()
+     << " kernels, planned arena " << peak_ << " bytes (without reuse " << naive_ << ")\n"
+     << graph_.dump();
+  os << "outputs:";
+  for (NodeId o : outputs_) os << " %" << o;
+  os << "\n";
+  return os.str();
+}
+
+std::vector<Tensor> Program::run(const Feeds& feeds) {
+  const Graph& g = graph_;
+  const int n = g.size();
+  if (values_.empty()) {
+    values_.resize(n);
+    if (peak_ > 0) arena_ = std::make_shared<Storage>(static_cast<size_t>(peak_), device_);
+    for (NodeId i = 0; i < n; ++i) {
+      const Node& node = g.node(i);
+      if (node.kind == NodeKind::constant) values_[i] = device_.is_cpu() ? node.value : node.value.to(device_);
+      else if (offset_[i] >= 0) values_[i] = Tensor::view_of(arena_, static_cast<size_t>(offset_[i]), node.shape, node.dtype);
+    }
+  }
+  // Feeds: known names, exact types, no NaN.
+  std::vector<char> fed(n, 0);
+  for (auto& [name, t] : feeds) {
+    NodeId hit = -1;
+    for (NodeId i = 0; i < n && hit < 0; ++i) {
+      const Node& node = g.node(i);
+      if ((node.kind == NodeKind::input || node.kind == NodeKind::parameter) && node.name == name) hit = i;
+    }
+    if (hit < 0) {
+      bool known = false;
+      for (auto& s : all_input_names_) known |= s == name;
+      if (known) continue;  // an input the requested outputs do not need
+      std::string names;
+      for (auto& s : all_input_names_) names += (names.empty() ? "'" : ", '") + s + "'";
+      throw Error("run: feed '" + name + "' is not an input of the graph (inputs: " +
+                  (names.empty() ? "none" : names) + ")");
+    }
+    const Node& node = g.node(hit);
+    ORBIT_CHECK(t.defined(), "run: feed '", name, "' is an empty tensor");
+    ORBIT_CHECK(t.shape() == node.shape && t.dtype() == node.dtype, "run: feed '", name, "' is ", t.shape().str(), " ",
+                dtype_name(t.dtype()), " but the graph expects ", node.shape.str(), " ", dtype_name(node.dtype));
+    ORBIT_CHECK(!fed[hit], "run: '", name, "' is fed twice");
+    if (opts_.numerics != NumericsCheck::off) {
+      int64_t bad = first_bad(t, false);
+      ORBIT_CHECK(bad < 0, "run: feed '", name, "' holds NaN at flat index ", bad);
+    }
+    values_[hit] = t.device() == device_ ? t : t.to(device_);
+    fed[hit] = 1;
+  }
+  std::string missing;
+  for (NodeId i = 0; i < n; ++i) {
+    const Node& node = g.node(i);
+    if (fed[i]) continue;
+    if (node.kind == NodeKind::input) {
+      missing += (missing.empty() ? "'" : ", '") + node.name + "' " + node.shape.str() + " " + dtype_name(node.dtype);
+    } else if (node.kind == NodeKind::parameter) {
+      ORBIT_CHECK(opts_.params && opts_.params->has(node.name), "run: parameter '", node.name,
+                  "' has no value: set it in the ParamStore or feed it");
+      const Tensor& v = opts_.params->get(node.name);
+      ORBIT_CHECK(v.shape() == node.shape && v.dtype() == node.dtype, "run: parameter '", node.name, "' in the store is ",
+                  v.shape().str(), " ", dtype_name(v.dtype()), " but the graph expects ", node.shape.str(), " ",
+                  dtype_name(node.dtype));
+      if (opts_.numerics != NumericsCheck::off) {
+        int64_t bad = first_bad(v, false);
+        ORBIT_CHECK(bad < 0, "run: parameter '", node.name, "' holds NaN at flat index ", bad);
+      }
+      values_[i] = v.device() == device_ ? v : v.to(device_);
+    }
+  }
+  ORBIT_CHECK(missing.empty(), "run: missing feed(s) for input ", missing);
+
+  for (NodeId o : outputs_)
+    if (g.node(o).kind == NodeKind::op) values_[o] = Tensor::empty(g.node(o).shape, g.node(o).dtype, device_);
+
+  std::vector<Tensor> ins;
+  for (const Step& s : steps_) {
+    const Node& node = g.node(s.node);
+    ins.clear();
+    for (NodeId in : s.inputs) ins.push_back(values_[in]);
+    KernelCtx ctx{node, ins, values_[s.node], run_index_, nullptr};
+    ops().get(node.op).kernels[static_cast<int>(device_.kind)](ctx);
+    if (opts_.numerics == NumericsCheck::all) {
+      int64_t bad = first_bad(values_[s.node], true);
+      ORBIT_CHECK(bad < 0, "run: op '", ops().get(node.op).name, "' at node '", node.name, "' produced ",
+                  values_[s.node].at(bad), " at flat index ", bad);
+    }
+  }
+  ++run_index_;
+
+  std::vector<Tensor> result;
+  for (NodeId o : outputs_) {
+    const Node& node = g.node(o);
+    result.push_back(node.kind == NodeKind::op ? values_[o] : values_[o].clone());
+  }
+  // Leaves fed by the caller are not kept alive past the run.
+  for (NodeId i = 0; i < n; ++i)
+    if (g.node(i).kind == NodeKind::input || g.node(i).kind == NodeKind::parameter) values_[i] = Tensor();
+  for (NodeId o : outputs_)
+    if (g.node(o).kind == NodeKind::op) values_[o] = Tensor();
+  return result;
+}
+
+}  // namespace orbit

@@ -1,0 +1,67 @@
+// compile(graph, outputs, device) -> Program: pruning, simplification, CSE and constant folding,
+// memory planning into one arena, and an executor that runs the kernels in order.
+#pragma once
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/graph.h"
+#include "engine/param_store.h"
+
+namespace orbit {
+
+using Feeds = std::vector<std::pair<std::string, Tensor>>;
+
+enum class NumericsCheck {
+  off,     // trust everything
+  inputs,  // reject NaN in feeds and parameters (default)
+  all,     // also stop at the first op that produces a NaN or an infinity, naming it
+};
+
+struct CompileOptions {
+  bool optimize = true;                     // simplification, folding and CSE
+  NumericsCheck numerics = NumericsCheck::inputs;
+  std::shared_ptr<ParamStore> params;       // where parameter values come from (feeds override)
+};
+
+class Program {
+ public:
+  // Runs the program. Every input of the graph that the outputs need must be fed (by name, with
+  // its exact shape and dtype); parameters come from the ParamStore unless fed. Returns the outputs
+  // in order, as new tensors on the program's device. Not reentrant: one run at a time.
+  std::vector<Tensor> run(const Feeds& feeds = {});
+
+  const Graph& graph() const { return graph_; }  // the optimised graph
+  Device device() const { return device_; }
+  int64_t planned_peak_bytes() const { return peak_; }
+  int64_t naive_bytes() const { return naive_; }
+  int num_kernels() const { return static_cast<int>(steps_.size()); }
+  uint64_t run_index() const { return run_index_; }
+  void set_run_index(uint64_t i) { run_index_ = i; }  // random ops draw from this counter (for resume)
+  const std::shared_ptr<ParamStore>& params() const { return opts_.params; }
+  std::string report() const;  // the optimised graph, kernels and planned memory
+
+ private:
+  friend Program compile(const Graph&, const std::vector<Var>&, Device, CompileOptions);
+  struct Step {
+    NodeId node;
+    std::vector<NodeId> inputs;
+  };
+  Graph graph_;
+  Device device_;
+  CompileOptions opts_;
+  std::vector<NodeId> outputs_;
+  std::vector<Step> steps_;
+  std::vector<int64_t> offset_;  // per node: arena offset, or -1 (leaf or output)
+  std::vector<std::string> all_input_names_;  // of the source graph, for feed validation
+  int64_t peak_ = 0, naive_ = 0;
+  std::shared_ptr<Storage> arena_;
+  std::vector<Tensor> values_;
+  uint64_t run_index_ = 0;
+};
+
+Program compile(const Graph& g, const std::vector<Var>& outputs, Device device = Device::cpu(),
+                CompileOptions options = {});
+
+}  // namespace orbit

@@ -1,0 +1,4 @@
+#pragma once
+namespace orbit {
+const char* version();
+}

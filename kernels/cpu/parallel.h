@@ -1,0 +1,45 @@
+// A parallel loop for CPU kernels: OpenMP when the build has it, serial otherwise.
+// Work below `grain` iterations runs serially (threads cost more than they save there).
+#pragma once
+#include <cstdint>
+
+namespace orbit::cpu {
+
+template <class F>
+void parallel_for(int64_t n, int64_t grain, F&& f) {
+#if defined(_OPENMP)
+  if (n >= 2 * grain) {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; ++i) f(i);
+    return;
+  }
+#endif
+  (void)grain;
+  for (int64_t i = 0; i < n; ++i) f(i);
+}
+
+// Iteration space of up to 6 dims with per-operand element strides (0 where an operand broadcasts).
+struct Strided {
+  static constexpr int kMax = 6;
+  int rank = 0;
+  int64_t shape[kMax] = {};
+  int64_t stride[3][kMax] = {};  // up to three operands
+
+  int64_t numel() const {
+    int64_t n = 1;
+    for (int i = 0; i < rank; ++i) n *= shape[i];
+    return n;
+  }
+  // Offset of operand k for the flat row-major index `flat` of the iteration space.
+  int64_t offset(int k, int64_t flat) const {
+    int64_t off = 0;
+    for (int i = rank - 1; i >= 0; --i) {
+      int64_t q = flat / shape[i];
+      off += (flat - q * shape[i]) * stride[k][i];
+      flat = q;
+    }
+    return off;
+  }
+};
+
+}  // namespace orbit::cpu

@@ -1,0 +1,69 @@
+// Elementwise unary math shared by the CPU kernels, the CUDA kernels and generated code.
+// Each functor is the single definition of its op's forward value.
+#pragma once
+#ifndef __CUDACC_RTC__
+#include <cmath>
+#endif
+#include "kernels/scalar/hd.h"
+
+namespace orbit::scalar {
+
+#ifndef __CUDACC_RTC__
+using std::abs; using std::cos; using std::erf; using std::exp; using std::log; using std::log1p;
+using std::pow; using std::sin; using std::sqrt; using std::tanh;
+#endif
+
+struct Neg { template <class T> ORBIT_HD T operator()(T x) const { return -x; } };
+struct Abs { template <class T> ORBIT_HD T operator()(T x) const { return x < T(0) ? -x : x; } };
+struct Sign {
+  template <class T> ORBIT_HD T operator()(T x) const { return T((x > T(0)) - (x < T(0))); }
+};
+struct Square { template <class T> ORBIT_HD T operator()(T x) const { return x * x; } };
+struct Relu { template <class T> ORBIT_HD T operator()(T x) const { return x > T(0) ? x : T(0); } };
+struct Exp { template <class T> ORBIT_HD T operator()(T x) const { return exp(x); } };
+struct Log { template <class T> ORBIT_HD T operator()(T x) const { return log(x); } };
+struct Log1p { template <class T> ORBIT_HD T operator()(T x) const { return log1p(x); } };
+struct Sqrt { template <class T> ORBIT_HD T operator()(T x) const { return sqrt(x); } };
+struct Rsqrt { template <class T> ORBIT_HD T operator()(T x) const { return T(1) / sqrt(x); } };
+struct Sin { template <class T> ORBIT_HD T operator()(T x) const { return sin(x); } };
+struct Cos { template <class T> ORBIT_HD T operator()(T x) const { return cos(x); } };
+struct Tanh { template <class T> ORBIT_HD T operator()(T x) const { return tanh(x); } };
+struct Erf { template <class T> ORBIT_HD T operator()(T x) const { return erf(x); } };
+// Stable in both tails: never evaluates exp of a large positive number.
+struct Sigmoid {
+  template <class T> ORBIT_HD T operator()(T x) const {
+    if (x >= T(0)) return T(1) / (T(1) + exp(-x));
+    T e = exp(x);
+    return e / (T(1) + e);
+  }
+};
+struct Silu { template <class T> ORBIT_HD T operator()(T x) const { return x * Sigmoid{}(x); } };
+// Exact (erf) GELU, as PyTorch's default.
+struct Gelu {
+  template <class T> ORBIT_HD T operator()(T x) const {
+    return T(0.5) * x * (T(1) + erf(x * T(0.70710678118654752440)));
+  }
+};
+// log(1 + e^x) = max(x, 0) + log1p(e^-|x|)
+struct Softplus {
+  template <class T> ORBIT_HD T operator()(T x) const {
+    T ax = x < T(0) ? -x : x;
+    return (x > T(0) ? x : T(0)) + log1p(exp(-ax));
+  }
+};
+struct PowScalar {
+  double p;
+  template <class T> ORBIT_HD T operator()(T x) const {
+    if (p == 2.0) return x * x;
+    if (p == 1.0) return x;
+    return pow(x, T(p));
+  }
+};
+struct Clamp {
+  double lo, hi;
+  template <class T> ORBIT_HD T operator()(T x) const {
+    return x < T(lo) ? T(lo) : (x > T(hi) ? T(hi) : x);
+  }
+};
+
+}  // namespace orbit::scalar

@@ -1,0 +1,253 @@
+#include "tests/harness/op_harness.h"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+namespace orbit::testing {
+
+namespace {
+
+struct Drawn {
+  std::vector<Nd> nd;          // f64 values (indices as doubles)
+  std::vector<Tensor> tensors; // in the case's dtypes
+};
+
+Nd draw_values(const InputSpec& s, std::mt19937_64& rng) {
+  Nd x(s.shape);
+  int64_t n = x.numel();
+  std::uniform_real_distribution<double> u(0, 1);
+  if (s.kind == InputSpec::Kind::index) {
+    std::uniform_int_distribution<int64_t> pick(0, s.index_range - 1);
+    for (auto& v : x.v) v = static_cast<double>(pick(rng));
+    if (s.sorted) std::sort(x.v.begin(), x.v.end());
+    return x;
+  }
+  if (s.kind == InputSpec::Kind::mask) {
+    for (auto& v : x.v) v = u(rng) < 0.5 ? 0.0 : 1.0;
+    return x;
+  }
+  if (s.distinct) {
+    std::vector<int64_t> perm(n);
+    std::iota(perm.begin(), perm.end(), 0);
+    std::shuffle(perm.begin(), perm.end(), rng);
+    for (int64_t i = 0; i < n; ++i)
+      x.v[i] = s.lo + (s.hi - s.lo) * (static_cast<double>(perm[i]) + s.grid_offset) / static_cast<double>(n);
+    return x;
+  }
+  for (auto& v : x.v) {
+    for (int tries = 0;; ++tries) {
+      v = s.lo + (s.hi - s.lo) * u(rng);
+      if (s.integer) v = std::round(v);
+      bool ok = std::abs(v) >= s.min_abs;
+      for (double a : s.avoid) ok = ok && std::abs(v - a) >= 0.05;
+      if (ok) break;
+      REQUIRE_MESSAGE(tries < 1000, "input spec cannot be satisfied");
+    }
+  }
+  return x;
+}
+
+Tensor to_tensor(const Nd& x, DType dt) {
+  Tensor t = Tensor::empty(Shape(x.shape), dt);
+  dispatch_all(dt, [&]<class T>() {
+    T* p = t.data<T>();
+    for (int64_t i = 0; i < x.numel(); ++i) p[i] = static_cast<T>(x.v[i]);
+  });
+  return t;
+}
+
+Nd to_nd(const Tensor& t) {
+  Nd x(t.shape().vec());
+  x.v = t.to_vector();
+  return x;
+}
+
+DType input_dtype(const OpCase& c, const InputSpec& s, DType real) {
+  if (s.kind == InputSpec::Kind::index) return s.int64 ? DType::i64 : DType::i32;
+  return c.int_dtype == DType::f64 ? real : c.int_dtype;
+}
+
+Drawn draw(const OpCase& c, DType real, uint64_t seed) {
+  std::mt19937_64 rng(seed ^ std::hash<std::string>{}(c.label));
+  Drawn d;
+  for (auto& s : c.inputs) {
+    InputSpec spec = s;
+    if (is_int(input_dtype(c, s, real)) && s.kind == InputSpec::Kind::real) spec.integer = true;
+    d.nd.push_back(draw_values(spec, rng));
+    d.tensors.push_back(to_tensor(d.nd.back(), input_dtype(c, s, real)));
+  }
+  return d;
+}
+
+std::vector<Var> make_inputs(Graph& g, const OpCase& c, DType real) {
+  std::vector<Var> vs;
+  for (size_t i = 0; i < c.inputs.size(); ++i)
+    vs.push_back(g.input("in" + std::to_string(i), Shape(c.inputs[i].shape), input_dtype(c, c.inputs[i], real)));
+  return vs;
+}
+
+Feeds feeds_of(const std::vector<Tensor>& ts) {
+  Feeds f;
+  for (size_t i = 0; i < ts.size(); ++i) f.push_back({"in" + std::to_string(i), ts[i]});
+  return f;
+}
+
+bool differentiable(const InputSpec& s) { return s.kind == InputSpec::Kind::real; }
+
+double sum_product(const Tensor& a, const Nd& w) {
+  double s = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) s += a.at(i) * w.v[i];
+  return s;
+}
+
+// |analytic - numeric| <= atol + rtol |numeric|, element by element; returns the worst ratio.
+double compare(const std::string& what, const std::vector<double>& analytic, const std::vector<double>& numeric,
+               double atol, double rtol) {
+  REQUIRE(analytic.size() == numeric.size());
+  double worst = 0;
+  for (size_t i = 0; i < analytic.size(); ++i) {
+    double err = std::abs(analytic[i] - numeric[i]), tol = atol + rtol * std::abs(numeric[i]);
+    worst = std::max(worst, err / tol);
+    if (!(err <= tol)) {
+      FAIL_CHECK(what << ": element " << i << " is " << analytic[i] << ", expected " << numeric[i] << " (|diff| "
+                      << err << " > tolerance " << tol << ")");
+      break;
+    }
+  }
+  return worst;
+}
+
+constexpr double kEps = 1e-6;   // central-difference step in f64
+constexpr double kAtol = 1e-6, kRtol = 1e-6;
+
+// Central differences of a scalar function over every element of the chosen feeds.
+std::vector<double> numeric_grad(Program& p, Feeds feeds, size_t which, const std::function<double(std::vector<Tensor>&)>& f) {
+  Tensor base = feeds[which].second.clone();
+  std::vector<double> g(base.numel());
+  for (int64_t i = 0; i < base.numel(); ++i) {
+    double x0 = base.data<double>()[i];
+    Tensor plus = base.clone(), minus = base.clone();
+    plus.data<double>()[i] = x0 + kEps;
+    minus.data<double>()[i] = x0 - kEps;
+    feeds[which].second = plus;
+    auto op = p.run(feeds);
+    double fp = f(op);
+    feeds[which].second = minus;
+    auto om = p.run(feeds);
+    double fm = f(om);
+    g[i] = (fp - fm) / (2 * kEps);
+  }
+  feeds[which].second = base;
+  return g;
+}
+
+}  // namespace
+
+double check_forward(const OpCase& c, DType dtype, uint64_t seed) {
+  INFO("op case '" << c.label << "' forward in " << dtype_name(dtype));
+  Drawn d = draw(c, dtype, seed);
+  Graph g;
+  Var out = c.build(g, make_inputs(g, c, dtype));
+  Program p = compile(g, {out});
+  Tensor got = p.run(feeds_of(d.tensors))[0];
+  Nd want = c.ref(d.nd);
+  REQUIRE_MESSAGE(got.shape() == Shape(want.shape), "shape " << got.shape().str() << " vs reference "
+                                                             << Shape(want.shape).str());
+  if (is_int(got.dtype())) {
+    std::vector<double> w = want.v;
+    for (auto& v : w) v = std::trunc(v);
+    return compare(c.label, got.to_vector(), w, 0, 0);
+  }
+  // f64: a few ulps of the value (plus what the reduction length adds); f32: single precision.
+  return dtype == DType::f64 ? compare(c.label, got.to_vector(), want.v, 1e-13, 1e-12)
+                             : compare(c.label, got.to_vector(), want.v, 2e-6, 2e-5);
+}
+
+double check_gradient(const OpCase& c, uint64_t seed) {
+  INFO("op case '" << c.label << "' gradcheck");
+  Drawn d = draw(c, DType::f64, seed);
+  Graph g;
+  auto ins = make_inputs(g, c, DType::f64);
+  Var out = c.build(g, ins);
+  Var w = g.input("w", out.shape(), DType::f64);
+  Var loss = sum(out * w);
+  std::vector<Var> wrt;
+  std::vector<size_t> which;
+  for (size_t i = 0; i < ins.size(); ++i)
+    if (differentiable(c.inputs[i])) {
+      wrt.push_back(ins[i]);
+      which.push_back(i);
+    }
+  auto grads = grad(loss, wrt);
+  Program analytic = compile(g, grads);
+  Program forward = compile(g, {loss});
+
+  std::mt19937_64 rng(seed + 17);
+  InputSpec ws;
+  ws.shape = out.shape().vec();
+  Nd wv = draw_values(ws, rng);
+  Feeds feeds = feeds_of(d.tensors);
+  feeds.push_back({"w", to_tensor(wv, DType::f64)});
+  auto got = analytic.run(feeds);
+  double worst = 0;
+  for (size_t k = 0; k < which.size(); ++k) {
+    auto num = numeric_grad(forward, feeds, which[k], [](std::vector<Tensor>& o) { return o[0].item(); });
+    worst = std::max(worst, compare(c.label + ": d loss / d in" + std::to_string(which[k]), got[k].to_vector(), num,
+                                    kAtol, kRtol));
+  }
+  return worst;
+}
+
+double check_second_order(const OpCase& c, uint64_t seed) {
+  INFO("op case '" << c.label << "' second order");
+  Drawn d = draw(c, DType::f64, seed);
+  Graph g;
+  auto ins = make_inputs(g, c, DType::f64);
+  Var out = c.build(g, ins);
+  Var w = g.input("w", out.shape(), DType::f64);
+  Var loss = sum(out * w);
+  std::vector<Var> wrt;
+  std::vector<size_t> which;
+  for (size_t i = 0; i < ins.size(); ++i)
+    if (differentiable(c.inputs[i])) {
+      wrt.push_back(ins[i]);
+      which.push_back(i);
+    }
+  auto g1 = grad(loss, wrt);
+  // H = sum_k <g1_k, v_k>: a scalar function of the inputs and of w, built from the VJP graph.
+  std::mt19937_64 rng(seed + 29);
+  Feeds feeds = feeds_of(d.tensors);
+  InputSpec ws;
+  ws.shape = out.shape().vec();
+  feeds.push_back({"w", to_tensor(draw_values(ws, rng), DType::f64)});
+  Var h;
+  for (size_t k = 0; k < g1.size(); ++k) {
+    Var v = g.input("v" + std::to_string(k), g1[k].shape(), DType::f64);
+    InputSpec vs;
+    vs.shape = g1[k].shape().vec();
+    feeds.push_back({"v" + std::to_string(k), to_tensor(draw_values(vs, rng), DType::f64)});
+    Var term = sum(g1[k] * v);
+    h = h.valid() ? h + term : term;
+  }
+  std::vector<Var> wrt2 = wrt;
+  wrt2.push_back(w);
+  auto g2 = grad(h, wrt2);
+  Program analytic = compile(g, g2);
+  Program forward = compile(g, {h});
+  auto got = analytic.run(feeds);
+  std::vector<size_t> slots = which;
+  slots.push_back(c.inputs.size());  // the feed index of w
+  double worst = 0;
+  for (size_t k = 0; k < slots.size(); ++k) {
+    auto num = numeric_grad(forward, feeds, slots[k], [](std::vector<Tensor>& o) { return o[0].item(); });
+    worst = std::max(worst, compare(c.label + ": d2 wrt feed " + feeds[slots[k]].first, got[k].to_vector(), num,
+                                    kAtol, kRtol));
+  }
+  return worst;
+}
+
+}  // namespace orbit::testing

@@ -1,0 +1,49 @@
+// The op harness (ggml style): each op case is defined once and drives
+//   (a) a forward check against a naive f64 reference (f64 and f32),
+//   (b) a central finite-difference gradcheck of the VJP in f64,
+//   (c) a second-order check: a gradcheck of the VJP graph itself,
+// and, with the CUDA backend, CPU-vs-GPU agreement and a perf mode (later issues).
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/orbit.h"
+#include "tests/harness/reference.h"
+
+namespace orbit::testing {
+
+struct InputSpec {
+  enum class Kind { real, index, mask };
+  std::vector<int64_t> shape;
+  Kind kind = Kind::real;
+  double lo = -1.5, hi = 1.5;
+  double min_abs = 0;           // keep |x| >= min_abs (a kink at 0)
+  std::vector<double> avoid;    // keep |x - a| >= 0.05 (kinks at these points)
+  bool distinct = false;        // values on a shuffled grid: no ties (max, maximum)
+  double grid_offset = 0.5;     // where in its grid cell a distinct value sits
+  int64_t index_range = 0;      // index kind: values in [0, index_range)
+  bool sorted = false;          // index kind: non-decreasing
+  bool int64 = false;           // index kind: i64 (else i32)
+  bool integer = false;         // real kind in an integer-dtype case: whole numbers
+};
+
+struct OpCase {
+  std::string op;     // the registry name this case covers
+  std::string label;  // unique, human readable
+  std::vector<InputSpec> inputs;
+  std::function<Var(Graph&, const std::vector<Var>&)> build;
+  std::function<Nd(const std::vector<Nd>&)> ref;
+  bool grad = true;         // gradcheck and second-order check
+  bool f32 = true;          // also run the forward check in f32
+  DType int_dtype = DType::f64;  // i32 / i64: an integer forward case (real inputs become integers)
+};
+
+const std::vector<OpCase>& op_cases();
+
+// Individual checks; each reports failures through doctest and returns the worst error seen.
+double check_forward(const OpCase& c, DType dtype, uint64_t seed);
+double check_gradient(const OpCase& c, uint64_t seed);
+double check_second_order(const OpCase& c, uint64_t seed);
+
+}  // namespace orbit::testing

@@ -25,8 +25,7 @@ if(ORBIT_WITH_CUDA)
   if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
     set(CMAKE_CUDA_ARCHITECTURES 90)  # sm_90 SASS + compute_90 PTX
   endif()
-  set(CMAKE_CUDA_STANDARD 20)
-  set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+  # CMake 3.25 does not know nvcc's C++20 flag (no CUDA20 dialect): the backend adds -std=c++20 itself.
   set(CMAKE_CUDA_RUNTIME_LIBRARY Static)
   enable_language(CUDA)
   find_package(CUDAToolkit REQUIRED)
@@ -38,6 +37,7 @@ endif()
 function(orbit_add_cuda_backend target)
   file(GLOB cuda_sources CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/kernels/cuda/*.cu)
   target_sources(${target} PRIVATE ${cuda_sources})
+  target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-std=c++20 --expt-relaxed-constexpr>)
   target_compile_definitions(${target} PUBLIC ORBIT_WITH_CUDA=1
     ORBIT_CUDA_ARCHS="${CMAKE_CUDA_ARCHITECTURES}")
   target_link_libraries(${target} PUBLIC CUDA::cudart_static)

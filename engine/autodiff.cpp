@@ -56,11 +56,12 @@ std::vector<Var> grad(Var y, const std::vector<Var>& wrt, Var seed) {
     if (def.zero_grad) continue;
     VjpCtx ctx{g, i, it->second};
     std::vector<Var> gs = def.vjp(ctx);
-    const Node& n2 = g.node(i);  // the vjp may have grown the node vector
-    ORBIT_CHECK(gs.size() == n2.inputs.size() || (gs.empty() && n2.inputs.empty()), "VJP rule of op '", def.name,
-                "' returned ", gs.size(), " gradients for ", n2.inputs.size(), " inputs");
+    // A copy: the VJP nodes and the accumulation below grow the graph (and move its nodes).
+    const std::vector<NodeId> inputs = g.node(i).inputs;
+    ORBIT_CHECK(gs.size() == inputs.size(), "VJP rule of op '", def.name, "' returned ", gs.size(),
+                " gradients for ", inputs.size(), " inputs");
     for (size_t k = 0; k < gs.size(); ++k) {
-      NodeId in = n2.inputs[k];
+      NodeId in = inputs[k];
       if (!gs[k].valid() || !from_wrt[in] || !is_float(g.node(in).dtype)) continue;
       ORBIT_CHECK(gs[k].shape() == g.node(in).shape, "VJP rule of op '", def.name, "' gave a gradient of shape ",
                   gs[k].shape().str(), " for input ", g.describe(in));

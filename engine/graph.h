@@ -45,10 +45,11 @@ class Var {
   Graph* graph() const { return g_; }
   NodeId id() const { return id_; }
   const Node& node() const;
-  const Shape& shape() const { return node().shape; }
+  // By value: building nodes grows the graph and would invalidate references into it.
+  Shape shape() const { return node().shape; }
   DType dtype() const { return node().dtype; }
   int rank() const { return shape().rank(); }
-  const std::string& name() const { return node().name; }
+  std::string name() const { return node().name; }
   // Renames the node (for error messages, feeds and dumps); returns *this.
   Var& named(const std::string& name);
 

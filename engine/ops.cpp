@@ -164,7 +164,7 @@ Var slice(Var x, int64_t axis, int64_t start, int64_t end) {
   int64_t d = x.shape()[ax];
   if (start < 0) start += d;
   if (end < 0) end += d;
-  std::vector<int64_t> s(x.rank(), 0), e(x.shape().begin(), x.shape().end());
+  std::vector<int64_t> s(x.rank(), 0), e = x.shape().vec();
   s[ax] = start;
   e[ax] = end;
   return slice(x, s, e);

@@ -64,7 +64,7 @@ void define_layout_ops(OpRegistry& r) {
            return TypeInfo{Shape(d), c.dtype(0)};
          }, [](VjpCtx& c) {
            auto& a = c.attr<SliceAttr>();
-           auto& s = c.in(0).shape();
+           Shape s = c.in(0).shape();
            std::vector<int64_t> hi;
            for (int i = 0; i < s.rank(); ++i) hi.push_back(s[i] - a.ends[i]);
            return std::vector<Var>{pad(c.grad, a.starts, hi, 0.0)};
@@ -82,7 +82,7 @@ void define_layout_ops(OpRegistry& r) {
            return TypeInfo{Shape(d), c.dtype(0)};
          }, [](VjpCtx& c) {
            auto& a = c.attr<PadAttr>();
-           auto& s = c.in(0).shape();
+           Shape s = c.in(0).shape();
            std::vector<int64_t> e;
            for (int i = 0; i < s.rank(); ++i) e.push_back(a.lo[i] + s[i]);
            return std::vector<Var>{slice(c.grad, a.lo, e)};

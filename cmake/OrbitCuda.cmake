@@ -34,12 +34,20 @@ else()
   message(STATUS "orbit: CUDA backend OFF")
 endif()
 
+# The .cu files form their own object library: CMake 3.25 cannot express a C++20 CUDA dialect, so
+# they must not inherit the C++ target's cxx_std_20 feature; nvcc gets -std=c++20 directly.
 function(orbit_add_cuda_backend target)
   file(GLOB cuda_sources CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/kernels/cuda/*.cu)
-  target_sources(${target} PRIVATE ${cuda_sources})
-  target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-std=c++20 --expt-relaxed-constexpr>)
-  target_compile_definitions(${target} PUBLIC ORBIT_WITH_CUDA=1
-    ORBIT_CUDA_ARCHS="${CMAKE_CUDA_ARCHITECTURES}")
+  add_library(orbit_cuda OBJECT ${cuda_sources})
+  target_include_directories(orbit_cuda PRIVATE ${PROJECT_SOURCE_DIR})
+  target_compile_options(orbit_cuda PRIVATE -std=c++20 --expt-relaxed-constexpr)
+  target_compile_definitions(orbit_cuda PRIVATE ORBIT_WITH_CUDA=1)
+  target_link_libraries(orbit_cuda PRIVATE CUDA::cudart_static)
+  set_target_properties(orbit_cuda PROPERTIES POSITION_INDEPENDENT_CODE ON CUDA_STANDARD_REQUIRED OFF)
+  target_sources(${target} PRIVATE $<TARGET_OBJECTS:orbit_cuda>)
+  # The CUDA objects make CMake resolve a CUDA dialect for the library itself; it compiles no .cu
+  # file, so any dialect CMake 3.25 knows will do.
+  set_target_properties(${target} PROPERTIES CUDA_STANDARD 17)
+  target_compile_definitions(${target} PUBLIC ORBIT_WITH_CUDA=1 ORBIT_CUDA_ARCHS="${CMAKE_CUDA_ARCHITECTURES}")
   target_link_libraries(${target} PUBLIC CUDA::cudart_static)
-  set_target_properties(${target} PROPERTIES CUDA_SEPARABLE_COMPILATION OFF POSITION_INDEPENDENT_CODE ON)
 endfunction()

@@ -29,6 +29,7 @@ std::vector<Var> grad(Var y, const std::vector<Var>& wrt, Var seed) {
   }
 
   const NodeId top = y.id();
+  ORBIT_CHECK(top >= 0 && top < g.size(), "grad: output id out of range");
   // Nodes on a path from some wrt to y: forward-reachable from wrt and backward-reachable from y.
   std::vector<char> from_wrt(top + 1, 0), to_y(top + 1, 0);
   for (auto& w : wrt)

@@ -1,7 +1,9 @@
 #include "engine/device.h"
 
 #include "engine/backend_hooks.h"
+#include "engine/builtin_ops.h"
 #include "engine/error.h"
+#include "engine/op_registry.h"
 
 namespace orbit {
 
@@ -16,7 +18,13 @@ int cuda_device_count() {
   return f ? f() : 0;
 }
 
-Device Device::best() { return cuda_device_count() > 0 ? cuda(0) : cpu(); }
+// The GPU counts only once the backend can run every built-in op on it.
+Device Device::best() {
+  if (cuda_device_count() == 0) return cpu();
+  for (int i = 0; i < static_cast<int>(Op::kCount); ++i)
+    if (!ops().get(static_cast<OpId>(i)).kernels[static_cast<int>(Kind::cuda)]) return cpu();
+  return cuda(0);
+}
 
 Device Device::parse(const std::string& spec) {
   if (spec == "auto") return best();

@@ -40,7 +40,7 @@ TEST_SUITE("cpu") {
     }
   }
 
-  TEST_CASE("random streams: same seed and run give the same numbers; each run and node draws fresh") {
+  TEST_CASE("random streams: same seed and run give the same numbers and each run and node draws fresh") {
     Graph g;
     Var a = random_normal(g, {64}, 7, DType::f64);
     Var b = random_normal(g, {64}, 7, DType::f64);  // same seed, its own stream

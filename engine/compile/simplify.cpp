@@ -50,10 +50,12 @@ class Simplifier {
     return cse(std::move(m));
   }
 
-  // Constants are deduplicated by value when they are small.
+  // Constants are deduplicated when they are small and bit-for-bit equal (comparing as doubles
+  // would merge -0 with +0, and NaN with every value).
   NodeId constant(const Tensor& v, const std::string& name) {
     if (v.numel() <= 16) {
-      auto key = std::make_tuple(v.dtype(), v.shape().vec(), v.to_vector());
+      auto key = std::make_tuple(v.dtype(), v.shape().vec(),
+                                 std::string(static_cast<const char*>(v.raw()), v.nbytes()));
       auto it = consts_.find(key);
       if (it != consts_.end()) return it->second;
       NodeId id = g_.constant(v, name).id();
@@ -239,7 +241,7 @@ class Simplifier {
   const Graph& src_;
   Graph g_;
   std::map<std::string, NodeId> cse_;
-  std::map<std::tuple<DType, std::vector<int64_t>, std::vector<double>>, NodeId> consts_;
+  std::map<std::tuple<DType, std::vector<int64_t>, std::string>, NodeId> consts_;
 };
 
 }  // namespace

@@ -50,7 +50,8 @@ Program compile(const Graph& g, const std::vector<Var>& outputs, Device device, 
   p.device_ = device;
   p.opts_ = std::move(opts);
   for (int i = 0; i < g.size(); ++i)
-    if (g.node(i).kind == NodeKind::input) p.all_input_names_.push_back(g.node(i).name);
+    if (g.node(i).kind == NodeKind::input || g.node(i).kind == NodeKind::parameter)
+      p.all_input_names_.push_back(g.node(i).name);
 
   const Graph& pg = p.graph_;
   const int n = pg.size();
@@ -122,7 +123,7 @@ std::vector<Tensor> Program::run(const Feeds& feeds) {
       if (known) continue;  // an input the requested outputs do not need
       std::string names;
       for (auto& s : all_input_names_) names += (names.empty() ? "'" : ", '") + s + "'";
-      throw Error("run: feed '" + name + "' is not an input of the graph (inputs: " +
+      throw Error("run: feed '" + name + "' is not an input or parameter of the graph (inputs: " +
                   (names.empty() ? "none" : names) + ")");
     }
     const Node& node = g.node(hit);
@@ -177,10 +178,12 @@ std::vector<Tensor> Program::run(const Feeds& feeds) {
   }
   ++run_index_;
 
+  // Every output is its own tensor, even when two requested outputs became one node (CSE).
   std::vector<Tensor> result;
+  std::set<NodeId> returned;
   for (NodeId o : outputs_) {
-    const Node& node = g.node(o);
-    result.push_back(node.kind == NodeKind::op ? values_[o] : values_[o].clone());
+    bool fresh = g.node(o).kind == NodeKind::op && returned.insert(o).second;
+    result.push_back(fresh ? values_[o] : values_[o].clone());
   }
   // Leaves fed by the caller are not kept alive past the run.
   for (NodeId i = 0; i < n; ++i)

@@ -14,7 +14,7 @@ void usage() {
       "commands:\n"
       "  info    the build (CUDA on/off, architectures, threads) and the devices this machine has\n"
       "  demo    fit a small tanh MLP to sin(x) and check its second derivative against autodiff\n"
-      "          [--steps N] [--lr X] [--device auto|cpu|cuda] [--seed S]\n"
+      "          [--steps N] [--lr X (Adam, cosine decay)] [--device auto|cpu|cuda] [--seed S]\n"
       "  help    this text\n");
 }
 }  // namespace

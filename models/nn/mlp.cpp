@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "engine/ops.h"
-#include "kernels/scalar/random.h"
+#include "engine/optim/init.h"
 
 namespace orbit::nn {
 
@@ -44,15 +44,8 @@ Var MLP::operator()(Var x) const {
 
 void MLP::init(ParamStore& store, uint64_t seed) const {
   for (size_t i = 0; i < w_.size(); ++i) {
-    double bound = std::sqrt(6.0 / static_cast<double>(widths_[i] + widths_[i + 1]));
-    Tensor w = Tensor::empty(w_[i].shape(), dtype_);
-    dispatch_float(dtype_, [&]<class T>() {
-      T* p = w.data<T>();
-      for (int64_t k = 0; k < w.numel(); ++k)
-        p[k] = static_cast<T>((2.0 * scalar::random_uniform<double>(seed, i, 0, k) - 1.0) * bound);
-    });
-    store.set(w_[i].name(), w);
-    store.set(b_[i].name(), Tensor::zeros(b_[i].shape(), dtype_));
+    init::param(store, w_[i], init::Initializer::xavier_uniform(), seed);
+    init::param(store, b_[i], init::Initializer::zeros(), seed);
   }
 }
 

@@ -185,7 +185,7 @@ class HeaderParser {
       bool huge = false;
       while (i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9') {
         v = v * 10 + static_cast<uint64_t>(s_[i_] - '0');
-        if (v > kMaxFileDim) huge = true, v = kMaxFileDim;  // stays bounded; rejected below
+        if (v > io::kMaxFileDim) huge = true, v = io::kMaxFileDim;  // stays bounded; rejected below
         ++i_;
       }
       if (i_ == start) fail("expected a dimension");

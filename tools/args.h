@@ -1,77 +1,56 @@
-// A small, strict command-line parser: `--key value` and `--flag`; unknown or malformed options
-// are errors that name the option.
+// The command-line layer shared by every `orbit` subcommand: declared options with help text and
+// defaults, `--help`, `--config FILE.json` (an object of option values) with command-line overrides,
+// and strict parsing (unknown options, missing or malformed values are errors naming the option).
 #pragma once
+#include <functional>
 #include <map>
-#include <set>
 #include <string>
 #include <vector>
 
-#include "engine/error.h"
-
 namespace orbit::cli {
+
+struct OptionSpec {
+  std::string name;           // without the leading --
+  std::string help;
+  std::string default_value;  // shown in --help; "" means no default (optional or required)
+  bool flag = false;          // takes no value
+  bool required = false;
+};
 
 class Args {
  public:
-  // `flags` take no value; `options` take one. argv[0..] are the words after the subcommand.
-  Args(const std::vector<std::string>& words, const std::set<std::string>& options, const std::set<std::string>& flags) {
-    for (size_t i = 0; i < words.size(); ++i) {
-      const std::string& w = words[i];
-      ORBIT_CHECK(w.rfind("--", 0) == 0, "unexpected argument '", w, "'");
-      std::string key = w.substr(2), value;
-      auto eq = key.find('=');
-      if (eq != std::string::npos) {
-        value = key.substr(eq + 1);
-        key = key.substr(0, eq);
-      }
-      if (flags.count(key)) {
-        ORBIT_CHECK(eq == std::string::npos, "flag --", key, " takes no value");
-        values_[key] = "1";
-      } else if (options.count(key)) {
-        if (eq == std::string::npos) {
-          ORBIT_CHECK(i + 1 < words.size(), "option --", key, " needs a value");
-          value = words[++i];
-        }
-        values_[key] = value;
-      } else {
-        std::string known;
-        for (auto& o : options) known += " --" + o;
-        for (auto& f : flags) known += " --" + f;
-        throw Error("unknown option --" + key + " (known:" + (known.empty() ? " none" : known) + ")");
-      }
-    }
-  }
   bool has(const std::string& k) const { return values_.count(k) != 0; }
-  std::string str(const std::string& k, const std::string& def) const { return has(k) ? values_.at(k) : def; }
-  long long integer(const std::string& k, long long def, long long lo, long long hi) const {
-    if (!has(k)) return def;
-    const std::string& v = values_.at(k);
-    size_t used = 0;
-    long long x = 0;
-    try {
-      x = std::stoll(v, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    ORBIT_CHECK(used == v.size() && !v.empty(), "--", k, " expects an integer, got '", v, "'");
-    ORBIT_CHECK(x >= lo && x <= hi, "--", k, " must be in [", lo, ", ", hi, "], got ", x);
-    return x;
-  }
-  double real(const std::string& k, double def) const {
-    if (!has(k)) return def;
-    const std::string& v = values_.at(k);
-    size_t used = 0;
-    double x = 0;
-    try {
-      x = std::stod(v, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    ORBIT_CHECK(used == v.size() && !v.empty() && x == x, "--", k, " expects a number, got '", v, "'");
-    return x;
-  }
+  std::string str(const std::string& k) const;  // the value or the declared default
+  long long integer(const std::string& k, long long lo, long long hi) const;
+  double real(const std::string& k) const;
+  double positive(const std::string& k) const;  // > 0 and finite
+  bool flag(const std::string& k) const { return has(k); }
 
  private:
+  friend class Command;
   std::map<std::string, std::string> values_;
+  std::map<std::string, std::string> defaults_;
 };
+
+class Command {
+ public:
+  Command(std::string name, std::string summary, std::vector<OptionSpec> options,
+          std::function<int(const Args&)> run, bool common = true);
+  // Parses `words` (after the subcommand) and runs; `--help` prints usage and returns 0.
+  int main(const std::vector<std::string>& words) const;
+  std::string usage() const;
+  const std::string& name() const { return name_; }
+  const std::string& summary() const { return summary_; }
+
+ private:
+  Args parse(const std::vector<std::string>& words) const;
+  const OptionSpec* find(const std::string& name) const;
+  std::string name_, summary_;
+  std::vector<OptionSpec> options_;
+  std::function<int(const Args&)> run_;
+};
+
+// Options most commands share: --device, --seed, --quiet, --config.
+std::vector<OptionSpec> common_options();
 
 }  // namespace orbit::cli

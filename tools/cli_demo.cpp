@@ -1,27 +1,33 @@
-// `orbit demo`: fits a tanh MLP to sin(x) with Adam (a compiled TrainStep), then checks the compiled second
-// derivative d2u/dx2 (grad of grad) against central finite differences of the trained network.
+// `orbit demo`: fits a tanh MLP to sin(x) with Adam (a compiled TrainStep), then checks the compiled
+// second derivative d2u/dx2 (grad of grad) against central finite differences of the trained network.
+// With --out DIR it writes results.json, metrics.jsonl, predictions.npy and plots.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 
+#include "engine/io/json.h"
+#include "engine/io/npy.h"
 #include "engine/optim/train_step.h"
 #include "engine/orbit.h"
 #include "models/nn/mlp.h"
-#include "tools/args.h"
 #include "tools/commands.h"
+#include "tools/demo_outputs.h"
 
 namespace orbit::cli {
 
-int cmd_demo(const std::vector<std::string>& words) {
-  Args args(words, {"steps", "lr", "device", "seed"}, {});
-  const int steps = static_cast<int>(args.integer("steps", 2000, 1, 10000000));
-  const double lr = args.real("lr", 0.01);
-  ORBIT_CHECK(lr > 0, "--lr must be positive");
-  const Device dev = Device::parse(args.str("device", "cpu"));
-  const uint64_t seed = static_cast<uint64_t>(args.integer("seed", 1, 0, (1LL << 62)));
-  ORBIT_CHECK(dev.is_cpu(), "the demo runs on the CPU in this build stage; --device ", dev.str(),
-              " needs the CUDA kernels of a later issue");
+namespace {
+
+int run_demo(const Args& args) {
+  const int steps = static_cast<int>(args.integer("steps", 1, 10000000));
+  const double lr = args.positive("lr");
+  const Device dev = Device::parse(args.str("device"));
+  const uint64_t seed = static_cast<uint64_t>(args.integer("seed", 0, (1LL << 62)));
+  const std::string out_dir = args.str("out");
+  ORBIT_CHECK(dev.is_cpu(), "the demo needs the CUDA kernels of the CUDA backend to run on ", dev.str(),
+              "; use --device cpu");
+  if (!out_dir.empty()) std::filesystem::create_directories(out_dir);
 
   const int64_t n = 128;
   Graph g;
@@ -35,10 +41,10 @@ int cmd_demo(const std::vector<std::string>& words) {
 
   auto store = std::make_shared<ParamStore>();
   net.init(*store, seed);
-  CompileOptions opts;
-  opts.params = store;
   auto adam = std::make_shared<optim::Adam>(std::make_shared<optim::CosineLr>(lr, steps, lr * 0.01));
   optim::TrainStep train(g, loss, net.params(), store, adam, dev);
+  CompileOptions opts;
+  opts.params = store;
   Program curv = compile(g, {u, d2u}, dev, opts);
   std::printf("train step: %d kernels, arena %lld bytes (%lld without reuse)\n", train.program().num_kernels(),
               static_cast<long long>(train.program().planned_peak_bytes()),
@@ -49,13 +55,15 @@ int cmd_demo(const std::vector<std::string>& words) {
     xs.data<double>()[i] = -M_PI + 2 * M_PI * static_cast<double>(i) / static_cast<double>(n - 1);
     ys.data<double>()[i] = std::sin(xs.data<double>()[i]);
   }
+  DemoOutputs outputs(out_dir, steps, args.flag("quiet"));
   auto t0 = std::chrono::steady_clock::now();
   double l = 0;
   for (int s = 0; s < steps; ++s) {
-    l = train.run({{"x", xs}, {"target", ys}}).loss;
-    if (s % std::max(1, steps / 10) == 0 || s + 1 == steps)
-      std::printf("step %6d/%d  loss %.3e\n", s + 1, steps, l);
+    auto r = train.run({{"x", xs}, {"target", ys}});
+    l = r.loss;
+    outputs.step(s + 1, l, adam->lr());
   }
+  outputs.finish();
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("trained in %.2f s (%.1f steps/s), final loss %.3e\n", secs, steps / secs, l);
 
@@ -77,7 +85,19 @@ int cmd_demo(const std::vector<std::string>& words) {
               static_cast<long long>(n));
   std::printf("u''(x) should approach -sin(x): at x = pi/2 the network gives %.3f\n",
               res[1].at(static_cast<int64_t>(0.75 * (n - 1))));
-  return l < 1e-3 && worst < 1e-3 ? 0 : 1;
+  const bool ok = l < 1e-3 && worst < 1e-3;
+  outputs.results(xs, ys, res[0], res[1], l, worst, steps / secs, ok);
+  return ok ? 0 : 1;
+}
+
+}  // namespace
+
+Command demo_command() {
+  return Command("demo", "fit a small tanh MLP to sin(x) and check its second derivative against autodiff",
+                 {{"steps", "training steps", "2000"},
+                  {"lr", "Adam learning rate (cosine decay to 1% of it)", "0.01"},
+                  {"out", "folder for results.json, metrics.jsonl, predictions.npy and plots", ""}},
+                 run_demo);
 }
 
 }  // namespace orbit::cli

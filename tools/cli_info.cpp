@@ -1,9 +1,10 @@
-// `orbit info`: what this binary was built with and which devices it sees.
+// `orbit info`: what this binary was built with and which devices it sees (text or JSON).
 #include <cstdio>
+#include <string>
 #include <thread>
 
+#include "engine/io/json.h"
 #include "engine/orbit.h"
-#include "tools/args.h"
 #include "tools/commands.h"
 
 #if defined(_OPENMP)
@@ -12,27 +13,43 @@
 
 namespace orbit::cli {
 
-int cmd_info(const std::vector<std::string>& words) {
-  Args args(words, {}, {});
-  std::printf("orbit %s\n", version());
+namespace {
+int run_info(const Args& args) {
 #if defined(ORBIT_WITH_CUDA)
-  std::printf("build: CUDA backend on (architectures %s)\n", ORBIT_CUDA_ARCHS);
+  const std::string archs = ORBIT_CUDA_ARCHS;
 #else
-  std::printf("build: CUDA backend off (CPU only)\n");
+  const std::string archs;
 #endif
 #if defined(_OPENMP)
-  std::printf("cpu: %d OpenMP threads (%u hardware threads)\n", omp_get_max_threads(),
-              std::thread::hardware_concurrency());
+  const int threads = omp_get_max_threads();
 #else
-  std::printf("cpu: single-threaded build (%u hardware threads)\n", std::thread::hardware_concurrency());
+  const int threads = 1;
 #endif
-  int n = cuda_device_count();
+  const int gpus = cuda_device_count();
+  const Device best = Device::best();
+  if (args.flag("json")) {
+    std::printf("{\"version\": %s, \"cuda_built\": %s, \"cuda_architectures\": %s, \"cpu_threads\": %d, "
+                "\"hardware_threads\": %u, \"cuda_devices\": %d, \"default_device\": %s, \"ops\": %d}\n",
+                io::json_quote(version()).c_str(), cuda_built() ? "true" : "false", io::json_quote(archs).c_str(),
+                threads, std::thread::hardware_concurrency(), gpus, io::json_quote(best.str()).c_str(), ops().size());
+    return 0;
+  }
+  std::printf("orbit %s\n", version());
+  if (cuda_built()) std::printf("build: CUDA backend on (architectures %s)\n", archs.c_str());
+  else std::printf("build: CUDA backend off (CPU only)\n");
+  std::printf("cpu: %d threads (%u hardware threads)\n", threads, std::thread::hardware_concurrency());
   if (!cuda_built()) std::printf("devices: cpu\n");
-  else if (n == 0) std::printf("devices: cpu (no CUDA device visible: no GPU or no driver)\n");
-  else std::printf("devices: cpu, %d CUDA device(s)\n", n);
-  std::printf("default device: %s\n", Device::best().str().c_str());
+  else if (gpus == 0) std::printf("devices: cpu (no CUDA device visible: no GPU or no driver)\n");
+  else std::printf("devices: cpu, %d CUDA device(s)\n", gpus);
+  std::printf("default device: %s\n", best.str().c_str());
   std::printf("ops registered: %d\n", ops().size());
   return 0;
+}
+}  // namespace
+
+Command info_command() {
+  return Command("info", "the build (CUDA on/off, architectures, threads) and the devices this machine has",
+                 {{"json", "print JSON instead of text", "", true}}, run_info, false);
 }
 
 }  // namespace orbit::cli

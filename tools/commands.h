@@ -1,9 +1,12 @@
-// The subcommands of the `orbit` program; each returns the process exit code.
+// The subcommands of the `orbit` program (one file each).
 #pragma once
-#include <string>
 #include <vector>
 
+#include "tools/args.h"
+
 namespace orbit::cli {
-int cmd_info(const std::vector<std::string>& args);
-int cmd_demo(const std::vector<std::string>& args);
+Command info_command();
+Command demo_command();
+Command inspect_command();
+const std::vector<Command>& commands();
 }  // namespace orbit::cli

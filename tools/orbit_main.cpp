@@ -1,4 +1,4 @@
-// orbit: the command line front end. `orbit help` lists the subcommands.
+// orbit: the command line front end. `orbit help` lists the subcommands; `orbit CMD --help` their options.
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -6,37 +6,42 @@
 
 #include "tools/commands.h"
 
+namespace orbit::cli {
+const std::vector<Command>& commands() {
+  static const std::vector<Command> all = {info_command(), demo_command(), inspect_command()};
+  return all;
+}
+}  // namespace orbit::cli
+
 namespace {
-void usage() {
-  std::printf(
-      "orbit: a C++20/CUDA engine for symmetry-aware scientific machine learning\n\n"
-      "usage: orbit <command> [options]\n\n"
-      "commands:\n"
-      "  info    the build (CUDA on/off, architectures, threads) and the devices this machine has\n"
-      "  demo    fit a small tanh MLP to sin(x) and check its second derivative against autodiff\n"
-      "          [--steps N] [--lr X (Adam, cosine decay)] [--device auto|cpu|cuda] [--seed S]\n"
-      "  help    this text\n");
+void usage(std::FILE* to) {
+  std::fprintf(to, "orbit: a C++20/CUDA engine for symmetry-aware scientific machine learning\n\n"
+                   "usage: orbit <command> [options]     (orbit <command> --help for its options)\n\ncommands:\n");
+  for (auto& c : orbit::cli::commands()) std::fprintf(to, "  %-8s %s\n", c.name().c_str(), c.summary().c_str());
+  std::fprintf(to, "  %-8s %s\n", "help", "this text");
 }
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    usage();
+    usage(stderr);
     return 2;
   }
   std::string cmd = argv[1];
-  std::vector<std::string> rest(argv + 2, argv + argc);
-  try {
-    if (cmd == "info") return orbit::cli::cmd_info(rest);
-    if (cmd == "demo") return orbit::cli::cmd_demo(rest);
-    if (cmd == "help" || cmd == "--help" || cmd == "-h") {
-      usage();
-      return 0;
-    }
-    std::fprintf(stderr, "orbit: unknown command '%s' (try 'orbit help')\n", cmd.c_str());
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "orbit %s: error: %s\n", cmd.c_str(), e.what());
-    return 1;
+  if (cmd == "help" || cmd == "--help" || cmd == "-h") {
+    usage(stdout);
+    return 0;
   }
+  std::vector<std::string> rest(argv + 2, argv + argc);
+  for (auto& c : orbit::cli::commands()) {
+    if (c.name() != cmd) continue;
+    try {
+      return c.main(rest);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "orbit %s: error: %s\n", cmd.c_str(), e.what());
+      return 1;
+    }
+  }
+  std::fprintf(stderr, "orbit: unknown command '%s' (try 'orbit help')\n", cmd.c_str());
+  return 2;
 }

@@ -9,6 +9,7 @@
 
 #include "engine/io/json.h"
 #include "engine/io/npy.h"
+#include "engine/optim/checkpoint.h"
 #include "engine/optim/train_step.h"
 #include "engine/orbit.h"
 #include "models/nn/mlp.h"
@@ -87,6 +88,12 @@ int run_demo(const Args& args) {
               res[1].at(static_cast<int64_t>(0.75 * (n - 1))));
   const bool ok = l < 1e-3 && worst < 1e-3;
   outputs.results(xs, ys, res[0], res[1], l, worst, steps / secs, ok);
+  if (!out_dir.empty()) {
+    optim::CheckpointState ck{store.get(), adam.get(), nullptr, train.program().run_index(),
+                              {{"config", "{\"steps\": " + std::to_string(steps) + ", \"lr\": " + args.str("lr") +
+                                              ", \"seed\": " + std::to_string(seed) + "}"}}};
+    optim::save_checkpoint((std::filesystem::path(out_dir) / "checkpoint.safetensors").string(), ck);
+  }
   return ok ? 0 : 1;
 }
 

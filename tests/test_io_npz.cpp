@@ -71,6 +71,14 @@ TEST_CASE("io npz: round trip of every dtype, rank 0..6 and empty arrays") {
   CHECK(read_npz(dir.file("all.npz")).empty());
   CHECK(dir.listing() == std::vector<std::string>{"all.npz"});
   CHECK(error_of([&] { read_npz(dir.file("none.npz")); }).find("none.npz") != std::string::npos);
+
+  // A write that fails part way leaves the old file and no temp file.
+  write_npz(dir.file("all.npz"), {{"x", pattern(DType::f32, 1)}});
+  std::string msg = error_of([&] { write_npz(dir.file("all.npz"), {{"a", pattern(DType::f32, 1)}, {"b", Tensor()}}); });
+  CHECK(msg.find("array 'b'") != std::string::npos);
+  CHECK(msg.find("undefined") != std::string::npos);
+  CHECK(dir.listing() == std::vector<std::string>{"all.npz"});
+  CHECK(read_npz(dir.file("all.npz")).count("x") == 1);
 }
 
 TEST_CASE("io npz: keys with slashes, spaces and non-ASCII characters") {

@@ -37,7 +37,7 @@ endif()
 # The .cu files form their own object library: CMake 3.25 cannot express a C++20 CUDA dialect, so
 # they must not inherit the C++ target's cxx_std_20 feature; nvcc gets -std=c++20 directly.
 function(orbit_add_cuda_backend target)
-  file(GLOB cuda_sources CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/kernels/cuda/*.cu)
+  file(GLOB cuda_sources CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/kernels/cuda/*.cu ${PROJECT_SOURCE_DIR}/engine/ops/*.cu)
   add_library(orbit_cuda OBJECT ${cuda_sources})
   target_include_directories(orbit_cuda PRIVATE ${PROJECT_SOURCE_DIR})
   target_compile_options(orbit_cuda PRIVATE -std=c++20 --expt-relaxed-constexpr)
@@ -49,5 +49,6 @@ function(orbit_add_cuda_backend target)
   # file, so any dialect CMake 3.25 knows will do.
   set_target_properties(${target} PROPERTIES CUDA_STANDARD 17)
   target_compile_definitions(${target} PUBLIC ORBIT_WITH_CUDA=1 ORBIT_CUDA_ARCHS="${CMAKE_CUDA_ARCHITECTURES}")
-  target_link_libraries(${target} PUBLIC CUDA::cudart_static)
+  # cuBLAS is loaded at run time with dlopen (kernels/cuda/blas.cu), never linked.
+  target_link_libraries(${target} PUBLIC CUDA::cudart_static ${CMAKE_DL_LIBS})
 endfunction()

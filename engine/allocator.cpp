@@ -60,6 +60,16 @@ class CudaHookAllocator final : public Allocator {
 
 size_t cpu_bytes_in_use() { return g_cpu_bytes.load(); }
 
+CudaMemoryStats cuda_memory_stats() {
+  CudaMemoryStats s;
+  if (backend_hooks().cuda_memory_stats) backend_hooks().cuda_memory_stats(&s);
+  return s;
+}
+
+void cuda_empty_cache() {
+  if (backend_hooks().cuda_empty_cache) backend_hooks().cuda_empty_cache();
+}
+
 Allocator& allocator_for(Device d) {
   static CpuAllocator cpu;
   if (d.is_cpu()) return cpu;

@@ -31,6 +31,10 @@ void define_layout_ops(OpRegistry& r);
 void bind_cpu_elementwise(OpRegistry& r);
 void bind_cpu_reduce(OpRegistry& r);
 void bind_cpu_layout(OpRegistry& r);
+// CUDA kernels (engine/ops/cuda_*.cu), in CUDA builds only.
+void bind_cuda_elementwise(OpRegistry& r);
+void bind_cuda_reduce(OpRegistry& r);
+void bind_cuda_layout(OpRegistry& r);
 }  // namespace detail
 
 }  // namespace orbit

@@ -56,6 +56,11 @@ OpRegistry& ops() {
     detail::bind_cpu_elementwise(reg);
     detail::bind_cpu_reduce(reg);
     detail::bind_cpu_layout(reg);
+#if defined(ORBIT_WITH_CUDA)
+    detail::bind_cuda_elementwise(reg);
+    detail::bind_cuda_reduce(reg);
+    detail::bind_cuda_layout(reg);
+#endif
   });
   return reg;
 }

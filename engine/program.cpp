@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "engine/allocator.h"
+#include "engine/backend_hooks.h"
 #include "engine/compile/memory_plan.h"
 #include "engine/compile/passes.h"
 #include "engine/op_registry.h"
@@ -49,6 +50,11 @@ Program compile(const Graph& g, const std::vector<Var>& outputs, Device device, 
   p.outputs_ = std::move(r.outputs);
   p.device_ = device;
   p.opts_ = std::move(opts);
+  if (device.is_cuda()) {
+    ORBIT_CHECK(backend_hooks().cuda_stream_create != nullptr, "compile: no CUDA streams in this build");
+    p.stream_ = std::shared_ptr<void>(backend_hooks().cuda_stream_create(),
+                                      [](void* s) { backend_hooks().cuda_stream_destroy(s); });
+  }
   for (int i = 0; i < g.size(); ++i)
     if (g.node(i).kind == NodeKind::input || g.node(i).kind == NodeKind::parameter)
       p.all_input_names_.push_back(g.node(i).name);
@@ -163,19 +169,35 @@ std::vector<Tensor> Program::run(const Feeds& feeds) {
   for (NodeId o : outputs_)
     if (g.node(o).kind == NodeKind::op) values_[o] = Tensor::empty(g.node(o).shape, g.node(o).dtype, device_);
 
+  // On CUDA, kernels are queued on the program's stream; the host waits once, at the end (or per op
+  // under NumericsCheck::all), which also raises device-side index checks as orbit::Errors.
+  auto sync = [&] {
+    if (stream_) backend_hooks().cuda_stream_sync(stream_.get());
+  };
   std::vector<Tensor> ins;
-  for (const Step& s : steps_) {
-    const Node& node = g.node(s.node);
-    ins.clear();
-    for (NodeId in : s.inputs) ins.push_back(values_[in]);
-    KernelCtx ctx{node, ins, values_[s.node], run_index_, nullptr};
-    ops().get(node.op).kernels[static_cast<int>(device_.kind)](ctx);
-    if (opts_.numerics == NumericsCheck::all) {
-      int64_t bad = first_bad(values_[s.node], true);
-      ORBIT_CHECK(bad < 0, "run: op '", ops().get(node.op).name, "' at node '", node.name, "' produced ",
-                  values_[s.node].at(bad), " at flat index ", bad);
+  try {
+    for (const Step& s : steps_) {
+      const Node& node = g.node(s.node);
+      ins.clear();
+      for (NodeId in : s.inputs) ins.push_back(values_[in]);
+      KernelCtx ctx{node, ins, values_[s.node], run_index_, stream_.get()};
+      ops().get(node.op).kernels[static_cast<int>(device_.kind)](ctx);
+      if (opts_.numerics == NumericsCheck::all) {
+        sync();
+        Tensor h = values_[s.node].device().is_cpu() ? values_[s.node] : values_[s.node].to(Device::cpu());
+        int64_t bad = first_bad(h, true);
+        ORBIT_CHECK(bad < 0, "run: op '", ops().get(node.op).name, "' at node '", node.name, "' produced ",
+                    h.at(bad), " at flat index ", bad);
+      }
     }
+  } catch (...) {
+    try {
+      sync();  // queued kernels finish before their buffers can be reused
+    } catch (...) {
+    }
+    throw;
   }
+  sync();
   ++run_index_;
 
   // Every output is its own tensor, even when two requested outputs became one node (CSE).

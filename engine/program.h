@@ -59,6 +59,9 @@ class Program {
   std::shared_ptr<Storage> arena_;
   std::vector<Tensor> values_;
   uint64_t run_index_ = 0;
+  // CUDA programs: the stream every kernel runs on (null on the CPU). Declared last so that it is
+  // destroyed first: its deleter waits for the stream before the arena and values are freed.
+  std::shared_ptr<void> stream_;
 };
 
 Program compile(const Graph& g, const std::vector<Var>& outputs, Device device = Device::cpu(),

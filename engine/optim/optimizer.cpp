@@ -36,10 +36,10 @@ double Optimizer::step(ParamStore& store, const std::vector<std::string>& names,
     ORBIT_CHECK(grads[i].shape() == p.shape() && grads[i].dtype() == p.dtype(), "optimizer step: gradient of '",
                 names[i], "' is ", grads[i].shape().str(), " ", dtype_name(grads[i].dtype()), ", parameter is ",
                 p.shape().str(), " ", dtype_name(p.dtype()));
-    require_cpu(grads[i], "optimizer step");
   }
-  // Own copies: clipping scales in place and must not touch the caller's tensors.
-  for (auto& g : grads) g = g.clone();
+  // Own copies on the host, where the parameters live (gradients of a CUDA program come back from
+  // the GPU): clipping scales in place and must not touch the caller's tensors.
+  for (auto& g : grads) g = g.to(Device::cpu());
   double norm = 0;
   for (auto& g : grads)
     dispatch_float(g.dtype(), [&]<class T>() { norm += cpu::sum_squares(g.data<T>(), g.numel()); });

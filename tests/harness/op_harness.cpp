@@ -6,6 +6,7 @@
 #include <cmath>
 #include <numeric>
 #include <random>
+#include <set>
 
 namespace orbit::testing {
 
@@ -147,12 +148,12 @@ std::vector<double> numeric_grad(Program& p, Feeds feeds, size_t which, const st
 
 }  // namespace
 
-double check_forward(const OpCase& c, DType dtype, uint64_t seed) {
-  INFO("op case '" << c.label << "' forward in " << dtype_name(dtype));
+double check_forward(const OpCase& c, DType dtype, uint64_t seed, Device dev) {
+  INFO("op case '" << c.label << "' forward in " << dtype_name(dtype) << " on " << dev.str());
   Drawn d = draw(c, dtype, seed);
   Graph g;
   Var out = c.build(g, make_inputs(g, c, dtype));
-  Program p = compile(g, {out});
+  Program p = compile(g, {out}, dev);
   Tensor got = p.run(feeds_of(d.tensors))[0];
   Nd want = c.ref(d.nd);
   REQUIRE_MESSAGE(got.shape() == Shape(want.shape), "shape " << got.shape().str() << " vs reference "
@@ -167,8 +168,8 @@ double check_forward(const OpCase& c, DType dtype, uint64_t seed) {
                              : compare(c.label, got.to_vector(), want.v, 2e-6, 2e-5);
 }
 
-double check_gradient(const OpCase& c, uint64_t seed) {
-  INFO("op case '" << c.label << "' gradcheck");
+double check_gradient(const OpCase& c, uint64_t seed, Device dev) {
+  INFO("op case '" << c.label << "' gradcheck on " << dev.str());
   Drawn d = draw(c, DType::f64, seed);
   Graph g;
   auto ins = make_inputs(g, c, DType::f64);
@@ -183,8 +184,8 @@ double check_gradient(const OpCase& c, uint64_t seed) {
       which.push_back(i);
     }
   auto grads = grad(loss, wrt);
-  Program analytic = compile(g, grads);
-  Program forward = compile(g, {loss});
+  Program analytic = compile(g, grads, dev);
+  Program forward = compile(g, {loss}, dev);
 
   std::mt19937_64 rng(seed + 17);
   InputSpec ws;
@@ -202,8 +203,8 @@ double check_gradient(const OpCase& c, uint64_t seed) {
   return worst;
 }
 
-double check_second_order(const OpCase& c, uint64_t seed) {
-  INFO("op case '" << c.label << "' second order");
+double check_second_order(const OpCase& c, uint64_t seed, Device dev) {
+  INFO("op case '" << c.label << "' second order on " << dev.str());
   Drawn d = draw(c, DType::f64, seed);
   Graph g;
   auto ins = make_inputs(g, c, DType::f64);
@@ -236,8 +237,8 @@ double check_second_order(const OpCase& c, uint64_t seed) {
   std::vector<Var> wrt2 = wrt;
   wrt2.push_back(w);
   auto g2 = grad(h, wrt2);
-  Program analytic = compile(g, g2);
-  Program forward = compile(g, {h});
+  Program analytic = compile(g, g2, dev);
+  Program forward = compile(g, {h}, dev);
   auto got = analytic.run(feeds);
   std::vector<size_t> slots = which;
   slots.push_back(c.inputs.size());  // the feed index of w
@@ -247,6 +248,121 @@ double check_second_order(const OpCase& c, uint64_t seed) {
     worst = std::max(worst, compare(c.label + ": d2 wrt feed " + feeds[slots[k]].first, got[k].to_vector(), num,
                                     kAtol, kRtol));
   }
+  return worst;
+}
+
+// ---- CPU-vs-CUDA agreement ----
+
+double accumulation_length(const Graph& g, NodeId id) {
+  const Node& n = g.node(id);
+  if (n.kind != NodeKind::op) return 1;
+  auto in_shape = [&](int i) { return g.node(n.inputs[i]).shape; };
+  const std::string& op = ops().get(n.op).name;
+  if (op == "reduce_sum" || op == "reduce_mean" || op == "reduce_max" || op == "logsumexp") {
+    double out = std::max<int64_t>(1, n.shape.numel());
+    return std::max(1.0, static_cast<double>(in_shape(0).numel()) / out);
+  }
+  if (op == "softmax") return static_cast<double>(in_shape(0)[static_cast<int>(n.attr_as<AxisAttr>().axis)]);
+  if (op == "matmul") {
+    Shape a = in_shape(0);
+    return static_cast<double>(n.attr_as<MatmulAttr>().trans_a ? a[a.rank() - 2] : a[a.rank() - 1]);
+  }
+  if (op == "segment_sum" || op == "segment_mean") return static_cast<double>(in_shape(1).numel());
+  return 1;
+}
+
+double compare_devices(const std::string& what, const Tensor& gpu, const Tensor& cpu, double length, bool exact) {
+  REQUIRE_MESSAGE(gpu.device().is_cuda(), what << ": the CUDA result is on " << gpu.device().str());
+  REQUIRE_MESSAGE(cpu.device().is_cpu(), what << ": the reference is on " << cpu.device().str());
+  REQUIRE_MESSAGE((gpu.shape() == cpu.shape() && gpu.dtype() == cpu.dtype()),
+                  what << ": CUDA gives " << gpu.shape().str() << " " << dtype_name(gpu.dtype()) << ", CPU "
+                       << cpu.shape().str() << " " << dtype_name(cpu.dtype()));
+  std::vector<double> a = gpu.to_vector(), b = cpu.to_vector();
+  double scale = 0;
+  for (double v : b)
+    if (std::isfinite(v)) scale = std::max(scale, std::abs(v));
+  const bool f32 = cpu.dtype() == DType::f32;
+  const double ulps = f32 ? 16 : 8, eps = f32 ? 1.1920928955078125e-07 : 2.220446049250313e-16;
+  double worst = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i] == b[i] || (std::isnan(a[i]) && std::isnan(b[i]))) continue;
+    double err = std::abs(a[i] - b[i]);
+    double tol = exact || !std::isfinite(b[i]) ? 0 : ulps * eps * (std::abs(b[i]) + scale * (1 + std::sqrt(length)));
+    worst = std::max(worst, tol > 0 ? err / tol : HUGE_VAL);
+    if (!(err <= tol)) {
+      FAIL_CHECK(what << ": element " << i << " of " << a.size() << " is " << a[i] << " on CUDA and " << b[i]
+                      << " on the CPU (|diff| " << err << ", tolerance " << tol << (exact ? ", exact op" : "")
+                      << ")");
+      break;
+    }
+  }
+  return worst;
+}
+
+namespace {
+// Ops whose CUDA kernels compute exactly what the CPU computes (no library math, no reordering).
+bool exact_on_cuda(const std::string& op) {
+  static const std::set<std::string> exact = {
+      "neg",   "abs",     "sign",    "square", "relu",    "clamp",  "add",          "sub",    "mul",
+      "div",   "maximum", "minimum", "lt",     "le",      "gt",     "ge",           "eq",     "ne",
+      "where", "reshape", "permute", "slice",  "pad",     "concat", "broadcast_to", "gather", "segment_sum",
+      "segment_mean", "cast"};
+  return exact.count(op) != 0;
+}
+}  // namespace
+
+double check_agreement(const OpCase& c, DType dtype, uint64_t seed) {
+  INFO("op case '" << c.label << "' CPU vs CUDA in " << dtype_name(dtype));
+  Drawn d = draw(c, dtype, seed);
+  Graph g;
+  Var out = c.build(g, make_inputs(g, c, dtype));
+  Program cpu = compile(g, {out}, Device::cpu());
+  Program gpu = compile(g, {out}, Device::cuda());
+  Tensor want = cpu.run(feeds_of(d.tensors))[0];
+  Tensor got = gpu.run(feeds_of(d.tensors))[0];
+  return compare_devices(c.label + " (" + dtype_name(out.dtype()) + ")", got, want, accumulation_length(g, out.id()),
+                         is_int(out.dtype()) || exact_on_cuda(c.op));
+}
+
+double check_gradient_agreement(const OpCase& c, uint64_t seed, bool second_order) {
+  INFO("op case '" << c.label << "' " << (second_order ? "second-order" : "gradient") << " program, CPU vs CUDA");
+  Drawn d = draw(c, DType::f64, seed);
+  Graph g;
+  auto ins = make_inputs(g, c, DType::f64);
+  Var out = c.build(g, ins);
+  Var w = g.input("w", out.shape(), DType::f64);
+  std::vector<Var> wrt;
+  for (size_t i = 0; i < ins.size(); ++i)
+    if (differentiable(c.inputs[i])) wrt.push_back(ins[i]);
+  std::mt19937_64 rng(seed + 41);
+  Feeds feeds = feeds_of(d.tensors);
+  InputSpec ws;
+  ws.shape = out.shape().vec();
+  feeds.push_back({"w", to_tensor(draw_values(ws, rng), DType::f64)});
+  std::vector<Var> outs = grad(sum(out * w), wrt);
+  if (second_order) {
+    Var h;
+    for (size_t k = 0; k < outs.size(); ++k) {
+      Var v = g.input("v" + std::to_string(k), outs[k].shape(), DType::f64);
+      InputSpec vs;
+      vs.shape = outs[k].shape().vec();
+      feeds.push_back({"v" + std::to_string(k), to_tensor(draw_values(vs, rng), DType::f64)});
+      Var term = sum(outs[k] * v);
+      h = h.valid() ? h + term : term;
+    }
+    std::vector<Var> wrt2 = wrt;
+    wrt2.push_back(w);
+    outs = grad(h, wrt2);
+  }
+  double length = 1;  // gradient graphs chain several accumulations: bound them by the inputs' sizes
+  for (auto& t : d.tensors) length += static_cast<double>(t.numel());
+  Program cpu = compile(g, outs, Device::cpu());
+  Program gpu = compile(g, outs, Device::cuda());
+  auto want = cpu.run(feeds), got = gpu.run(feeds);
+  double worst = 0;
+  for (size_t k = 0; k < outs.size(); ++k)
+    worst = std::max(worst, compare_devices(c.label + ": gradient output " + std::to_string(k), got[k], want[k],
+                                            length, false));
   return worst;
 }
 

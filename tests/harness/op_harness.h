@@ -42,8 +42,22 @@ struct OpCase {
 const std::vector<OpCase>& op_cases();
 
 // Individual checks; each reports failures through doctest and returns the worst error seen.
-double check_forward(const OpCase& c, DType dtype, uint64_t seed);
-double check_gradient(const OpCase& c, uint64_t seed);
-double check_second_order(const OpCase& c, uint64_t seed);
+// `dev` runs the programs on another device (the references and finite differences stay the same).
+double check_forward(const OpCase& c, DType dtype, uint64_t seed, Device dev = Device::cpu());
+double check_gradient(const OpCase& c, uint64_t seed, Device dev = Device::cpu());
+double check_second_order(const OpCase& c, uint64_t seed, Device dev = Device::cpu());
+
+// CPU-vs-CUDA agreement (needs a GPU). The forward program in `dtype` (the case's integer dtype for
+// integer cases); the gradient programs in f64 (first order, or the second-order program).
+double check_agreement(const OpCase& c, DType dtype, uint64_t seed);
+double check_gradient_agreement(const OpCase& c, uint64_t seed, bool second_order);
+
+// A CUDA result against the CPU's. Exact: every element equal (NaN matches NaN). Otherwise
+// |gpu - cpu| <= ulps * eps(dtype) * (|cpu| + max|cpu| * (1 + sqrt(length))), where `length` is how
+// many terms an output element accumulates (its condition); ulps is 16 for f32, 8 for f64.
+// Returns the worst |diff| / tolerance.
+double compare_devices(const std::string& what, const Tensor& gpu, const Tensor& cpu, double length, bool exact);
+// How many terms an output element of node `id` accumulates (reductions, matmul, segments), else 1.
+double accumulation_length(const Graph& g, NodeId id);
 
 }  // namespace orbit::testing

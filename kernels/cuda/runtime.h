@@ -1,0 +1,31 @@
+// What the CUDA op bindings need from the backend runtime (kernels/cuda/backend.cu) beyond the
+// pure kernels: per-stream scratch memory and device-side checks that are read at the next sync.
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <functional>
+#include <string>
+
+namespace orbit::cuda {
+
+// Device memory for the temporaries of one launch on stream s, from the caching allocator. It stays
+// reserved until the next sync of s (the kernels using it may still be queued), then returns to the cache.
+void* scratch(cudaStream_t s, size_t bytes);
+
+// A device flag of 3 words for a device-side check on stream s, set to all ones (enqueued on s).
+// Kernels record a failure in word 0 (e.g. atomicMin of the first bad position) and details in
+// words 1-2. The next sync of s reads every flag of the stream at once: for the first flag whose word
+// 0 changed, in the order the flags were taken, describe(words) gives the message of the
+// orbit::Error that the sync throws. No host synchronisation happens here.
+using Describe = std::function<std::string(const unsigned long long* words)>;
+unsigned long long* check_flag(cudaStream_t s, Describe describe);
+
+// Waits for stream s, returns its scratch to the cache and raises its pending device-side checks.
+void sync(cudaStream_t s);
+
+// True when ORBIT_CUDA_SYNC=1: every op synchronises after its kernels, so an asynchronous fault
+// (an illegal address, say) is reported with the op and node that caused it. For debugging only.
+bool sync_every_op();
+
+}  // namespace orbit::cuda

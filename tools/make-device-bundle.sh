@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Builds orbit with the CUDA backend (ORBIT_CUDA=ON: sm_90 + PTX, static CUDA runtime, cuBLAS loaded
+# at run time) on any machine with nvcc, GPU or not, and copies what tools/device-check.sh needs into
+# device_bin/ (ignored by git): orbit_tests, orbit and a MANIFEST. The folder must stay well under
+# 64 MiB so it can travel to a GPU machine; this script fails if it does not.
+#
+#   bash tools/make-device-bundle.sh                 # build in build-device/
+#   ORBIT_BUILD_DIR=build-x JOBS=2 bash tools/make-device-bundle.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${ORBIT_BUILD_DIR:-build-device}
+jobs=${JOBS:-$(nproc)}
+out=device_bin
+limit_mib=${ORBIT_BUNDLE_LIMIT_MIB:-48}
+
+cmake -S . -B "$build" -DORBIT_CUDA=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$build" -j"$jobs" --target orbit_tests orbit_cli
+
+rm -rf "$out"
+mkdir -p "$out"
+cp "$build/tests/orbit_tests" "$build/tools/orbit" "$out/"
+# The test binary has the source folder and the CLI's path compiled in; device-check.sh recreates
+# them on the GPU machine (as links) when its checkout lives elsewhere.
+{
+  echo "commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo +dirty)"
+  echo "built=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "host=$(uname -n)"
+  echo "nvcc=$(nvcc --version 2>/dev/null | tail -1 || echo unknown)"
+  echo "source_dir=$(pwd)"
+  echo "cli_path=$(cd "$build/tools" && pwd)/orbit"
+  echo "architectures=$(grep -m1 '^CMAKE_CUDA_ARCHITECTURES' "$build/CMakeCache.txt" | cut -d= -f2)"
+} >"$out/MANIFEST"
+
+size_kib=$(du -sk "$out" | cut -f1)
+echo "device_bin/: $((size_kib / 1024)) MiB ($(ls "$out" | tr '\n' ' '))"
+if [ "$size_kib" -gt $((limit_mib * 1024)) ]; then
+  echo "device_bin/ is over ${limit_mib} MiB: it may not travel to the GPU machine (64 MiB in all)" >&2
+  exit 1
+fi

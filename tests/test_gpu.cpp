@@ -23,6 +23,9 @@
 #include "engine/optim/schedule.h"
 #include "engine/optim/train_step.h"
 #include "tests/harness/op_harness.h"
+#if defined(ORBIT_WITH_CUDA)
+#include "kernels/cuda/kernels.h"
+#endif
 
 using namespace orbit;
 using namespace orbit::testing;
@@ -127,6 +130,14 @@ TEST_SUITE("cpu") {
     CHECK(Device::best() == (cuda_device_count() > 0 ? Device::cuda(0) : Device::cpu()));
   }
 
+  TEST_CASE("CUDA build: where cuBLAS loads from (at run time, never linked)") {
+#if defined(ORBIT_WITH_CUDA)
+    MESSAGE(cuda::cublas_status());
+#else
+    MESSAGE("skipped: this build has no CUDA backend");
+#endif
+  }
+
   TEST_CASE("CUDA build without a GPU: memory stats are zero and compiling for cuda fails clearly") {
     if (!cuda_built() || cuda_device_count() > 0) {
       MESSAGE("skipped: needs a CUDA build on a machine without a GPU");
@@ -142,10 +153,14 @@ TEST_SUITE("cpu") {
 }
 
 TEST_SUITE("gpu") {
-  TEST_CASE("gpu: Device::best() picks the GPU") {
+  TEST_CASE("gpu: Device::best() picks the GPU and cuBLAS loads") {
     GPU_OR_SKIP();
     CHECK(Device::best() == Device::cuda(0));
     CHECK(Device::parse("auto") == Device::cuda(0));
+#if defined(ORBIT_WITH_CUDA)
+    INFO(cuda::cublas_status());
+    CHECK(cuda::cublas_status().rfind("cuBLAS loaded from", 0) == 0);
+#endif
   }
 
   // ---- the op harness on the GPU ----

@@ -124,9 +124,8 @@ void check_blas(Cublas& c, cublasStatus_t st, const char* call) {
                     std::to_string(static_cast<int>(st)) + ")");
 }
 
-// The handle, created on first use (cublasCreate needs a device).
-Cublas& ready() {
-  Cublas& c = cublas();
+// The handle, created on first use (cublasCreate needs a device). Call with c.mu held.
+Cublas& ready(Cublas& c) {
   if (!c.lib) throw CudaFailure(c.where);
   if (!c.handle) {
     check_blas(c, c.create(&c.handle), "cublasCreate");
@@ -187,8 +186,9 @@ void matmul(Elem t, const void* a, const void* b, void* c, const Iter& batch, in
   const int batches = to_int(nb, "batch");
 
   Iter it = coalesce(batch, 2);
-  Cublas& cb = ready();
+  Cublas& cb = cublas();
   std::lock_guard<std::mutex> lock(cb.mu);
+  ready(cb);
   check_blas(cb, cb.set_stream(cb.handle, s), "cublasSetStream");
   if (it.rank <= 1) {
     long long stride_a = it.rank == 1 ? it.stride[0][0] : 0, stride_b = it.rank == 1 ? it.stride[1][0] : 0;

@@ -77,14 +77,15 @@ run_step() {
   [ $rc -eq 124 ] || [ $rc -eq 137 ] && status=TIMEOUT
   case $name in
     gpu | cpu)
-      detail=$(grep -E '^\[doctest\] (test cases|assertions):' "$out/$log" | tr -s ' ' | tr '\n' ';')
+      detail=$(grep -E '^\[doctest\] (test cases|assertions):' "$out/$log" | sed 's/^\[doctest\] //; s/ *| *$//' |
+               tr -s ' ' | tr '\n' ';')
       local skipped
       skipped=$(grep -c 'skipped:' "$out/$log")
       [ "$name" = gpu ] && [ "$skipped" -gt 0 ] && detail="$detail $skipped GPU case(s) SKIPPED (no GPU?)" && status=FAIL
       ;;
     memcheck | racecheck)
       detail=$(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/$log" | tail -1 | sed 's/^=* *//')
-      detail="$detail; $(grep -E '^\[doctest\] test cases:' "$out/$log" | tr -s ' ')"
+      detail="$detail; $(grep -E '^\[doctest\] test cases:' "$out/$log" | sed 's/^\[doctest\] //' | tr -s ' ')"
       ;;
     info)
       detail=$(grep -E '^(default device|devices):' "$out/$log" | tr '\n' ';')

@@ -28,7 +28,7 @@ cp "$build/tests/orbit_tests" "$build/tools/orbit" "$out/"
   echo "nvcc=$(nvcc --version 2>/dev/null | tail -1 || echo unknown)"
   echo "source_dir=$(pwd)"
   echo "cli_path=$(cd "$build/tools" && pwd)/orbit"
-  echo "architectures=$(grep -m1 '^CMAKE_CUDA_ARCHITECTURES' "$build/CMakeCache.txt" | cut -d= -f2)"
+  echo "info=$("$out/orbit" info --json 2>&1 || true)"
 } >"$out/MANIFEST"
 
 size_kib=$(du -sk "$out" | cut -f1)

@@ -8,5 +8,7 @@ namespace orbit::cli {
 Command info_command();
 Command demo_command();
 Command inspect_command();
+Command pinn_train_command();
+Command pinn_study_command();
 const std::vector<Command>& commands();
 }  // namespace orbit::cli

@@ -2,10 +2,13 @@
 // (metrics.jsonl), the results (results.json), the predictions (predictions.npy: x, sin x, u, u'')
 // and plots of the fit and of the loss curve.
 #pragma once
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "engine/tensor.h"
+#include "engine/util/jsonl_log.h"
+#include "engine/util/progress.h"
 
 namespace orbit::cli {
 
@@ -22,6 +25,8 @@ class DemoOutputs {
   int total_;
   bool quiet_;
   std::vector<double> steps_, losses_;
+  util::Progress bar_;
+  std::unique_ptr<util::JsonlLog> log_;
 };
 
 }  // namespace orbit::cli

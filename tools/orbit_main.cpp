@@ -8,7 +8,8 @@
 
 namespace orbit::cli {
 const std::vector<Command>& commands() {
-  static const std::vector<Command> all = {info_command(), demo_command(), inspect_command()};
+  static const std::vector<Command> all = {info_command(),       demo_command(),       inspect_command(),
+                                             pinn_train_command(), pinn_study_command()};
   return all;
 }
 }  // namespace orbit::cli
@@ -17,8 +18,8 @@ namespace {
 void usage(std::FILE* to) {
   std::fprintf(to, "orbit: a C++20/CUDA engine for symmetry-aware scientific machine learning\n\n"
                    "usage: orbit <command> [options]     (orbit <command> --help for its options)\n\ncommands:\n");
-  for (auto& c : orbit::cli::commands()) std::fprintf(to, "  %-8s %s\n", c.name().c_str(), c.summary().c_str());
-  std::fprintf(to, "  %-8s %s\n", "help", "this text");
+  for (auto& c : orbit::cli::commands()) std::fprintf(to, "  %-12s %s\n", c.name().c_str(), c.summary().c_str());
+  std::fprintf(to, "  %-12s %s\n", "help", "this text");
 }
 }  // namespace
 
@@ -32,7 +33,17 @@ int main(int argc, char** argv) {
     usage(stdout);
     return 0;
   }
-  std::vector<std::string> rest(argv + 2, argv + argc);
+  // Two-word commands ("pinn train") take precedence over one-word ones.
+  int used = 2;
+  if (argc >= 3) {
+    std::string two = cmd + " " + argv[2];
+    for (auto& c : orbit::cli::commands())
+      if (c.name() == two) {
+        cmd = two;
+        used = 3;
+      }
+  }
+  std::vector<std::string> rest(argv + used, argv + argc);
   for (auto& c : orbit::cli::commands()) {
     if (c.name() != cmd) continue;
     try {

@@ -1,39 +1,20 @@
 // The `orbit` program as a user meets it: exit codes and messages for good and bad command lines.
 #include <doctest/doctest.h>
 
-#include <array>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include <sys/wait.h>
 
 #include "engine/io/npy.h"
 #include "engine/orbit.h"
+#include "tests/cli_runner.h"
 
 #if defined(ORBIT_CLI_PATH)
 namespace {
-
-struct Result {
-  int code;
-  std::string out;  // stdout and stderr together
-};
-
-Result orbit_cli(const std::string& args) {
-  std::string cmd = std::string(ORBIT_CLI_PATH) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::string out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-std::string tmp(const std::string& name) { return (std::filesystem::temp_directory_path() / name).string(); }
-
+orbit::testing::CliResult orbit_cli(const std::string& args) { return orbit::testing::run_orbit(args); }
+std::string tmp(const std::string& name) { return orbit::testing::temp_path(name); }
 }  // namespace
 
 TEST_SUITE("cpu") {

@@ -10,5 +10,6 @@ Command demo_command();
 Command inspect_command();
 Command pinn_train_command();
 Command pinn_study_command();
+Command prox_command();
 const std::vector<Command>& commands();
 }  // namespace orbit::cli

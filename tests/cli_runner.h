@@ -1,0 +1,36 @@
+// Runs the real `orbit` program for the CLI tests: exit code and stdout+stderr together.
+#pragma once
+#include <doctest/doctest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#if defined(ORBIT_CLI_PATH)
+namespace orbit::testing {
+
+struct CliResult {
+  int code;
+  std::string out;  // stdout and stderr together
+};
+
+inline CliResult run_orbit(const std::string& args) {
+  std::string cmd = std::string(ORBIT_CLI_PATH) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  std::string out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+inline std::string temp_path(const std::string& name) {
+  return (std::filesystem::temp_directory_path() / name).string();
+}
+
+}  // namespace orbit::testing
+#endif  // ORBIT_CLI_PATH

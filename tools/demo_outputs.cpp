@@ -50,7 +50,8 @@ void DemoOutputs::results(const Tensor& x, const Tensor& target, const Tensor& u
      << ", \"steps\": " << total_ << ", \"ok\": " << (ok ? "true" : "false") << "}\n";
   ORBIT_CHECK(js.good(), "cannot write results.json in '", dir_, "'");
 
-  plot::Figure fig(1200, 420);
+  plot::Figure fig(1500, 420);
+  fig.grid(1, 3);
   fig.axes("fit", "x", "u").line(xs, ts, "sin x").line(xs, us, "network");
   fig.axes("second derivative", "x", "d2u/dx2").line(xs, minus_sin, "-sin x").line(xs, uxxs, "network (grad of grad)");
   fig.axes("training loss", "step", "loss").line(steps_, losses_, "mse").log_y();

@@ -68,7 +68,8 @@ std::vector<std::string> candidates() {
     if (const char* p = std::getenv(env); p && *p) c.push_back(std::string(p) + "/lib64/" + name);
   c.push_back("/usr/local/cuda/lib64/" + name);
   c.push_back("/usr/local/cuda/targets/x86_64-linux/lib/" + name);
-  for (const char* pattern : {"/usr/local/cuda-*/lib64/", "/usr/lib/python3*/*-packages/nvidia/*/lib/",
+  for (const char* pattern : {"/usr/local/cuda-*/lib64/", "/usr/local/cuda*/lib/", "/usr/lib/x86_64-linux-gnu/",
+                              "/usr/lib/python3*/*-packages/nvidia/*/lib/",
                               "/usr/local/lib/python3*/*-packages/nvidia/*/lib/",
                               "/opt/*/.venv/lib/python3*/site-packages/nvidia/*/lib/",
                               "/opt/conda/lib/python3*/site-packages/nvidia/*/lib/"}) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <numeric>
 #include <random>
 #include <set>
@@ -253,6 +254,13 @@ double check_second_order(const OpCase& c, uint64_t seed, Device dev) {
 
 // ---- CPU-vs-CUDA agreement ----
 
+bool gpu_dry_run() {
+  const char* e = std::getenv("ORBIT_TEST_GPU_ON_CPU");
+  return e && std::string(e) == "1";
+}
+
+Device device_under_test() { return gpu_dry_run() ? Device::cpu() : Device::cuda(); }
+
 double accumulation_length(const Graph& g, NodeId id) {
   const Node& n = g.node(id);
   if (n.kind != NodeKind::op) return 1;
@@ -272,7 +280,7 @@ double accumulation_length(const Graph& g, NodeId id) {
 }
 
 double compare_devices(const std::string& what, const Tensor& gpu, const Tensor& cpu, double length, bool exact) {
-  REQUIRE_MESSAGE(gpu.device().is_cuda(), what << ": the CUDA result is on " << gpu.device().str());
+  REQUIRE_MESSAGE(gpu.device() == device_under_test(), what << ": the CUDA result is on " << gpu.device().str());
   REQUIRE_MESSAGE(cpu.device().is_cpu(), what << ": the reference is on " << cpu.device().str());
   REQUIRE_MESSAGE((gpu.shape() == cpu.shape() && gpu.dtype() == cpu.dtype()),
                   what << ": CUDA gives " << gpu.shape().str() << " " << dtype_name(gpu.dtype()) << ", CPU "
@@ -317,7 +325,7 @@ double check_agreement(const OpCase& c, DType dtype, uint64_t seed) {
   Graph g;
   Var out = c.build(g, make_inputs(g, c, dtype));
   Program cpu = compile(g, {out}, Device::cpu());
-  Program gpu = compile(g, {out}, Device::cuda());
+  Program gpu = compile(g, {out}, device_under_test());
   Tensor want = cpu.run(feeds_of(d.tensors))[0];
   Tensor got = gpu.run(feeds_of(d.tensors))[0];
   return compare_devices(c.label + " (" + dtype_name(out.dtype()) + ")", got, want, accumulation_length(g, out.id()),
@@ -357,7 +365,7 @@ double check_gradient_agreement(const OpCase& c, uint64_t seed, bool second_orde
   double length = 1;  // gradient graphs chain several accumulations: bound them by the inputs' sizes
   for (auto& t : d.tensors) length += static_cast<double>(t.numel());
   Program cpu = compile(g, outs, Device::cpu());
-  Program gpu = compile(g, outs, Device::cuda());
+  Program gpu = compile(g, outs, device_under_test());
   auto want = cpu.run(feeds), got = gpu.run(feeds);
   double worst = 0;
   for (size_t k = 0; k < outs.size(); ++k)

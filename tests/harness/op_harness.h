@@ -47,6 +47,11 @@ double check_forward(const OpCase& c, DType dtype, uint64_t seed, Device dev = D
 double check_gradient(const OpCase& c, uint64_t seed, Device dev = Device::cpu());
 double check_second_order(const OpCase& c, uint64_t seed, Device dev = Device::cpu());
 
+// The device the agreement checks run on: cuda:0, or the CPU when ORBIT_TEST_GPU_ON_CPU=1 (a dry run
+// of the GPU test cases' own logic on a machine without a GPU; every comparison is then trivial).
+Device device_under_test();
+bool gpu_dry_run();
+
 // CPU-vs-CUDA agreement (needs a GPU). The forward program in `dtype` (the case's integer dtype for
 // integer cases); the gradient programs in f64 (first order, or the second-order program).
 double check_agreement(const OpCase& c, DType dtype, uint64_t seed);

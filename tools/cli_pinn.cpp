@@ -202,7 +202,12 @@ int run_study(const Args& a) {
   }
   bar.finish();
   std::vector<double> xs(budgets.begin(), budgets.end());
-  for (size_t k = 0; k < forms.size(); ++k) ax.line(xs, means[k], "symmetry " + forms[k]);
+  for (size_t k = 0; k < forms.size(); ++k) {
+    ax.line(xs, means[k], "symmetry " + forms[k]);
+    plot::ScatterStyle dots;
+    dots.color = ax.series().back().color;
+    ax.scatter(xs, means[k], "", dots);
+  }
   ax.log_y();
   fig.save((dir / "study.png").string());
   fig.save((dir / "study.svg").string());

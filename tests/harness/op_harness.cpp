@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <memory>
 #include <numeric>
 #include <random>
 #include <set>
@@ -169,87 +170,80 @@ double check_forward(const OpCase& c, DType dtype, uint64_t seed, Device dev) {
                              : compare(c.label, got.to_vector(), want.v, 2e-6, 2e-5);
 }
 
-double check_gradient(const OpCase& c, uint64_t seed, Device dev) {
-  INFO("op case '" << c.label << "' gradcheck on " << dev.str());
-  Drawn d = draw(c, DType::f64, seed);
+namespace {
+// The graph both gradient checks start from: the case's op, a cotangent input w, loss = sum(out * w),
+// and the inputs that are differentiated (with their feed positions).
+struct GradSetup {
   Graph g;
-  auto ins = make_inputs(g, c, DType::f64);
-  Var out = c.build(g, ins);
-  Var w = g.input("w", out.shape(), DType::f64);
-  Var loss = sum(out * w);
-  std::vector<Var> wrt;
+  std::vector<Var> ins, wrt;
   std::vector<size_t> which;
-  for (size_t i = 0; i < ins.size(); ++i)
-    if (differentiable(c.inputs[i])) {
-      wrt.push_back(ins[i]);
-      which.push_back(i);
-    }
-  auto grads = grad(loss, wrt);
-  Program analytic = compile(g, grads, dev);
-  Program forward = compile(g, {loss}, dev);
+  Var out, w, loss;
+  Feeds feeds;  // the drawn inputs, then w
+};
 
-  std::mt19937_64 rng(seed + 17);
+std::unique_ptr<GradSetup> grad_setup(const OpCase& c, uint64_t seed, std::mt19937_64& rng) {
+  auto s = std::make_unique<GradSetup>();
+  Drawn d = draw(c, DType::f64, seed);
+  s->ins = make_inputs(s->g, c, DType::f64);
+  s->out = c.build(s->g, s->ins);
+  s->w = s->g.input("w", s->out.shape(), DType::f64);
+  s->loss = sum(s->out * s->w);
+  for (size_t i = 0; i < s->ins.size(); ++i)
+    if (differentiable(c.inputs[i])) {
+      s->wrt.push_back(s->ins[i]);
+      s->which.push_back(i);
+    }
+  s->feeds = feeds_of(d.tensors);
   InputSpec ws;
-  ws.shape = out.shape().vec();
-  Nd wv = draw_values(ws, rng);
-  Feeds feeds = feeds_of(d.tensors);
-  feeds.push_back({"w", to_tensor(wv, DType::f64)});
-  auto got = analytic.run(feeds);
+  ws.shape = s->out.shape().vec();
+  s->feeds.push_back({"w", to_tensor(draw_values(ws, rng), DType::f64)});
+  return s;
+}
+
+// Compares the analytic gradients `got` of scalar program `forward` with central differences over
+// the feeds at positions `slots`.
+double compare_with_numeric(const std::string& what, Program& forward, const Feeds& feeds,
+                            const std::vector<size_t>& slots, const std::vector<Tensor>& got) {
   double worst = 0;
-  for (size_t k = 0; k < which.size(); ++k) {
-    auto num = numeric_grad(forward, feeds, which[k], [](std::vector<Tensor>& o) { return o[0].item(); });
-    worst = std::max(worst, compare(c.label + ": d loss / d in" + std::to_string(which[k]), got[k].to_vector(), num,
-                                    kAtol, kRtol));
+  for (size_t k = 0; k < slots.size(); ++k) {
+    auto num = numeric_grad(forward, feeds, slots[k], [](std::vector<Tensor>& o) { return o[0].item(); });
+    worst = std::max(worst, compare(what + " wrt feed " + feeds[slots[k]].first, got[k].to_vector(), num, kAtol, kRtol));
   }
   return worst;
+}
+}  // namespace
+
+double check_gradient(const OpCase& c, uint64_t seed, Device dev) {
+  INFO("op case '" << c.label << "' gradcheck on " << dev.str());
+  std::mt19937_64 rng(seed + 17);
+  auto s = grad_setup(c, seed, rng);
+  Program analytic = compile(s->g, grad(s->loss, s->wrt), dev);
+  Program forward = compile(s->g, {s->loss}, dev);
+  return compare_with_numeric(c.label + ": d loss", forward, s->feeds, s->which, analytic.run(s->feeds));
 }
 
 double check_second_order(const OpCase& c, uint64_t seed, Device dev) {
   INFO("op case '" << c.label << "' second order on " << dev.str());
-  Drawn d = draw(c, DType::f64, seed);
-  Graph g;
-  auto ins = make_inputs(g, c, DType::f64);
-  Var out = c.build(g, ins);
-  Var w = g.input("w", out.shape(), DType::f64);
-  Var loss = sum(out * w);
-  std::vector<Var> wrt;
-  std::vector<size_t> which;
-  for (size_t i = 0; i < ins.size(); ++i)
-    if (differentiable(c.inputs[i])) {
-      wrt.push_back(ins[i]);
-      which.push_back(i);
-    }
-  auto g1 = grad(loss, wrt);
-  // H = sum_k <g1_k, v_k>: a scalar function of the inputs and of w, built from the VJP graph.
   std::mt19937_64 rng(seed + 29);
-  Feeds feeds = feeds_of(d.tensors);
-  InputSpec ws;
-  ws.shape = out.shape().vec();
-  feeds.push_back({"w", to_tensor(draw_values(ws, rng), DType::f64)});
+  auto s = grad_setup(c, seed, rng);
+  auto g1 = grad(s->loss, s->wrt);
+  // H = sum_k <g1_k, v_k>: a scalar function of the inputs and of w, built from the VJP graph.
   Var h;
   for (size_t k = 0; k < g1.size(); ++k) {
-    Var v = g.input("v" + std::to_string(k), g1[k].shape(), DType::f64);
+    Var v = s->g.input("v" + std::to_string(k), g1[k].shape(), DType::f64);
     InputSpec vs;
     vs.shape = g1[k].shape().vec();
-    feeds.push_back({"v" + std::to_string(k), to_tensor(draw_values(vs, rng), DType::f64)});
+    s->feeds.push_back({"v" + std::to_string(k), to_tensor(draw_values(vs, rng), DType::f64)});
     Var term = sum(g1[k] * v);
     h = h.valid() ? h + term : term;
   }
-  std::vector<Var> wrt2 = wrt;
-  wrt2.push_back(w);
-  auto g2 = grad(h, wrt2);
-  Program analytic = compile(g, g2, dev);
-  Program forward = compile(g, {h}, dev);
-  auto got = analytic.run(feeds);
-  std::vector<size_t> slots = which;
+  std::vector<Var> wrt2 = s->wrt;
+  wrt2.push_back(s->w);
+  Program analytic = compile(s->g, grad(h, wrt2), dev);
+  Program forward = compile(s->g, {h}, dev);
+  std::vector<size_t> slots = s->which;
   slots.push_back(c.inputs.size());  // the feed index of w
-  double worst = 0;
-  for (size_t k = 0; k < slots.size(); ++k) {
-    auto num = numeric_grad(forward, feeds, slots[k], [](std::vector<Tensor>& o) { return o[0].item(); });
-    worst = std::max(worst, compare(c.label + ": d2 wrt feed " + feeds[slots[k]].first, got[k].to_vector(), num,
-                                    kAtol, kRtol));
-  }
-  return worst;
+  return compare_with_numeric(c.label + ": d2", forward, s->feeds, slots, analytic.run(s->feeds));
 }
 
 // ---- CPU-vs-CUDA agreement ----

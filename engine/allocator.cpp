@@ -10,7 +10,8 @@
 namespace orbit {
 
 #if defined(ORBIT_WITH_CUDA)
-void install_cuda_hooks(BackendHooks& h);  // kernels/cuda/backend.cu
+void install_cuda_hooks(BackendHooks& h);        // kernels/cuda/backend.cu
+void install_cuda_optim_hooks(BackendHooks& h);  // kernels/cuda/optim.cu
 #endif
 
 BackendHooks& backend_hooks() {
@@ -18,6 +19,7 @@ BackendHooks& backend_hooks() {
     BackendHooks h;
 #if defined(ORBIT_WITH_CUDA)
     install_cuda_hooks(h);
+    install_cuda_optim_hooks(h);
 #endif
     return h;
   }();

@@ -32,7 +32,10 @@ void save_checkpoint(const std::string& path, const CheckpointState& s) {
   }
   if (s.optimizer) s.optimizer->save(tensors, meta);
   if (s.ema) {
-    for (auto& n : s.ema->averaged().names()) tensors[kEma + n] = s.ema->averaged().get(n);
+    for (auto& n : s.ema->averaged().names()) {
+      const Tensor& t = s.ema->averaged().get(n);
+      tensors[kEma + n] = t.device().is_cpu() ? t : t.to(Device::cpu());
+    }
     meta["ema.decay"] = std::to_string(s.ema->decay());
   }
   meta["orbit.version"] = version();

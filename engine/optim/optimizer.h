@@ -1,6 +1,8 @@
 // Optimizers as fused updates over a ParamStore: SGD (momentum, Nesterov), Adam and AdamW, global
 // gradient-norm clipping, a learning-rate schedule, and proximal hooks applied after each update
-// (forward-backward splitting: the weight-sharing prox plugs in here).
+// (forward-backward splitting: the weight-sharing prox plugs in here). Updates run where each
+// parameter lives: on the CPU, or on the GPU as fused CUDA kernels (one per tensor, same math) when
+// the build has the CUDA backend; state slots live with their parameter.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -35,13 +37,17 @@ class Optimizer {
   LrSchedule& schedule() { return *schedule_; }
 
   // Optimizer state as named tensors ("<kind>/<slot>/<param>") and text (step, schedule state).
+  // save() gives host tensors (GPU state is copied back); load() restores each slot to the device
+  // of the slot it replaces, or keeps it on the host until its parameter's next update moves it to
+  // the parameter's device.
   virtual void save(std::map<std::string, Tensor>& tensors, std::map<std::string, std::string>& meta) const;
   virtual void load(const std::map<std::string, Tensor>& tensors, const std::map<std::string, std::string>& meta);
   virtual std::string name() const = 0;
 
  protected:
   virtual void update(const std::string& name, Tensor& p, const Tensor& g, double lr) = 0;
-  // The state slot `slot` of parameter `name`, created as zeros like `p` on first use.
+  // The state slot `slot` of parameter `name`, created as zeros like `p` (on p's device) on first use;
+  // moved to p's device if it lives elsewhere (after load()).
   Tensor& slot(const std::string& slot, const std::string& name, const Tensor& p);
   bool has_slot(const std::string& slot, const std::string& name) const;
 
@@ -84,15 +90,16 @@ class Adam final : public Optimizer {
 
 std::unique_ptr<Optimizer> adamw(std::shared_ptr<LrSchedule> schedule, double weight_decay = 1e-2);
 
-// Global L2 norm of all gradients; scales them in place to norm max_norm when larger. Returns the
-// norm before scaling.
+// Global L2 norm of all gradients (each on its own device, CPU or CUDA); scales them in place to norm
+// max_norm when larger. Returns the norm before scaling.
 double clip_grad_norm(std::vector<Tensor>& grads, double max_norm);
 
 // Exponential moving average of parameters (for sampling with averaged weights).
 class EMA {
  public:
   explicit EMA(double decay);
-  // avg = decay * avg + (1 - decay) * p for every parameter of `src` (copies on first use).
+  // avg = decay * avg + (1 - decay) * p for every parameter of `src` (copies on first use), on the
+  // parameter's device.
   void update(const ParamStore& src);
   const ParamStore& averaged() const { return avg_; }
   std::shared_ptr<ParamStore> averaged_copy() const { return std::make_shared<ParamStore>(avg_); }

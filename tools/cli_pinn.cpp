@@ -52,8 +52,7 @@ PinnConfig config_from(const Args& a) {
   if (a.has("w-symmetry")) c.w_symmetry = a.real("w-symmetry");
   c.seed = static_cast<uint64_t>(a.integer("seed", 0, 1LL << 62));
   c.problem_seed = static_cast<uint64_t>(a.integer("problem-seed", 0, 1LL << 62));
-  ORBIT_CHECK(a.str("device") == "auto" || a.str("device") == "cpu",
-              "PINN training runs on the CPU until the CUDA backend lands; use --device cpu");
+  c.device = Device::parse(a.str("device"));
   return c;
 }
 

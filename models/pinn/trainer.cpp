@@ -39,7 +39,7 @@ std::string PinnConfig::json() const {
   os << "], \"steps\": " << steps << ", \"lr\": " << lr << ", \"w_ic\": " << w_ic << ", \"w_bc\": " << w_bc
      << ", \"w_residual\": " << w_residual << ", \"w_symmetry\": " << w_symmetry << ", \"seed\": " << seed
      << ", \"problem_seed\": " << problem_seed << ", \"ic_terms\": " << ic_terms << ", \"test_nx\": " << test_nx
-     << ", \"test_nt\": " << test_nt << "}";
+     << ", \"test_nt\": " << test_nt << ", \"device\": \"" << device.str() << "\"}";
   return os.str();
 }
 
@@ -101,8 +101,10 @@ PinnResult train_pinn(const PinnConfig& cfg, const std::function<void(const Pinn
 
   auto store = std::make_shared<ParamStore>();
   net.init(*store, cfg.seed);
+  if (!cfg.device.is_cpu())  // parameters live where the step runs (the optimizer updates them there)
+    for (auto& name : store->names()) store->set(name, store->get(name).to(cfg.device));
   auto adam = std::make_shared<optim::Adam>(std::make_shared<optim::CosineLr>(cfg.lr, cfg.steps, cfg.lr * 0.01));
-  optim::TrainStep step(g, loss, net.params(), store, adam, Device::cpu(), {loss_ic, loss_bc, loss_res, loss_sym});
+  optim::TrainStep step(g, loss, net.params(), store, adam, cfg.device, {loss_ic, loss_bc, loss_res, loss_sym});
 
   // Training data: drawn once (the sample budget is fixed), from streams of the run's seed.
   Tensor xi = sample_points(cfg.ic_samples, 0, L, 0, 0, cfg.seed, 1);
@@ -136,7 +138,7 @@ PinnResult train_pinn(const PinnConfig& cfg, const std::function<void(const Pinn
   Var ce = ge.constant(Tensor::from<double>({2}, {L / 2, T / 2})), he = ge.constant(Tensor::from<double>({2}, {2 / L, 2 / T}));
   CompileOptions eo;
   eo.params = store;
-  Program eval = compile(ge, {net_e((xe - ce) * he)}, Device::cpu(), eo);
+  Program eval = compile(ge, {net_e((xe - ce) * he)}, cfg.device, eo);
   Tensor pts = Tensor::empty({n, 2}, DType::f64);
   for (int j = 0; j < cfg.test_nt; ++j)
     for (int i = 0; i < cfg.test_nx; ++i) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/device.h"
 #include "engine/tensor.h"
 #include "models/pinn/reference.h"
 #include "models/pinn/symmetry.h"
@@ -28,6 +29,7 @@ struct PinnConfig {
   uint64_t problem_seed = 1;  // which initial condition
   int ic_terms = 10;
   int test_nx = 128, test_nt = 33;
+  Device device = Device::cpu();  // where the training step and the evaluation run
 
   // "quick" (a few minutes on 2 CPU cores) or "paper" (longer, wider, more points); throws on others.
   static PinnConfig preset(const std::string& name, Pde pde);

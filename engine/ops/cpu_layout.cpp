@@ -24,12 +24,6 @@ void fill(Tensor& t, double v) {
   });
 }
 
-// outer x len(axis) x inner decomposition of a shape.
-void split_at(const Shape& s, int axis, int64_t& outer, int64_t& inner) {
-  outer = inner = 1;
-  for (int i = 0; i < axis; ++i) outer *= s[i];
-  for (int i = axis + 1; i < s.rank(); ++i) inner *= s[i];
-}
 }  // namespace
 
 void bind_cpu_layout(OpRegistry& r) {

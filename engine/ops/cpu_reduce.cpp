@@ -45,9 +45,8 @@ void bind_cpu_reduce(OpRegistry& r) {
   bind(r, Op::softmax, [](KernelCtx& k) {
     const Shape& s = k.in[0].shape();
     int ax = static_cast<int>(k.node.attr_as<AxisAttr>().axis);
-    int64_t outer = 1, inner = 1;
-    for (int i = 0; i < ax; ++i) outer *= s[i];
-    for (int i = ax + 1; i < s.rank(); ++i) inner *= s[i];
+    int64_t outer, inner;
+    split_at(s, ax, outer, inner);
     dispatch_float(k.out.dtype(), [&]<class T>() {
       cpu::softmax(k.in[0].data<T>(), k.out.data<T>(), outer, s[ax], inner);
     });
@@ -55,33 +54,24 @@ void bind_cpu_reduce(OpRegistry& r) {
 
   bind(r, Op::matmul, [](KernelCtx& k) {
     auto& at = k.node.attr_as<MatmulAttr>();
-    const Shape &a = k.in[0].shape(), &b = k.in[1].shape(), &o = k.out.shape();
-    int ro = o.rank();
-    int64_t m = o[ro - 2], n = o[ro - 1];
-    int64_t kk = at.trans_a ? a[a.rank() - 2] : a[a.rank() - 1];
+    MatmulPlan p = matmul_plan(k.in[0].shape(), k.in[1].shape(), k.out.shape(), at.trans_a);
     // Element offsets of each batch's matrices in a and b (broadcast batch dims repeat offsets).
-    Shape batch(std::vector<int64_t>(o.begin(), o.end() - 2));
-    Shape ba(std::vector<int64_t>(a.begin(), a.end() - 2)), bb(std::vector<int64_t>(b.begin(), b.end() - 2));
-    int64_t nb = batch.numel();
-    std::vector<int64_t> sa(Shape::kMaxRank), sb(Shape::kMaxRank);
-    broadcast_strides(ba, batch, sa.data());
-    broadcast_strides(bb, batch, sb.data());
-    int64_t mat_a = a[a.rank() - 1] * a[a.rank() - 2], mat_b = b[b.rank() - 1] * b[b.rank() - 2];
+    const int64_t nb = p.batch.numel();
     std::vector<int64_t> off_a(nb), off_b(nb);
     for (int64_t i = 0; i < nb; ++i) {
       int64_t rem = i, oa = 0, ob = 0;
-      for (int d = batch.rank() - 1; d >= 0; --d) {
-        int64_t q = rem / batch[d], idx = rem - q * batch[d];
-        oa += idx * sa[d];
-        ob += idx * sb[d];
+      for (int d = p.batch.rank() - 1; d >= 0; --d) {
+        int64_t q = rem / p.batch[d], idx = rem - q * p.batch[d];
+        oa += idx * p.stride_a[d];
+        ob += idx * p.stride_b[d];
         rem = q;
       }
-      off_a[i] = oa * mat_a;
-      off_b[i] = ob * mat_b;
+      off_a[i] = oa;
+      off_b[i] = ob;
     }
     dispatch_float(k.out.dtype(), [&]<class T>() {
-      cpu::matmul(k.in[0].data<T>(), k.in[1].data<T>(), k.out.data<T>(), nb, off_a.data(), off_b.data(), m, n, kk,
-                  at.trans_a, at.trans_b);
+      cpu::matmul(k.in[0].data<T>(), k.in[1].data<T>(), k.out.data<T>(), nb, off_a.data(), off_b.data(), p.m, p.n,
+                  p.k, at.trans_a, at.trans_b);
     });
   });
 }

@@ -14,11 +14,6 @@ void strided_copy(const KernelCtx& k, const Tensor& src, Tensor& dst, const cpu:
   cuda::copy_strided(dtype_size(dst.dtype()), at(dst, dst_base), at(src, src_base), iter(it), stream(k));
 }
 
-void split_at(const Shape& s, int axis, int64_t& outer, int64_t& inner) {
-  outer = inner = 1;
-  for (int i = 0; i < axis; ++i) outer *= s[i];
-  for (int i = axis + 1; i < s.rank(); ++i) inner *= s[i];
-}
 
 int64_t as_int(unsigned long long w) { return static_cast<int64_t>(w); }
 }  // namespace

@@ -43,32 +43,21 @@ void bind_cuda_reduce(OpRegistry& r) {
   bind(r, Op::softmax, [](KernelCtx& k) {
     const Shape& s = k.in[0].shape();
     int ax = static_cast<int>(k.node.attr_as<AxisAttr>().axis);
-    int64_t outer = 1, inner = 1;
-    for (int i = 0; i < ax; ++i) outer *= s[i];
-    for (int i = ax + 1; i < s.rank(); ++i) inner *= s[i];
+    int64_t outer, inner;
+    split_at(s, ax, outer, inner);
     cuda::softmax(elem(k.out.dtype()), k.in[0].raw(), k.out.raw(), outer, s[ax], inner, stream(k));
   });
 
   bind(r, Op::matmul, [](KernelCtx& k) {
     auto& at = k.node.attr_as<MatmulAttr>();
-    const Shape &a = k.in[0].shape(), &b = k.in[1].shape(), &o = k.out.shape();
-    int ro = o.rank();
-    int64_t m = o[ro - 2], n = o[ro - 1];
-    int64_t kk = at.trans_a ? a[a.rank() - 2] : a[a.rank() - 1];
-    // Batch dims of the output; per batch index, the element strides of a's and b's matrices
-    // (0 along broadcast dims), as on the CPU.
-    Shape batch(std::vector<int64_t>(o.begin(), o.end() - 2));
-    Shape ba(std::vector<int64_t>(a.begin(), a.end() - 2)), bb(std::vector<int64_t>(b.begin(), b.end() - 2));
-    int64_t sa[Shape::kMaxRank] = {}, sb[Shape::kMaxRank] = {};
-    broadcast_strides(ba, batch, sa);
-    broadcast_strides(bb, batch, sb);
-    const int64_t mat_a = a[a.rank() - 1] * a[a.rank() - 2], mat_b = b[b.rank() - 1] * b[b.rank() - 2];
+    MatmulPlan p = matmul_plan(k.in[0].shape(), k.in[1].shape(), k.out.shape(), at.trans_a);
+    const int64_t m = p.m, n = p.n, kk = p.k;
     cuda::Iter it;
-    it.rank = batch.rank();
-    for (int d = 0; d < batch.rank(); ++d) {
-      it.shape[d] = batch[d];
-      it.stride[0][d] = sa[d] * mat_a;
-      it.stride[1][d] = sb[d] * mat_b;
+    it.rank = p.batch.rank();
+    for (int d = 0; d < p.batch.rank(); ++d) {
+      it.shape[d] = p.batch[d];
+      it.stride[0][d] = p.stride_a[d];
+      it.stride[1][d] = p.stride_b[d];
     }
     size_t ws = cuda::matmul_workspace(it);
     void* w = ws ? cuda::scratch(stream(k), ws) : nullptr;

@@ -37,6 +37,40 @@ inline cpu::Strided copy_plan(const Shape& shape, const int64_t* dst, const int6
   return it;
 }
 
+// outer x len(axis) x inner decomposition of a shape (softmax, gather, segment reductions).
+inline void split_at(const Shape& s, int axis, int64_t& outer, int64_t& inner) {
+  outer = inner = 1;
+  for (int i = 0; i < axis; ++i) outer *= s[i];
+  for (int i = axis + 1; i < s.rank(); ++i) inner *= s[i];
+}
+
+// A (batched, broadcast) matrix product out[b] = op(a[b]) op(b[b]) in row-major terms: the matrix sizes
+// and, per output batch dim, the element strides between consecutive matrices of a and of b (0 where
+// that operand broadcasts).
+struct MatmulPlan {
+  int64_t m = 0, n = 0, k = 0;
+  Shape batch;
+  int64_t stride_a[Shape::kMaxRank] = {}, stride_b[Shape::kMaxRank] = {};
+};
+
+inline MatmulPlan matmul_plan(const Shape& a, const Shape& b, const Shape& out, bool trans_a) {
+  MatmulPlan p;
+  const int ro = out.rank();
+  p.m = out[ro - 2];
+  p.n = out[ro - 1];
+  p.k = trans_a ? a[a.rank() - 2] : a[a.rank() - 1];
+  p.batch = Shape(std::vector<int64_t>(out.begin(), out.end() - 2));
+  Shape ba(std::vector<int64_t>(a.begin(), a.end() - 2)), bb(std::vector<int64_t>(b.begin(), b.end() - 2));
+  broadcast_strides(ba, p.batch, p.stride_a);
+  broadcast_strides(bb, p.batch, p.stride_b);
+  const int64_t mat_a = a[a.rank() - 1] * a[a.rank() - 2], mat_b = b[b.rank() - 1] * b[b.rank() - 2];
+  for (int d = 0; d < p.batch.rank(); ++d) {
+    p.stride_a[d] *= mat_a;
+    p.stride_b[d] *= mat_b;
+  }
+  return p;
+}
+
 // Calls f.template operator()<U>() with an unsigned type of the dtype's width (for pure data movement).
 template <class F>
 decltype(auto) dispatch_bytes(DType dt, F&& f) {

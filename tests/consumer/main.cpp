@@ -1,7 +1,9 @@
 // Builds a graph, differentiates it twice and runs it: d2/dx2 of x^3 at x = 2 is 12.
 #include <orbit/orbit.h>
+#include <models/nn/mlp.h>
 
 #include <cmath>
+#include <memory>
 #include <cstdio>
 
 int main() {
@@ -14,5 +16,14 @@ int main() {
   auto out = prog.run({{"x", orbit::Tensor::full({1}, 2.0, orbit::DType::f64)}});
   double v = out[0].item();
   std::printf("orbit %s consumer: d2(x^3)/dx2 at 2 = %g\n", orbit::version(), v);
-  return std::abs(v - 12.0) < 1e-12 ? 0 : 1;
+  // The installed model headers work too: a small MLP runs.
+  orbit::Graph h;
+  orbit::nn::MLP net(h, "net", {2, 4, 1});
+  auto xin = h.input("x", {3, 2});
+  auto store = std::make_shared<orbit::ParamStore>();
+  net.init(*store, 1);
+  orbit::CompileOptions opts;
+  opts.params = store;
+  auto out2 = orbit::compile(h, {net(xin)}, orbit::Device::cpu(), opts).run({{"x", orbit::Tensor::zeros({3, 2}, orbit::DType::f32)}});
+  return std::abs(v - 12.0) < 1e-12 && out2[0].shape() == orbit::Shape({3, 1}) ? 0 : 1;
 }

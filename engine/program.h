@@ -15,7 +15,8 @@ using Feeds = std::vector<std::pair<std::string, Tensor>>;
 
 enum class NumericsCheck {
   off,     // trust everything
-  inputs,  // reject NaN in feeds and parameters (default)
+  inputs,  // reject NaN in feeds and parameters held on the CPU (default; tensors already on the GPU
+           // are not scanned, to keep training loops free of device-to-host copies: use `all`)
   all,     // also stop at the first op that produces a NaN or an infinity, naming it
 };
 

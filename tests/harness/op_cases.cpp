@@ -7,6 +7,8 @@
 
 namespace orbit::testing {
 
+void add_system_cases(std::vector<OpCase>& cs);  // op_cases_systems.cpp
+
 namespace {
 
 using K = InputSpec::Kind;
@@ -315,6 +317,7 @@ std::vector<OpCase> build_cases() {
   seg("segment_sum", "segment_sum axis 1", {2, 6, 2}, 1, 4, false, false, false);
   seg("segment_mean", "segment_mean unsorted", {7, 3}, 0, 5, false, true, false);
   seg("segment_mean", "segment_mean sorted axis 1", {2, 6, 2}, 1, 4, true, true, true);
+  add_system_cases(cs);  // the custom energy ops of models/systems
   return cs;
 }
 

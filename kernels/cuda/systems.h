@@ -1,0 +1,27 @@
+// CUDA kernels of the Boltzmann-system energies (launchers on raw device pointers; the CPU reference
+// is kernels/cpu/systems.h). Energy and gradient of every configuration in one pass.
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "kernels/cuda/kernels.h"
+#include "kernels/scalar/pair_potential.h"
+
+namespace orbit::cuda {
+
+// x: [batch, n * dim]. Energy b goes to energy[b * energy_stride] (skipped if null), dE/dx of
+// configuration b to grad[b * grad_stride + k] (skipped if null). dim <= 8.
+//
+// Layout: a group of G = min(32, pow2 >= n) lanes per configuration (several configurations per warp
+// for small n, one warp for n > 32), positions staged in shared memory, lane l owning particles
+// l, l + G, ...: each lane sums its particles' pair terms over all partners, so forces need no
+// atomics and the energy is one shuffle reduction per group.
+void pair_potential(Elem t, const scalar::PairParams& p, const void* x, int64_t batch, void* energy,
+                    int64_t energy_stride, void* grad, int64_t grad_stride, cudaStream_t s);
+
+// One thread per configuration, an online (streaming) logsumexp over the components.
+void gmm_energy(Elem t, const scalar::GmmParams& p, const void* x, const void* means, int64_t batch, void* energy,
+                int64_t energy_stride, void* grad, int64_t grad_stride, cudaStream_t s);
+
+}  // namespace orbit::cuda

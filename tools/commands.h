@@ -11,5 +11,6 @@ Command inspect_command();
 Command pinn_train_command();
 Command pinn_study_command();
 Command prox_command();
+Command metrics_command();
 const std::vector<Command>& commands();
 }  // namespace orbit::cli

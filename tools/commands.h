@@ -12,5 +12,9 @@ Command pinn_train_command();
 Command pinn_study_command();
 Command prox_command();
 Command metrics_command();
+Command egnn_train_command();
+Command egnn_eval_command();
+Command data_nbody_command();
+Command data_solar_command();
 const std::vector<Command>& commands();
 }  // namespace orbit::cli

@@ -1,0 +1,187 @@
+// `orbit egnn train`: EGNN / MC-EGNN on the charged N-body task (test MSE) or the synthetic solar
+// system (relative MSE), selected on validation; results.json, metrics.jsonl, the best parameters as
+// a checkpoint and plots in --out. `orbit egnn eval`: a saved checkpoint on a split.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "engine/io/npy.h"
+#include "engine/io/safetensors.h"
+#include "engine/optim/checkpoint.h"
+#include "engine/plot/plot.h"
+#include "engine/util/jsonl_log.h"
+#include "engine/util/progress.h"
+#include "models/egnn/trainer.h"
+#include "tools/commands.h"
+
+namespace orbit::cli {
+
+namespace {
+namespace fs = std::filesystem;
+using egnn::TrainConfig;
+
+TrainConfig config_from(const Args& a) {
+  TrainConfig c = TrainConfig::preset(a.str("preset"), egnn::task_from_name(a.str("task")));
+  c.channels = a.integer("channels", 1, 64);
+  if (a.has("hidden")) c.hidden = a.integer("hidden", 1, 4096);
+  if (a.has("layers")) c.layers = a.integer("layers", 1, 64);
+  if (a.has("epochs")) c.epochs = static_cast<int>(a.integer("epochs", 1, 100000000));
+  if (a.has("batch")) c.batch = static_cast<int>(a.integer("batch", 1, 1000000));
+  if (a.has("lr")) c.lr = a.positive("lr");
+  if (a.has("weight-decay")) {
+    c.weight_decay = a.real("weight-decay");
+    ORBIT_CHECK(c.weight_decay >= 0, "--weight-decay must be >= 0, got ", a.str("weight-decay"));
+  }
+  if (a.has("eval-every")) c.eval_every = static_cast<int>(a.integer("eval-every", 1, 1000000));
+  if (a.has("early-stop")) c.early_stop = static_cast<int>(a.integer("early-stop", 0, 100000000));
+  if (a.has("train-samples")) c.train_samples = a.integer("train-samples", 1, 10000000);
+  if (a.has("val-samples")) c.val_samples = a.integer("val-samples", 1, 10000000);
+  if (a.has("test-samples")) c.test_samples = a.integer("test-samples", 1, 10000000);
+  c.data_seed = static_cast<uint64_t>(a.integer("data-seed", 0, 1LL << 62));
+  c.seed = static_cast<uint64_t>(a.integer("seed", 0, 1LL << 62));
+  const std::string graph = a.str("graph");
+  ORBIT_CHECK(graph == "dense" || graph == "sparse", "--graph must be dense or sparse, got '", graph, "'");
+  c.sparse = graph == "sparse";
+  c.data_dir = a.str("data");
+  c.device = Device::parse(a.str("device"));
+  c.validate();
+  return c;
+}
+
+const char* metric_name(egnn::Task t) { return t == egnn::Task::nbody ? "MSE" : "relative MSE"; }
+
+void save_plot(const fs::path& dir, const TrainConfig& c, const egnn::TrainResult& r) {
+  std::vector<double> ep, tl, ve, vv;
+  for (auto& h : r.history) {
+    ep.push_back(h.epoch);
+    tl.push_back(h.train_loss);
+    if (h.val >= 0) {
+      ve.push_back(h.epoch);
+      vv.push_back(h.val);
+    }
+  }
+  plot::Figure fig(1000, 600);
+  auto& ax = fig.axes(std::string("EGNN, ") + egnn::task_name(c.task) + ", m = " + std::to_string(c.channels), "epoch",
+                      metric_name(c.task));
+  ax.line(ep, tl, "train loss").line(ve, vv, "validation");
+  std::vector<double> bx{ep.front(), ep.back()}, by{r.baseline_test, r.baseline_test};
+  ax.line(bx, by, "linear baseline (test)");
+  ax.log_y();
+  fig.save((dir / "egnn.png").string());
+  fig.save((dir / "egnn.svg").string());
+}
+
+int run_train(const Args& a) {
+  TrainConfig c = config_from(a);
+  const fs::path dir = a.str("out");
+  fs::create_directories(dir);
+  const bool quiet = a.flag("quiet");
+  if (!quiet) std::fprintf(stderr, "egnn: preparing the %s data ...\n", egnn::task_name(c.task));
+  auto data = egnn::load_task(c);
+  util::JsonlLog log((dir / "metrics.jsonl").string());
+  util::Progress bar(c.epochs, "egnn", util::Progress::Options{quiet});
+  auto r = egnn::train(c, data, [&](const egnn::EpochLog& l) {
+    util::Progress::Metrics m{{"loss", l.train_loss}};
+    if (l.val >= 0) m.push_back({"val", l.val});
+    bar.update(l.epoch, m);
+    std::vector<std::pair<std::string, util::JsonValue>> line{{"epoch", l.epoch}, {"train_loss", l.train_loss},
+                                                               {"lr", l.lr}, {"seconds", l.seconds}};
+    if (l.val >= 0) line.push_back({"val", l.val});
+    if (l.test >= 0) line.push_back({"test", l.test});
+    log.write(line);
+  });
+  bar.finish();
+  ORBIT_CHECK(r.best_params != nullptr, "no evaluation happened");
+  optim::CheckpointState ck{r.best_params.get(), nullptr, nullptr, 0,
+                            {{"config", c.json()}, {"best_epoch", std::to_string(r.best_epoch)}}};
+  optim::save_checkpoint((dir / "best.safetensors").string(), ck);
+  auto pred = egnn::predict(c, *r.best_params, data.test);
+  write_npy((dir / "test_prediction.npy").string(),
+            Tensor::from<double>({data.test.count, data.test.n, data.test.dim}, pred));
+  std::ofstream js(dir / "results.json");
+  js.precision(10);
+  js << "{\"config\": " << c.json() << ", \"metric\": \"" << metric_name(c.task) << "\", \"test\": " << r.test_at_best
+     << ", \"best_val\": " << r.best_val << ", \"best_epoch\": " << r.best_epoch << ", \"epochs_run\": " << r.epochs_run
+     << ", \"linear_baseline_test\": " << r.baseline_test << ", \"linear_baseline_tau\": " << r.baseline_tau
+     << ", \"parameters\": " << r.parameters << ", \"train_seconds\": " << r.seconds << ", \"data\": \""
+     << r.data_source << "\"}\n";
+  ORBIT_CHECK(js.good(), "cannot write results.json in '", dir.string(), "'");
+  save_plot(dir, c, r);
+  std::printf("%s, m = %lld channels, %lld training samples: test %s %.6g at epoch %d (best validation %.6g); "
+              "linear baseline %.6g; %d epochs in %.1f s\n",
+              egnn::task_name(c.task), static_cast<long long>(c.channels), static_cast<long long>(data.train.count),
+              metric_name(c.task), r.test_at_best, r.best_epoch, r.best_val, r.baseline_test, r.epochs_run, r.seconds);
+  std::printf("wrote %s/{results.json, metrics.jsonl, best.safetensors, test_prediction.npy, egnn.png, egnn.svg}\n",
+              dir.string().c_str());
+  return 0;
+}
+
+int run_eval(const Args& a) {
+  const std::string path = a.str("checkpoint");
+  ORBIT_CHECK(!path.empty(), "--checkpoint is required (a best.safetensors written by orbit egnn train)");
+  // The model is rebuilt from the run's configuration (stored in the checkpoint), then loaded.
+  std::map<std::string, Tensor> tensors;
+  std::map<std::string, std::string> meta;
+  read_safetensors(path, tensors, meta);
+  auto it = meta.find("config");
+  ORBIT_CHECK(it != meta.end(), "checkpoint '", path, "' has no 'config' metadata: not written by orbit egnn train");
+  TrainConfig c = TrainConfig::from_json(it->second);
+  if (a.has("data")) c.data_dir = a.str("data");
+  if (a.has("device")) c.device = Device::parse(a.str("device"));
+  auto store = egnn::init_params(c);
+  optim::CheckpointState st;
+  st.params = store.get();
+  optim::load_checkpoint(path, st);
+  auto data = egnn::load_task(c);
+  const double val = egnn::evaluate(c, *store, data.val), test = egnn::evaluate(c, *store, data.test);
+  std::printf("%s, m = %lld: validation %s %.6g, test %s %.6g (linear baseline %.6g) on %lld test samples (%s)\n",
+              egnn::task_name(c.task), static_cast<long long>(c.channels), metric_name(c.task), val, metric_name(c.task),
+              test, data.baseline_test, static_cast<long long>(data.test.count), data.source.c_str());
+  if (a.has("out")) {
+    const fs::path dir = a.str("out");
+    fs::create_directories(dir);
+    std::ofstream js(dir / "eval.json");
+    js.precision(10);
+    js << "{\"checkpoint\": \"" << path << "\", \"config\": " << c.json() << ", \"metric\": \"" << metric_name(c.task)
+       << "\", \"val\": " << val << ", \"test\": " << test << ", \"linear_baseline_test\": " << data.baseline_test
+       << "}\n";
+    ORBIT_CHECK(js.good(), "cannot write eval.json in '", dir.string(), "'");
+  }
+  return 0;
+}
+
+}  // namespace
+
+Command egnn_train_command() {
+  return Command("egnn train",
+                 "train EGNN / multi-channel EGNN on the charged N-body or the synthetic solar-system task",
+                 {{"task", "nbody or solar", "nbody"},
+                  {"channels", "vector channels per node m (1 = EGNN)", "1"},
+                  {"preset", "quick (minutes on 2 CPU cores) or paper (the papers' schedule)", "quick"},
+                  {"epochs", "training epochs (default from the preset)", ""},
+                  {"batch", "batch size", ""},
+                  {"lr", "Adam learning rate", ""},
+                  {"weight-decay", "Adam weight decay (L2)", ""},
+                  {"hidden", "hidden width", ""},
+                  {"layers", "E_GCL layers", ""},
+                  {"eval-every", "epochs between validations", ""},
+                  {"early-stop", "stop after this many epochs without a better validation error (0: never)", ""},
+                  {"train-samples", "nbody training trajectories", ""},
+                  {"val-samples", "nbody validation trajectories", ""},
+                  {"test-samples", "nbody test trajectories", ""},
+                  {"data", "folder written by orbit data nbody|solar (default: simulate in memory)", ""},
+                  {"data-seed", "simulation seed when no --data is given", "43"},
+                  {"graph", "dense (batched, fully connected) or sparse (edge lists)", "dense"},
+                  {"out", "output folder", "egnn_out"}},
+                 run_train);
+}
+
+Command egnn_eval_command() {
+  return Command("egnn eval", "evaluate a checkpoint written by orbit egnn train on its test (and validation) split",
+                 {{"checkpoint", "best.safetensors of a training run", ""},
+                  {"data", "data folder (default: the one the run used, or the same simulation)", ""},
+                  {"out", "folder for eval.json (optional)", ""}},
+                 run_eval);
+}
+
+}  // namespace orbit::cli

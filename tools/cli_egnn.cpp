@@ -4,6 +4,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 
 #include "engine/io/npy.h"
 #include "engine/io/safetensors.h"
@@ -37,6 +40,8 @@ TrainConfig config_from(const Args& a) {
   if (a.has("train-samples")) c.train_samples = a.integer("train-samples", 1, 10000000);
   if (a.has("val-samples")) c.val_samples = a.integer("val-samples", 1, 10000000);
   if (a.has("test-samples")) c.test_samples = a.integer("test-samples", 1, 10000000);
+  if (a.has("frame-in")) c.frame_in = static_cast<int>(a.integer("frame-in", 0, 1000000));
+  if (a.has("frame-out")) c.frame_out = static_cast<int>(a.integer("frame-out", 0, 1000000));
   c.data_seed = static_cast<uint64_t>(a.integer("data-seed", 0, 1LL << 62));
   c.seed = static_cast<uint64_t>(a.integer("seed", 0, 1LL << 62));
   const std::string graph = a.str("graph");
@@ -71,7 +76,17 @@ void save_plot(const fs::path& dir, const TrainConfig& c, const egnn::TrainResul
   fig.save((dir / "egnn.svg").string());
 }
 
+void set_threads(const Args& a) {
+  const long long t = a.integer("threads", 0, 1024);
+#if defined(_OPENMP)
+  if (t > 0) omp_set_num_threads(static_cast<int>(t));
+#else
+  (void)t;
+#endif
+}
+
 int run_train(const Args& a) {
+  set_threads(a);
   TrainConfig c = config_from(a);
   const fs::path dir = a.str("out");
   fs::create_directories(dir);
@@ -117,6 +132,7 @@ int run_train(const Args& a) {
 }
 
 int run_eval(const Args& a) {
+  set_threads(a);
   const std::string path = a.str("checkpoint");
   ORBIT_CHECK(!path.empty(), "--checkpoint is required (a best.safetensors written by orbit egnn train)");
   // The model is rebuilt from the run's configuration (stored in the checkpoint), then loaded.
@@ -169,9 +185,12 @@ Command egnn_train_command() {
                   {"train-samples", "nbody training trajectories", ""},
                   {"val-samples", "nbody validation trajectories", ""},
                   {"test-samples", "nbody test trajectories", ""},
+                  {"frame-in", "nbody input frame", "30"},
+                  {"frame-out", "nbody target frame", "40"},
                   {"data", "folder written by orbit data nbody|solar (default: simulate in memory)", ""},
                   {"data-seed", "simulation seed when no --data is given", "43"},
                   {"graph", "dense (batched, fully connected) or sparse (edge lists)", "dense"},
+                  {"threads", "CPU threads (0: OpenMP's default, OMP_NUM_THREADS); 1 is fastest on a busy machine", "0"},
                   {"out", "output folder", "egnn_out"}},
                  run_train);
 }
@@ -180,6 +199,7 @@ Command egnn_eval_command() {
   return Command("egnn eval", "evaluate a checkpoint written by orbit egnn train on its test (and validation) split",
                  {{"checkpoint", "best.safetensors of a training run", ""},
                   {"data", "data folder (default: the one the run used, or the same simulation)", ""},
+                  {"threads", "CPU threads (0: OpenMP's default)", "0"},
                   {"out", "folder for eval.json (optional)", ""}},
                  run_eval);
 }

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what building and testing orbit needs from Debian's packages, only if it is missing
-# (python3 and NumPy only serve tests that check files against Python readers).
+# (python3, NumPy and SciPy only serve tests that check files against Python readers and the exact
+# assignment against scipy.optimize.linear_sum_assignment).
 # CUDA is optional: with nvcc on the machine (e.g. /usr/local/cuda) the CUDA backend is built too.
 set -euo pipefail
-packages=(cmake g++ make libeigen3-dev doctest-dev python3 python3-numpy)
+packages=(cmake g++ make libeigen3-dev doctest-dev python3 python3-numpy python3-scipy)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -198,7 +198,7 @@ TEST_SUITE("cpu") {
          "--n 50 is larger than the 20 configurations in samples file '" + small + "'"},
         {"--system dw4 --samples " + ok + " --reference " + ok + " --n 1001 --out " + out,
          "--n 1001 is larger than the 1000 configurations in samples file"},
-        {"--system dw4 --samples " + ok + " --reference " + ok + " --n 0", "--n must be in [1, 1000000], got 0"},
+        {"--system dw4 --samples " + ok + " --reference " + ok + " --n 0", "--n must be in [1, 10000], got 0"},
         {"--system dw5 --samples " + ok + " --reference " + ok, "unknown system 'dw5'"},
         {"--system dw4 --samples " + ok, "missing required option --reference"},
         {"--system gmm40 --samples " + ok + " --reference " + ok + " --mode-min-fraction 2",

@@ -63,7 +63,7 @@ systems::ConfigSet take_rows(const Tensor& t, const std::vector<int64_t>& rows) 
 int run_metrics(const Args& args) {
   const systems::System sys = systems::system_by_name(args.str("system"));
   const std::string samples_path = args.str("samples"), reference_path = args.str("reference");
-  const long long n = args.integer("n", 1, 1000000);
+  const long long n = args.integer("n", 1, 10000);  // the OT cost matrix takes 8 n^2 bytes
   const unsigned long long seed = static_cast<unsigned long long>(args.integer("seed", 0, (1LL << 62)));
   const double min_fraction = args.real("mode-min-fraction");
   ORBIT_CHECK(min_fraction >= 0 && min_fraction <= 1, "--mode-min-fraction must be in [0, 1], got ", min_fraction);
@@ -132,7 +132,7 @@ Command metrics_command() {
                  {{"system", "gmm40, dw4, lj13 or lj55", "", false, true},
                   {"samples", ".npy of generated configurations, [N, flat_dim] float32/float64", "", false, true},
                   {"reference", ".npy of reference configurations, [M, flat_dim] float32/float64", "", false, true},
-                  {"n", "configurations drawn (without replacement) from each file", "1000"},
+                  {"n", "configurations drawn (without replacement) from each file, at most 10000", "1000"},
                   {"seed", "seed of the subsampling", "0"},
                   {"bins", "bins of the distance total variation (edges from the reference)", "200"},
                   {"mode-min-fraction", "gmm40: a mode is covered when it gets at least this fraction of samples",

@@ -3,6 +3,7 @@
 // matching), its errors, and 1000 x 1000 Euclidean problems (certified; SciPy's optimal costs of the
 // committed DW4 / LJ13 fixture pairs). "assignment export" writes instances for the SciPy ctest.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -214,11 +215,15 @@ TEST_SUITE("cpu") {
   }
 
   // Writes point sets, orbit's matchings and metrics for tests/scripts/check_assignment_scipy.py (the
-  // ctest assignment_matches_scipy); does nothing unless ORBIT_ASSIGNMENT_EXPORT_DIR is set.
+  // ctest assignment_matches_scipy) into ORBIT_ASSIGNMENT_EXPORT_DIR, or into a temporary folder that
+  // is removed again; either way the solves must be certified and the files must read back.
   TEST_CASE("assignment export: instances and fixture metrics for the SciPy check") {
     const char* dir_env = std::getenv("ORBIT_ASSIGNMENT_EXPORT_DIR");
-    if (!dir_env) return;
-    const std::string dir = dir_env;
+    const bool keep = dir_env && *dir_env;
+    const std::string dir = keep ? std::string(dir_env)
+                                 : (std::filesystem::temp_directory_path() /
+                                    ("orbit_assignment_export_" + std::to_string(::getpid())))
+                                       .string();
     std::filesystem::create_directories(dir);
     struct Inst {
       std::string name;
@@ -241,6 +246,10 @@ TEST_SUITE("cpu") {
       write_npy(dir + "/" + in.name + "_b.npy", Tensor::from<double>(Shape({in.n, in.d}), b));
       std::vector<int64_t> cols(s.col_for_row.begin(), s.col_for_row.end());
       write_npy(dir + "/" + in.name + "_cols.npy", Tensor::from<int64_t>(Shape({in.n}), cols));
+      Tensor back = read_npy(dir + "/" + in.name + "_cols.npy");
+      std::vector<double> expect(cols.begin(), cols.end());
+      CHECK(back.to_vector() == expect);
+      CHECK(read_npy(dir + "/" + in.name + "_a.npy").to_vector() == a);
       char buf[64];
       std::snprintf(buf, sizeof buf, "%.17g", s.cost);
       js << (k ? ", " : "") << "{\"name\": \"" << in.name << "\", \"cost\": " << buf << "}";
@@ -262,8 +271,17 @@ TEST_SUITE("cpu") {
       first = false;
     }
     js << "}}\n";
-    std::ofstream f(dir + "/results.json");
-    f << js.str();
-    REQUIRE(f.good());
+    {
+      std::ofstream f(dir + "/results.json");
+      f << js.str();
+      REQUIRE(f.good());
+    }
+    io::Json parsed = io::parse_json(js.str(), "results.json");
+    CHECK(parsed.find("instances")->items.size() == std::size(insts));
+    CHECK(parsed.find("fixtures")->find("lj13")->find("x_w2") != nullptr);
+    if (keep)
+      MESSAGE("wrote " << std::size(insts) << " assignment instances to " << dir);
+    else
+      std::filesystem::remove_all(dir);
   }
 }

@@ -11,6 +11,8 @@ Command inspect_command();
 Command pinn_train_command();
 Command pinn_study_command();
 Command prox_command();
+Command energy_command();
+Command mcmc_command();
 Command metrics_command();
 Command egnn_train_command();
 Command egnn_eval_command();

@@ -10,7 +10,7 @@ namespace orbit::cli {
 const std::vector<Command>& commands() {
   static const std::vector<Command> all = {info_command(),       demo_command(),       inspect_command(),
                                              prox_command(),       pinn_train_command(), pinn_study_command(),
-                                             metrics_command(),
+                                             metrics_command(),    energy_command(),     mcmc_command(),
                                              egnn_train_command(), egnn_eval_command(), data_nbody_command(), data_solar_command()};
   return all;
 }

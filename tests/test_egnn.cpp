@@ -116,7 +116,7 @@ TEST_SUITE("cpu") {
     CHECK(max_abs_diff(a[0], b[0]) > 1e-3);
   }
 
-  TEST_CASE("egnn: EGNN_dynamics is mean-free, rotation/reflection equivariant, translation invariant, permutation equivariant; dense = sparse") {
+  TEST_CASE("egnn: EGNN_dynamics is mean-free, rotation/reflection equivariant, translation invariant, permutation equivariant, dense = sparse") {
     for (int64_t d : {2, 3}) {
       const int64_t B = 3, n = 5;
       INFO("dim " << d);

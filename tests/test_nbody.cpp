@@ -59,7 +59,7 @@ TEST_SUITE("cpu") {
     CHECK(f2[1] == 0.0);
   }
 
-  TEST_CASE("nbody: frame k is the state after sample_every*(k+1) steps; seeds, splits and prefixes") {
+  TEST_CASE("nbody: frame k is the state after sample_every*(k+1) steps, seeds, splits and prefixes") {
     NBodyConfig a;
     a.steps = 1000;
     a.sample_every = 100;
@@ -156,7 +156,7 @@ TEST_SUITE("cpu") {
     std::filesystem::remove(p);
   }
 
-  TEST_CASE("solar: energy and momentum are conserved, the Earth's year is a year, the splits are consecutive") {
+  TEST_CASE("solar: energy and momentum are conserved, the Earth returns after a year, the splits are consecutive") {
     SolarConfig c;
     c.train = 17600;  // a year and a bit at 30 minutes
     c.val = c.test = 10;
@@ -192,7 +192,7 @@ TEST_SUITE("cpu") {
     CHECK(relative_mse(tr, lin) < 0.5);
   }
 
-  TEST_CASE("egnn trainer: config JSON round-trips; bad configs are rejected by name") {
+  TEST_CASE("egnn trainer: config JSON round-trips and bad configs are rejected by name") {
     TrainConfig c = TrainConfig::preset("quick", Task::nbody);
     c.channels = 3;
     c.sparse = true;

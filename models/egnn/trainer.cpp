@@ -237,9 +237,9 @@ std::vector<double> predict_with(const TrainConfig& cfg, Program& prog, int64_t 
   for (int64_t start = 0; start < s.count; start += E) {
     std::vector<int64_t> idx(E);
     std::iota(idx.begin(), idx.end(), start);
-    Tensor p = prog.run(batch_feeds(cfg, s, idx))[0];
+    const std::vector<double> p = prog.run(batch_feeds(cfg, s, idx))[0].to_vector();  // from any device
     const int64_t m = std::min(E, s.count - start);
-    for (int64_t k = 0; k < m * per; ++k) out[start * per + k] = p.at(k);
+    for (int64_t k = 0; k < m * per; ++k) out[start * per + k] = p[k];
   }
   return out;
 }

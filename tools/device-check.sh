@@ -9,6 +9,9 @@
 #   4. memcheck   compute-sanitizer memcheck over the GPU op harness ("gpu agree:*") and the
 #                 bad-index test
 #   5. racecheck  compute-sanitizer racecheck over the same
+#   6. bench      (opt-in: ORBIT_CHECK_STEPS=bench) the benchmark suite, bench/run.sh --device cuda,
+#                 orbit_bench from device_bin/ against the PyTorch peers (about 5-8 minutes; its table
+#                 and JSON go to $OUT/bench/)
 # then prints a summary table last. Logs go to $OUT (default ./device-logs), one file per step.
 #
 #   bash tools/device-check.sh                      # everything, about 3-5 minutes on an H100
@@ -88,6 +91,9 @@ run_step() {
       detail=$(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/$log" | tail -1 | sed 's/^=* *//')
       detail="$detail; $(grep -E '^\[doctest\] test cases:' "$out/$log" | sed 's/^\[doctest\] //' | tr -s ' ')"
       ;;
+    bench)
+      detail=$(grep -E '^(device|limits):|DISAGREEMENT' "$out/$log" | tr '\n' ';')
+      ;;
     info)
       detail=$(grep -E '^(default device|devices):' "$out/$log" | tr '\n' ';')
       ;;
@@ -122,6 +128,10 @@ for step in $steps; do
       fi
       run_step "$step" 200 "$step.log" "$sanitizer" --tool "$step" --error-exitcode 3 --print-limit 50 "${extra[@]}" \
         "$bin/orbit_tests" --test-case="$sanitize_tc" --no-version
+      ;;
+    bench)
+      run_step bench 480 bench.log env ORBIT_BENCH="$bin/orbit_bench" OUT="$out/bench" ORBIT_BENCH_BUDGET=470 \
+        bash bench/run.sh --device cuda
       ;;
     *) summary+=("$(printf '%-10s %-8s %6s  %s' "$step" UNKNOWN - "not a step")") ;;
   esac

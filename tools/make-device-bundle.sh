@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds orbit with the CUDA backend (ORBIT_CUDA=ON: sm_90 + PTX, static CUDA runtime, cuBLAS loaded
 # at run time) on any machine with nvcc, GPU or not, and copies what tools/device-check.sh needs into
-# device_bin/ (ignored by git): orbit_tests, orbit and a MANIFEST. The folder must stay well under
+# device_bin/ (ignored by git): orbit_tests, orbit, orbit_bench (bench/run.sh) and a MANIFEST. The folder must stay well under
 # 64 MiB so it can travel to a GPU machine; this script fails if it does not.
 #
 #   bash tools/make-device-bundle.sh                 # build in build-device/
@@ -14,11 +14,11 @@ out=device_bin
 limit_mib=${ORBIT_BUNDLE_LIMIT_MIB:-48}
 
 cmake -S . -B "$build" -DORBIT_CUDA=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$build" -j"$jobs" --target orbit_tests orbit_cli
+cmake --build "$build" -j"$jobs" --target orbit_tests orbit_cli orbit_bench
 
 rm -rf "$out"
 mkdir -p "$out"
-cp "$build/tests/orbit_tests" "$build/tools/orbit" "$out/"
+cp "$build/tests/orbit_tests" "$build/tools/orbit" "$build/bench/orbit_bench" "$out/"
 # The test binary has the source folder and the CLI's path compiled in; device-check.sh recreates
 # them on the GPU machine (as links) when its checkout lives elsewhere.
 {

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# The benchmark suite in one command: for each workload, orbit_bench and its PyTorch peer run back to
+# back on the same inputs (exchanged as .npy files), the peer checks agreement with orbit's outputs,
+# and one table is printed at the end (orbit, PyTorch eager, torch.compile, ratios, orbit's fraction
+# of the machine's limits measured in the same run). JSON for the history goes to $OUT (or
+# bench/results/), with the table as markdown (latest-<device>.md).
+#
+#   bash bench/run.sh                        # GPU when orbit_bench sees one, else the CPU
+#   bash bench/run.sh --device cpu --workload mlp,energy --repeat 5
+#   bash bench/run.sh --size tiny            # seconds: a smoke run
+# Finds orbit_bench in $ORBIT_BENCH, device_bin/, build-bench/bench/, build/bench/, build-device/bench/
+# (tools/make-device-bundle.sh puts it in device_bin/). Python: $ORBIT_PYTHON, else the first of
+# python3, /usr/bin/python3 that imports torch and numpy (Debian's python3-torch on a CPU machine).
+# The whole run stays within $ORBIT_BENCH_BUDGET seconds (default 470): a step that would exceed it is
+# stopped and reported.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+device=auto workloads=all repeat="" size="" extra=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --device) device=$2; shift 2 ;;
+    --workload) workloads=$2; shift 2 ;;
+    --repeat) repeat=$2; shift 2 ;;
+    --size) size=$2; shift 2 ;;
+    --warmup|--case) extra+=("$1" "$2"); shift 2 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+bench=${ORBIT_BENCH:-}
+if [ -z "$bench" ]; then
+  for c in device_bin/orbit_bench build-bench/bench/orbit_bench build/bench/orbit_bench build-device/bench/orbit_bench; do
+    if [ -x "$c" ]; then bench=$c; break; fi
+  done
+fi
+if [ -z "$bench" ] || [ ! -x "$bench" ]; then
+  echo "run.sh: orbit_bench not found; build it (cmake --build build-bench --target orbit_bench) or set ORBIT_BENCH" >&2
+  exit 2
+fi
+py=${ORBIT_PYTHON:-}
+if [ -z "$py" ]; then
+  for c in python3 /usr/bin/python3; do
+    if command -v "$c" >/dev/null 2>&1 && "$c" -c "import torch, numpy" >/dev/null 2>&1; then py=$c; break; fi
+  done
+fi
+# cuBLAS is loaded at run time; help the loader as tools/device-check.sh does.
+if ! ldconfig -p 2>/dev/null | grep -q 'libcublas\.so\.13'; then
+  lib=$(find /usr/local/cuda*/lib64 /usr/local/cuda*/targets /usr/lib /opt /usr/local/lib -name 'libcublas.so.13' \
+        -print -quit 2>/dev/null)
+  if [ -n "$lib" ]; then export LD_LIBRARY_PATH="$(dirname "$lib")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"; fi
+fi
+
+dev=$("$bench" --device "$device" --which-device) || exit 2
+[ -n "$repeat" ] && extra+=(--repeat "$repeat")
+[ -n "$size" ] && extra+=(--size "$size")
+[ "$workloads" = all ] && workloads=$("$bench" --list | tr '\n' ',' | sed 's/,$//')
+budget=${ORBIT_BENCH_BUDGET:-470}
+out=${OUT:-$root/bench/results}
+mkdir -p "$out"
+work=$(mktemp -d "${TMPDIR:-/tmp}/orbit-bench.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- engine kernels models bench 2>/dev/null || echo +dirty)
+if [ -f "$(dirname "$bench")/MANIFEST" ]; then  # a bundle: the commit it was built from
+  bc=$(sed -n 's/^commit=//p' "$(dirname "$bench")/MANIFEST")
+  [ -n "$bc" ] && commit="$bc (bundle)"
+fi
+threads=""
+start=$SECONDS
+echo "== orbit benchmark suite: $bench on $dev, python: ${py:-none (no torch: orbit only)}, budget ${budget}s"
+[ -n "$py" ] && "$py" -c "import torch; print('torch', torch.__version__)"
+status=0
+for w in ${workloads//,/ }; do
+  left=$((budget - (SECONDS - start)))
+  if [ "$left" -le 10 ]; then echo "== $w: skipped (budget of ${budget}s spent)"; status=1; continue; fi
+  echo "== $w (orbit)"
+  timeout --kill-after=5 "$left" "$bench" --workload "$w" --device "$dev" --json "$work/$w.orbit.json" \
+    --exchange "$work/$w" "${extra[@]}"
+  rc=$?
+  if [ $rc -ne 0 ]; then echo "== $w: orbit_bench failed ($rc)"; status=1; continue; fi
+  if [ -z "$threads" ]; then threads=$(sed -n 's/.*"threads": \([0-9]*\).*/\1/p' "$work/$w.orbit.json" | head -1); fi
+  left=$((budget - (SECONDS - start)))
+  if [ -n "$py" ] && [ -d "$work/$w" ] && [ "$left" -gt 10 ]; then
+    echo "== $w (PyTorch)"
+    timeout --kill-after=5 "$left" "$py" bench/peers/run_peers.py --exchange "$work/$w" --device "$dev" \
+      --threads "${threads:-0}" --json "$work/$w.peer.json" || { echo "== $w: peers failed"; status=1; }
+  fi
+  rm -rf "${work:?}/$w"  # the exchanged arrays (up to a few GB at GPU sizes)
+done
+if [ -n "$py" ]; then
+  note=""
+  [ "$dev" = cpu ] && note="CPU run: orbit OpenMP and torch intra-op threads both ${threads:-?}"
+  "$py" bench/report.py --dir "$work" --out "$out" --commit "$commit" --note "$note" \
+    --command "bash bench/run.sh --device $dev${size:+ --size $size}${repeat:+ --repeat $repeat}" || status=1
+else
+  cp "$work"/*.orbit.json "$out"/ 2>/dev/null
+  echo "no python with torch: orbit's JSON copied to $out"
+fi
+echo "== done in $((SECONDS - start))s"
+exit $status

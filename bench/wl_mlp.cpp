@@ -1,0 +1,55 @@
+// Small-MLP inference (torch_anchors.py's mlp workload): x [N, 32] -> 4 x (Linear 64, ReLU) ->
+// Linear 16, f32, no gradients. Orbit: models/nn's MLP compiled once, run on rotated inputs.
+#include "bench/bench.h"
+#include "bench/nn_util.h"
+#include "engine/ops.h"
+#include "engine/program.h"
+
+namespace orbit::bench {
+namespace {
+
+void run_mlp(Context& ctx) {
+  const Device dev = ctx.device();
+  const int64_t N = ctx.pick<int64_t>(256, 65536, int64_t(1) << 22);
+  const std::vector<int64_t> widths{32, 64, 64, 64, 64, 16};
+  Case c;
+  c.workload = "mlp";
+  c.name = "mlp_infer_N" + std::to_string(N) + "_w64_d4";
+  c.label = "MLP 32-64x4-16 ReLU inference, N=" + std::to_string(N);
+  if (!ctx.wants(c.name)) return;
+
+  Graph g;
+  Var x = g.input("x", {N, widths.front()});
+  nn::MLP net(g, "mlp", widths, nn::Activation::relu);
+  Var y = net(x);
+  auto store = mlp_store(net, 1, dev);
+  CompileOptions co;
+  co.numerics = NumericsCheck::off;  // PyTorch does not scan its inputs for NaN either
+  co.params = store;
+  Program p = compile(g, {y}, dev, co);
+
+  Tensor x0 = randn_f32({N, widths.front()}, 11);
+  const int rot = ctx.rotations_for(static_cast<double>(x0.nbytes()));
+  std::vector<Tensor> xs;
+  for (int r = 0; r < rot; ++r) xs.push_back(rolled(x0, r, dev));
+  ctx.measure(c, rot, [&](int r) { p.run({{"x", xs[r]}}); });
+
+  double mm = 0;
+  for (size_t i = 0; i + 1 < widths.size(); ++i) mm += static_cast<double>(widths[i] * widths[i + 1]);
+  c.flops = 2.0 * static_cast<double>(N) * mm;
+  c.bytes = static_cast<double>(N) * (widths.front() + widths.back()) * 4 + param_bytes(net);
+  c.work = static_cast<double>(N);
+  c.work_unit = "rows";
+  c.extra.set("kernels", p.num_kernels()).set("planned_peak_bytes", p.planned_peak_bytes());
+  c.peer = "mlp";
+  c.tolerance = 1e-4;
+  ctx.save(c, "x", x0);
+  ctx.save(c, "y", p.run({{"x", xs[0]}})[0]);
+  c.peer_args.set("widths", widths).set("activation", "relu").set("params", save_mlp_params(ctx, c, net, *store));
+  ctx.record(std::move(c));
+}
+
+}  // namespace
+}  // namespace orbit::bench
+
+ORBIT_BENCH_WORKLOAD(mlp, 10, "small-MLP inference (32-64x4-16, ReLU, f32)", orbit::bench::run_mlp)

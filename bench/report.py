@@ -98,7 +98,7 @@ def main():
         if o.get("orbit_device", device) != device:
             notes.append("orbit on %s" % o["orbit_device"])
         for k in ("compile_note", "note", "failed"):
-            if p.get(k) and not p[k].startswith("not applicable") and not p[k].startswith("not tried"):
+            if p.get(k) and not p[k].startswith(("not applicable", "not tried")) and "has no torch.compile" not in p[k]:
                 notes.append(p[k])
         table.append(dict(
             case=o["case"], label=o["label"], orbit_ms=om, eager_ms=em, compiled_ms=cm,
@@ -127,6 +127,11 @@ def main():
             "load average at start / end of orbit_bench: %s / %s" % (head["loadavg_start"],
                                                                      orbit_docs[-1]["loadavg_end"]),
             ceil_txt, "command: %s" % a.command]
+    if not any(t["compiled_ms"] for t in table):
+        why = next((x["peer"]["compile_note"] for x in rows if x["peer"].get("compile_note", "").startswith(
+            ("torch ", "not tried"))), "")
+        if why:
+            meta.append("torch.compile: %s" % why)
     if a.note:
         meta.append("note: %s" % a.note)
 

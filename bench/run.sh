@@ -8,6 +8,7 @@
 #   bash bench/run.sh                        # GPU when orbit_bench sees one, else the CPU
 #   bash bench/run.sh --device cpu --workload mlp,energy --repeat 5
 #   bash bench/run.sh --size tiny            # seconds: a smoke run
+#   bash bench/run.sh --device cpu --threads 1   # one thread on each side (a loaded shared machine)
 # Finds orbit_bench in $ORBIT_BENCH, device_bin/, build-bench/bench/, build/bench/, build-device/bench/
 # (tools/make-device-bundle.sh puts it in device_bin/). Python: $ORBIT_PYTHON, else the first of
 # python3, /usr/bin/python3 that imports torch and numpy (Debian's python3-torch on a CPU machine).
@@ -17,15 +18,16 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-device=auto workloads=all repeat="" size="" extra=()
+device=auto workloads=all repeat="" size="" threads="" extra=()
 while [ $# -gt 0 ]; do
   case $1 in
     --device) device=$2; shift 2 ;;
     --workload) workloads=$2; shift 2 ;;
     --repeat) repeat=$2; shift 2 ;;
     --size) size=$2; shift 2 ;;
+    --threads) threads=$2; shift 2 ;;
     --warmup|--case) extra+=("$1" "$2"); shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -54,6 +56,19 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libcublas\.so\.13'; then
 fi
 
 dev=$("$bench" --device "$device" --which-device) || exit 2
+# CPU threads: both sides get the same number (orbit's OpenMP, torch's intra-op pool, OpenBLAS).
+if [ -n "$threads" ]; then export OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads; fi
+# Debian's python3-torch calls libblas.so.3, which is the reference (netlib) BLAS unless an optimised
+# one is installed: then the peer's matrix products would be a strawman. Use Debian's OpenBLAS for the
+# peer where it can be found (installed, or unpacked without installing: see bench/README.md).
+blas=${ORBIT_BENCH_BLAS_DIR:-}
+if [ -z "$blas" ] && [ "$dev" = cpu ]; then
+  for c in /usr/lib/x86_64-linux-gnu/openblas-pthread "$root"/build*/blas/root/usr/lib/x86_64-linux-gnu/openblas-pthread; do
+    if [ -e "$c/libblas.so.3" ]; then blas=$c; break; fi
+  done
+fi
+peer_env=()
+[ -n "$blas" ] && peer_env=(env LD_LIBRARY_PATH="$blas${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
 [ -n "$repeat" ] && extra+=(--repeat "$repeat")
 [ -n "$size" ] && extra+=(--size "$size")
 [ "$workloads" = all ] && workloads=$("$bench" --list | tr '\n' ',' | sed 's/,$//')
@@ -67,7 +82,6 @@ if [ -f "$(dirname "$bench")/MANIFEST" ]; then  # a bundle: the commit it was bu
   bc=$(sed -n 's/^commit=//p' "$(dirname "$bench")/MANIFEST")
   [ -n "$bc" ] && commit="$bc (bundle)"
 fi
-threads=""
 start=$SECONDS
 echo "== orbit benchmark suite: $bench on $dev, python: ${py:-none (no torch: orbit only)}, budget ${budget}s"
 [ -n "$py" ] && "$py" -c "import torch; print('torch', torch.__version__)"
@@ -84,7 +98,7 @@ for w in ${workloads//,/ }; do
   left=$((budget - (SECONDS - start)))
   if [ -n "$py" ] && [ -d "$work/$w" ] && [ "$left" -gt 10 ]; then
     echo "== $w (PyTorch)"
-    timeout --kill-after=5 "$left" "$py" bench/peers/run_peers.py --exchange "$work/$w" --device "$dev" \
+    timeout --kill-after=5 "$left" "${peer_env[@]}" "$py" bench/peers/run_peers.py --exchange "$work/$w" --device "$dev" \
       --threads "${threads:-0}" --json "$work/$w.peer.json" || { echo "== $w: peers failed"; status=1; }
   fi
   rm -rf "${work:?}/$w"  # the exchanged arrays (up to a few GB at GPU sizes)
@@ -93,7 +107,7 @@ if [ -n "$py" ]; then
   note=""
   [ "$dev" = cpu ] && note="CPU run: orbit OpenMP and torch intra-op threads both ${threads:-?}"
   "$py" bench/report.py --dir "$work" --out "$out" --commit "$commit" --note "$note" \
-    --command "bash bench/run.sh --device $dev${size:+ --size $size}${repeat:+ --repeat $repeat}" || status=1
+    --command "bash bench/run.sh --device $dev${size:+ --size $size}${repeat:+ --repeat $repeat}${threads:+ --threads $threads}" || status=1
 else
   cp "$work"/*.orbit.json "$out"/ 2>/dev/null
   echo "no python with torch: orbit's JSON copied to $out"

@@ -123,6 +123,24 @@ class Case:
             return dict(compile_note="torch.compile failed: " + msg[:200])
 
 
+def cpu_blas():
+    """Which BLAS library torch's CPU matrix products call (Debian's torch: whatever libblas.so.3 is)."""
+    torch.randn(64, 64).matmul(torch.randn(64, 64))
+    try:
+        with open("/proc/self/maps") as f:
+            libs = sorted({l.split()[-1] for l in f if "blas" in l.lower() or "mkl" in l.lower()})
+    except OSError:
+        return "unknown"
+    if not libs:
+        return "built-in"
+    names = [os.path.basename(l) for l in libs]
+    if any("openblas" in l for l in libs):
+        return "OpenBLAS (%s)" % next(n for n in names if "openblas" in n)
+    if any("mkl" in l for l in libs):
+        return "MKL"
+    return "reference netlib BLAS (%s)" % ", ".join(names)
+
+
 def median(xs):
     s = sorted(xs)
     n = len(s)

@@ -43,6 +43,9 @@ def main():
     if a.device == "cuda" and not torch.cuda.is_available():
         sys.exit("run_peers: --device cuda but torch sees no GPU")
     dev_name = torch.cuda.get_device_name() if a.device == "cuda" else "cpu"
+    blas = "cuBLAS" if a.device == "cuda" else common.cpu_blas()
+    if a.device == "cpu":
+        dev_name += " (BLAS: %s)" % blas
     print("torch %s on %s, %d threads" % (torch.__version__, dev_name, torch.get_num_threads()), flush=True)
     results = []
     cases = sorted(d for d in os.listdir(a.exchange) if os.path.exists(os.path.join(a.exchange, d, "meta.json")))

@@ -13,10 +13,14 @@ Command pinn_study_command();
 Command prox_command();
 Command energy_command();
 Command mcmc_command();
+Command idem_train_command();
+Command idem_sample_command();
+Command idem_eval_command();
 Command metrics_command();
 Command egnn_train_command();
 Command egnn_eval_command();
 Command data_nbody_command();
 Command data_solar_command();
+Command sharing_train_command();
 const std::vector<Command>& commands();
 }  // namespace orbit::cli

@@ -25,3 +25,15 @@ void gmm_energy(Elem t, const scalar::GmmParams& p, const void* x, const void* m
                 int64_t energy_stride, void* grad, int64_t grad_stride, cudaStream_t s);
 
 }  // namespace orbit::cuda
+
+#include "kernels/scalar/dem_target.h"
+
+namespace orbit::cuda {
+
+// The DEM Monte-Carlo score target (kernels/scalar/dem_target.h): one block per point, each thread
+// owning a strided share of the K noisy copies with a private online softmax, combined in shared
+// memory; nothing of size K x B leaves the chip. x [B, D], sigma [B], means (GMM) -> out [B, D]. D <= 192.
+void dem_target(Elem t, const scalar::DemParams& p, const void* x, const void* sigma, const void* means,
+                int64_t batch, void* out, cudaStream_t s);
+
+}  // namespace orbit::cuda

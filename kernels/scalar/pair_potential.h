@@ -71,3 +71,88 @@ ORBIT_HD PairTerm<T> pair_term(const PairParams& p, T r2) {
 }
 
 }  // namespace orbit::scalar
+
+namespace orbit::scalar {
+
+// Energy of one configuration x [n * dim] and, when g is non-null, its gradient (written to g):
+// the single-thread form used where one thread owns a whole configuration (the DEM score target).
+template <class T>
+ORBIT_HD T pair_energy_grad(const PairParams& p, const T* x, T* g) {
+  const int n = p.n, d = p.dim;
+  if (g)
+    for (int k = 0; k < n * d; ++k) g[k] = T(0);
+  T e = T(0);
+  for (int i = 0; i < n; ++i)
+    for (int j = i + 1; j < n; ++j) {
+      T diff[4];
+      T r2 = T(0);
+      for (int k = 0; k < d; ++k) {
+        diff[k] = x[i * d + k] - x[j * d + k];
+        r2 += diff[k] * diff[k];
+      }
+      PairTerm<T> t = pair_term<T>(p, r2);
+      e += t.e;
+      if (g)
+        for (int k = 0; k < d; ++k) {
+          T f = T(2) * t.de_dr2 * diff[k];
+          g[i * d + k] += f;
+          g[j * d + k] -= f;
+        }
+    }
+  const T scale = T(p.scale);
+  e *= scale;
+  if (g)
+    for (int k = 0; k < n * d; ++k) g[k] *= scale;
+  if (p.oscillator != 0) {
+    const T osc = T(p.oscillator);
+    for (int k = 0; k < d; ++k) {
+      T m = T(0);
+      for (int i = 0; i < n; ++i) m += x[i * d + k];
+      m /= T(n);
+      for (int i = 0; i < n; ++i) {
+        T c = x[i * d + k] - m;
+        e += T(0.5) * osc * c * c;
+        if (g) g[i * d + k] += osc * c;
+      }
+    }
+  }
+  return e;
+}
+
+// The same for the Gaussian mixture (x [dim], means [components, dim]); a stable logsumexp.
+template <class T>
+ORBIT_HD T gmm_energy_grad(const GmmParams& p, const T* x, const T* means, T* g) {
+#ifndef __CUDACC_RTC__
+  using std::exp;
+  using std::log;
+#endif
+  const int d = p.dim;
+  const T inv_var = T(1) / (T(p.std) * T(p.std)), scale = T(p.scale);
+  T m = T(0), z = T(0), acc[8];
+  bool first = true;
+  for (int k = 0; k < d; ++k) acc[k] = T(0);
+  for (int c = 0; c < p.components; ++c) {
+    T u[8], s = T(0);
+    for (int k = 0; k < d; ++k) {
+      u[k] = scale * x[k] - means[c * d + k];
+      s += u[k] * u[k];
+    }
+    T q = T(-0.5) * s * inv_var;
+    if (first || q > m) {
+      T r = first ? T(0) : exp(m - q);
+      z *= r;
+      for (int k = 0; k < d; ++k) acc[k] *= r;
+      m = q;
+      first = false;
+    }
+    T w = exp(q - m);
+    z += w;
+    for (int k = 0; k < d; ++k) acc[k] += w * u[k];
+  }
+  const T log_norm = log(T(p.components)) + T(0.5) * T(d) * log(T(6.283185307179586) / inv_var);
+  if (g)
+    for (int k = 0; k < d; ++k) g[k] = scale * acc[k] / z * inv_var;
+  return -(m + log(z)) + log_norm;
+}
+
+}  // namespace orbit::scalar

@@ -5,6 +5,8 @@
 #include <cmath>
 
 #include "engine/ops.h"
+#include "kernels/scalar/random.h"
+#include "models/diffusion/dem_target.h"
 #include "models/systems/energy_ops.h"
 #include "tests/harness/op_harness.h"
 
@@ -202,6 +204,78 @@ void add_system_cases(std::vector<OpCase>& cs) {
   };
   for (auto o : {EnergyOutput::energy, EnergyOutput::grad, EnergyOutput::both}) gmm_case(o, 4, true);
   gmm_case(EnergyOutput::both, 200, false);
+
+  // The DEM Monte-Carlo score target: the reference redraws the same Philox noise (the first run of a
+  // program has run index 0; the op is the graph's first target node, stream 0) and forms the
+  // self-normalised weighted mean of -grad E with the naive energies above, then clips per particle.
+  {
+    const int64_t K = 16;
+    const double max_norm = 3.0;
+    auto dem_case = [&](const std::string& name, uint64_t seed) {
+      systems::System sys = systems::system_by_name(name);
+      scalar::PairParams p;
+      p.n = sys.n_particles;
+      p.dim = sys.dim;
+      p.scale = sys.pair_scale;
+      p.oscillator = sys.oscillator;
+      const bool lj = sys.kind == systems::Kind::lennard_jones;
+      p.kind = lj ? scalar::PairKind::lennard_jones : scalar::PairKind::double_well;
+      p.softening = sys.lj_softening;
+      p.a = sys.dw_a;
+      p.b = sys.dw_b;
+      p.d0 = sys.dw_d0;
+      const double spacing = lj ? 1.1 : 4.0, amp = lj ? 0.05 : 0.5;
+      auto lat = lattice(p.n, p.dim, spacing);
+      OpCase c;
+      c.op = "dem_score_target";
+      c.label = "dem_score_target " + name;
+      InputSpec xs, ss;
+      xs.shape = {3, static_cast<int64_t>(p.n) * p.dim};
+      ss.shape = {3, 1};
+      ss.lo = lj ? 0.01 : 0.1;
+      ss.hi = lj ? 0.05 : 0.8;
+      c.inputs = {xs, ss};
+      c.build = [sys, lat, amp, K, seed, max_norm](Graph& g, const std::vector<Var>& in) {
+        return diffusion::dem_score_target(sys, place(g, in[0], lat, amp), in[1], K, seed, max_norm);
+      };
+      c.ref = [p, lat, amp, K, seed, max_norm](const std::vector<Nd>& x) {
+        const int64_t D = p.n * p.dim, B = x[0].shape[0];
+        Nd out({B, D});
+        for (int64_t b = 0; b < B; ++b) {
+          std::vector<double> e(K), y(D);
+          std::vector<std::vector<double>> f(K);
+          double emin = INFINITY;
+          for (int64_t k = 0; k < K; ++k) {
+            for (int64_t j = 0; j < D; ++j)
+              y[j] = lat[j] + amp * x[0].v[b * D + j] +
+                     x[1].v[b] * scalar::random_normal<double>(seed, 0, 0, (b * K + k) * D + j);
+            EG r = pair_reference(p, y);
+            e[k] = r.e;
+            f[k] = r.g;
+            emin = std::min(emin, r.e);
+          }
+          double z = 0;
+          for (int64_t k = 0; k < K; ++k) z += std::exp(-(e[k] - emin));
+          for (int64_t j = 0; j < D; ++j) {
+            double v = 0;
+            for (int64_t k = 0; k < K; ++k) v -= std::exp(-(e[k] - emin)) / z * f[k][j];
+            out.v[b * D + j] = v;
+          }
+          for (int64_t i = 0; i < p.n; ++i) {
+            double n2 = 0;
+            for (int k = 0; k < p.dim; ++k) n2 += std::pow(out.v[b * D + i * p.dim + k], 2);
+            const double s = std::min(1.0, max_norm / (std::sqrt(n2) + 1e-6));
+            for (int k = 0; k < p.dim; ++k) out.v[b * D + i * p.dim + k] *= s;
+          }
+        }
+        return out;
+      };
+      c.grad = false;
+      cs.push_back(c);
+    };
+    dem_case("dw4", 5);
+    dem_case("lj13", 6);
+  }
 }
 
 }  // namespace orbit::testing

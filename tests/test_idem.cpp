@@ -1,0 +1,241 @@
+// iDEM: the noise schedule, the DEM Monte-Carlo score target against the exact smoothed score of a
+// Gaussian, the sinusoidal embedding, the reverse SDE with the Monte-Carlo score on GMM-40, training
+// (loss falls, checkpoints resume bit for bit) and the `orbit idem` commands.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "engine/io/npy.h"
+#include "engine/orbit.h"
+#include "models/diffusion/dem_target.h"
+#include "models/diffusion/idem.h"
+#include "models/diffusion/mlp_score.h"
+#include "models/diffusion/schedule.h"
+#include "tests/cli_runner.h"
+
+using namespace orbit;
+using namespace orbit::diffusion;
+
+namespace {
+
+systems::System gaussian(double std, std::vector<double> mean) {
+  systems::System s;
+  s.name = "gauss";
+  s.kind = systems::Kind::gmm;
+  s.n_particles = 1;
+  s.dim = static_cast<int>(mean.size());
+  s.gmm_means = std::move(mean);
+  s.gmm_std = std;
+  return s;
+}
+
+IdemConfig tiny(const std::string& system) {
+  IdemConfig c = IdemConfig::preset(system, "quick");
+  c.hidden = 8;
+  c.layers = 2;
+  c.K = 8;
+  c.batch = 16;
+  c.steps_per_epoch = 3;
+  c.epochs = 4;
+  c.val_every = 2;
+  c.init_samples = 32;
+  c.new_samples = 16;
+  c.integration_steps = 6;
+  c.unroll = 3;
+  c.eval_n = 20;
+  return c;
+}
+
+}  // namespace
+
+TEST_SUITE("cpu") {
+  TEST_CASE("idem: geometric schedule, h(t) is the integral of g(t)^2") {
+    GeometricSchedule s(0.01, 2.0);
+    CHECK(s.h(1.0) == doctest::Approx(4.0 - 1e-4).epsilon(1e-12));
+    CHECK(s.h(0.0) == 0.0);
+    for (double t : {0.1, 0.5, 0.9}) {
+      const int n = 20000;
+      double integral = 0;
+      for (int i = 0; i < n; ++i) {
+        double u = (i + 0.5) * t / n;
+        integral += s.g(u) * s.g(u) * t / n;
+      }
+      CHECK(integral == doctest::Approx(s.h(t)).epsilon(1e-6));
+    }
+    CHECK_THROWS_AS(GeometricSchedule(1.0, 0.5), Error);
+  }
+
+  TEST_CASE("idem: the DEM target converges to the exact smoothed score of a Gaussian") {
+    // For E = |x - mu|^2 / (2 s^2) + const, grad log (p * N(0, sigma^2)) (x) = -(x - mu) / (s^2 + sigma^2).
+    const double sd = 0.7;
+    systems::System s = gaussian(sd, {0.5, -1.0});
+    Graph g;
+    const int64_t B = 6;
+    Var x = g.input("x", Shape({B, 2}), DType::f64);
+    Var sigma = g.input("sigma", Shape({B, 1}), DType::f64);
+    Var target = dem_score_target(s, x, sigma, 20000, 3, 0.0);
+    Program p = compile(g, {target});
+    std::vector<double> xv = {0.5, -1.0, 1.5, 0.0, -0.5, -2.0, 2.0, 1.0, 0.2, -1.3, 0.9, -0.4};
+    std::vector<double> sv = {0.1, 0.3, 0.5, 0.8, 1.2, 0.05};
+    auto out = p.run({{"x", Tensor::from(Shape({B, 2}), xv)}, {"sigma", Tensor::from(Shape({B, 1}), sv)}})[0].to_vector();
+    for (int64_t b = 0; b < B; ++b)
+      for (int k = 0; k < 2; ++k) {
+        const double mu = k == 0 ? 0.5 : -1.0, exact = -(xv[b * 2 + k] - mu) / (sd * sd + sv[b] * sv[b]);
+        // Self-normalised importance sampling with K = 20000: a few percent of the score's scale.
+        CHECK(std::abs(out[b * 2 + k] - exact) < 0.03 * (1 + std::abs(exact)));
+      }
+    // Fresh noise on every run; the same program restarted from run 0 repeats itself.
+    auto again = p.run({{"x", Tensor::from(Shape({B, 2}), xv)}, {"sigma", Tensor::from(Shape({B, 1}), sv)}})[0].to_vector();
+    CHECK(again != out);
+  }
+
+  TEST_CASE("idem: the DEM target is clipped per particle for molecules") {
+    systems::System s = systems::system_by_name("lj13");
+    Graph g;
+    Var x = g.input("x", Shape({4, 39}), DType::f64);
+    Var sigma = g.input("sigma", Shape({4}), DType::f64);
+    Var target = dem_score_target(s, x, sigma, 16, 1, 2.5);
+    Program p = compile(g, {target});
+    Tensor xs = Tensor::empty(Shape({4, 39}), DType::f64);
+    for (int64_t i = 0; i < xs.numel(); ++i) xs.data<double>()[i] = 0.6 * std::sin(1.7 * i);  // crowded: big forces
+    auto out = p.run({{"x", xs}, {"sigma", Tensor::full(Shape({4}), 0.05, DType::f64)}})[0].to_vector();
+    double biggest = 0;
+    for (int64_t b = 0; b < 4; ++b)
+      for (int i = 0; i < 13; ++i) {
+        double n2 = 0;
+        for (int k = 0; k < 3; ++k) n2 += out[b * 39 + i * 3 + k] * out[b * 39 + i * 3 + k];
+        CHECK(std::sqrt(n2) <= 2.5 + 1e-9);
+        biggest = std::max(biggest, std::sqrt(n2));
+      }
+    CHECK(biggest > 2.4);  // the clip is active on these configurations
+    CHECK_THROWS_WITH_AS(dem_score_target(s, g.input("bad", Shape({4, 38}), DType::f64), sigma, 16, 1, 2.5),
+                         doctest::Contains("[batch, 39]"), Error);
+  }
+
+  TEST_CASE("idem: sinusoidal embedding matches its formula") {
+    Graph g;
+    Var z = g.input("z", Shape({2, 2}), DType::f64);
+    Var e = sinusoidal_embedding(z, 8, 25.0);
+    Program p = compile(g, {e});
+    std::vector<double> zv = {0.1, -0.3, 0.02, 0.7};
+    auto out = p.run({{"z", Tensor::from(Shape({2, 2}), zv)}})[0].to_vector();
+    REQUIRE(out.size() == 2u * 2 * 8);
+    for (int b = 0; b < 2; ++b)
+      for (int c = 0; c < 2; ++c)
+        for (int k = 0; k < 4; ++k) {
+          const double f = std::exp(-k * std::log(10000.0) / 3.0), a = 25.0 * zv[b * 2 + c] * f;
+          CHECK(out[b * 16 + c * 8 + k] == doctest::Approx(std::sin(a)).epsilon(1e-12));
+          CHECK(out[b * 16 + c * 8 + 4 + k] == doctest::Approx(std::cos(a)).epsilon(1e-12));
+        }
+  }
+
+  TEST_CASE("idem: training lowers the loss, and a resumed run equals an uninterrupted one") {
+    namespace fs = std::filesystem;
+    IdemConfig c = tiny("dw4");
+    std::vector<double> a_loss, b_loss;
+    Idem a(c);
+    a.train([&](const IdemEpoch& e) {
+      a_loss.push_back(e.loss);
+      return true;
+    });
+    REQUIRE(a_loss.size() == 4);
+    CHECK(a.buffer().shape()[0] == 32 + 4 * 16);
+    // Two epochs, save, reload into a fresh run, two more: the same losses, weights and buffer.
+    const std::string path = (fs::temp_directory_path() / "orbit_idem_resume.safetensors").string();
+    {
+      IdemConfig half = c;
+      half.epochs = 2;
+      Idem b(half);
+      b.train([&](const IdemEpoch& e) {
+        b_loss.push_back(e.loss);
+        return true;
+      });
+      b.save(path);
+    }
+    Idem r(c);
+    r.load(path);
+    CHECK(r.epoch() == 2);
+    r.train([&](const IdemEpoch& e) {
+      b_loss.push_back(e.loss);
+      return true;
+    });
+    REQUIRE(b_loss.size() == 4);
+    for (size_t i = 0; i < 4; ++i) CHECK(b_loss[i] == a_loss[i]);
+    CHECK(r.buffer().to_vector() == a.buffer().to_vector());
+    for (auto& name : a.params()->names()) CHECK(r.params()->get(name).to_vector() == a.params()->get(name).to_vector());
+    fs::remove(path);
+    fs::remove(path + ".buffer.npy");
+  }
+
+  TEST_CASE("idem: reverse SDE with the Monte-Carlo score lands on the GMM-40 modes") {
+    IdemConfig c = IdemConfig::preset("gmm40", "quick");
+    c.K = 200;
+    c.integration_steps = 60;
+    Idem run(c);
+    Tensor x = run.sample(300, 4, /*mc_score=*/true);
+    REQUIRE(x.shape() == Shape({300, 2}));
+    systems::System s = systems::system_by_name("gmm40");
+    int near = 0;
+    std::vector<int> hit(40, 0);
+    for (int64_t i = 0; i < 300; ++i) {
+      double best = INFINITY;
+      int arg = 0;
+      for (int k = 0; k < 40; ++k) {
+        double d = std::hypot(x.data<double>()[i * 2] - s.gmm_means[k * 2], x.data<double>()[i * 2 + 1] - s.gmm_means[k * 2 + 1]);
+        if (d < best) best = d, arg = k;
+      }
+      near += best < 4 * s.gmm_std;
+      hit[arg] = 1;
+    }
+    CHECK(near >= 285);  // >= 95% within 4 std of a mode
+    int modes = 0;
+    for (int h : hit) modes += h;
+    CHECK(modes >= 30);
+  }
+
+  TEST_CASE("idem: configuration round trip and bad settings") {
+    IdemConfig c = IdemConfig::preset("lj55", "paper");
+    CHECK(c.K == 100);
+    CHECK(c.negative_time_steps == 10);
+    IdemConfig r = IdemConfig::from_json(c.json(), "test");
+    CHECK(r.json() == c.json());
+    CHECK_THROWS_WITH_AS(IdemConfig::preset("dw5", "quick"), doctest::Contains("unknown system 'dw5'"), Error);
+    CHECK_THROWS_WITH_AS(IdemConfig::preset("dw4", "fast"), doctest::Contains("paper or quick"), Error);
+    CHECK_THROWS_WITH_AS(IdemConfig::from_json("{\"system\": \"dw4\", \"speed\": 3}", "test"),
+                         doctest::Contains("unknown iDEM setting 'speed'"), Error);
+  }
+}
+
+#if defined(ORBIT_CLI_PATH)
+TEST_SUITE("cpu") {
+  TEST_CASE("cli idem: train, resume, sample and eval") {
+    using orbit::testing::run_orbit;
+    namespace fs = std::filesystem;
+    const std::string dir = orbit::testing::temp_path("orbit_cli_idem");
+    fs::remove_all(dir);
+    const std::string small = " --hidden 8 --layers 2 --K 8 --batch 16 --steps-per-epoch 2 --integration-steps 4 --eval-n 30 --quiet";
+    auto r = run_orbit("idem train --system dw4 --epochs 2 --out " + dir + small);
+    INFO(r.out);
+    REQUIRE(r.code == 0);
+    CHECK(r.out.find("\"x_w2\"") != std::string::npos);
+    for (auto f : {"checkpoint.safetensors", "checkpoint.safetensors.buffer.npy", "metrics.jsonl", "samples.npy",
+                   "results.json", "loss.png", "idem_energy.png", "idem_distances.svg"})
+      CHECK_MESSAGE(fs::exists(dir + "/" + f), f);
+    r = run_orbit("idem train --system dw4 --epochs 3 --resume --out " + dir + small);
+    REQUIRE(r.code == 0);
+    CHECK(r.out.find("\"epochs_done\": 3") != std::string::npos);
+    r = run_orbit("idem sample --checkpoint " + dir + "/checkpoint.safetensors --n 7 --out " + dir + "/s.npy --quiet");
+    REQUIRE(r.code == 0);
+    CHECK(read_npy(dir + "/s.npy").shape() == Shape({7, 8}));
+    r = run_orbit("idem eval --checkpoint " + dir + "/checkpoint.safetensors --samples " + dir + "/samples.npy --n 20");
+    REQUIRE(r.code == 0);
+    CHECK(r.out.find("\"dist_tv\"") != std::string::npos);
+    auto bad = run_orbit("idem sample --checkpoint " + dir + "/metrics.jsonl --n 3 --out " + dir + "/x.npy");
+    CHECK(bad.code != 0);
+    bad = run_orbit("idem train --system dw4 --preset huge --out " + dir);
+    CHECK(bad.out.find("paper or quick") != std::string::npos);
+    fs::remove_all(dir);
+  }
+}
+#endif

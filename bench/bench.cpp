@@ -11,7 +11,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -19,6 +18,7 @@
 #include "engine/error.h"
 #include "engine/io/npy.h"
 #include "engine/version.h"
+#include "kernels/scalar/random.h"
 
 #if defined(_OPENMP)
 #include <omp.h>
@@ -182,21 +182,25 @@ Tensor rolled(const Tensor& x, int r, Device dev) {
   return dev.is_cpu() ? o : o.to(dev);
 }
 
+// Counter-based (Philox, kernels/scalar/random.h): element i depends only on (seed, i), so the fill is
+// parallel and the values do not depend on the thread count.
 Tensor randn_f32(const Shape& shape, uint64_t seed, double scale) {
   Tensor t = Tensor::empty(shape, DType::f32);
-  std::mt19937_64 gen(seed);
-  std::normal_distribution<double> nd(0.0, 1.0);
   float* p = t.data<float>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<float>(scale * nd(gen));
+  const int64_t n = t.numel();
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i)
+    p[i] = static_cast<float>(scale * scalar::random_normal<double>(seed, 7, 0, static_cast<uint64_t>(i)));
   return t;
 }
 
 Tensor rand_f32(const Shape& shape, uint64_t seed, double lo, double hi) {
   Tensor t = Tensor::empty(shape, DType::f32);
-  std::mt19937_64 gen(seed);
-  std::uniform_real_distribution<double> ud(lo, hi);
   float* p = t.data<float>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<float>(ud(gen));
+  const int64_t n = t.numel();
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i)
+    p[i] = static_cast<float>(lo + (hi - lo) * scalar::random_uniform<double>(seed, 7, 0, static_cast<uint64_t>(i)));
   return t;
 }
 

@@ -140,6 +140,7 @@ TEST_SUITE("cpu") {
       return true;
     });
     REQUIRE(a_loss.size() == 4);
+    CHECK(a_loss.back() < 0.9 * a_loss.front());
     CHECK(a.buffer().shape()[0] == 32 + 4 * 16);
     // Two epochs, save, reload into a fresh run, two more: the same losses, weights and buffer.
     const std::string path = (fs::temp_directory_path() / "orbit_idem_resume.safetensors").string();
@@ -215,16 +216,19 @@ TEST_SUITE("cpu") {
     const std::string dir = orbit::testing::temp_path("orbit_cli_idem");
     fs::remove_all(dir);
     const std::string small = " --hidden 8 --layers 2 --K 8 --batch 16 --steps-per-epoch 2 --integration-steps 4 --eval-n 30 --quiet";
-    auto r = run_orbit("idem train --system dw4 --epochs 2 --out " + dir + small);
+    auto r = run_orbit("idem train --system dw4 --epochs 2 --json --out " + dir + small);
     INFO(r.out);
     REQUIRE(r.code == 0);
     CHECK(r.out.find("\"x_w2\"") != std::string::npos);
     for (auto f : {"checkpoint.safetensors", "checkpoint.safetensors.buffer.npy", "metrics.jsonl", "samples.npy",
                    "results.json", "loss.png", "idem_energy.png", "idem_distances.svg"})
       CHECK_MESSAGE(fs::exists(dir + "/" + f), f);
-    r = run_orbit("idem train --system dw4 --epochs 3 --resume --out " + dir + small);
+    r = run_orbit("idem train --system dw4 --epochs 3 --resume --json --out " + dir + small);
     REQUIRE(r.code == 0);
     CHECK(r.out.find("\"epochs_done\": 3") != std::string::npos);
+    r = run_orbit("idem train --system dw4 --epochs 4 --resume --out " + dir + small);
+    REQUIRE(r.code == 0);
+    CHECK(r.out.find("x-W2") != std::string::npos);
     r = run_orbit("idem sample --checkpoint " + dir + "/checkpoint.safetensors --n 7 --out " + dir + "/s.npy --quiet");
     REQUIRE(r.code == 0);
     CHECK(read_npy(dir + "/s.npy").shape() == Shape({7, 8}));

@@ -186,7 +186,27 @@ int run_train(const Args& a) {
       << ", \"sample_seconds\": " << sample_seconds << ", \"samples\": " << samples.shape()[0]
       << ", \"evaluation\": " << metrics << "}\n";
   write_text(dir / "results.json", res.str());
-  std::printf("%s", res.str().c_str());
+  if (a.flag("json")) {
+    std::printf("%s", res.str().c_str());
+    return 0;
+  }
+  std::printf("trained %lld epochs in %.1f s; %lld samples in %.1f s -> %s\n", static_cast<long long>(run.epoch()),
+              train_seconds, static_cast<long long>(samples.shape()[0]), sample_seconds,
+              (dir / "samples.npy").string().c_str());
+  if (metrics != "null") {
+    io::Json j = io::parse_json(metrics, "metrics");
+    const io::Json* m = j.find("metrics");
+    auto num = [&](const char* k) {
+      const io::Json* v = m ? m->find(k) : nullptr;
+      return v && v->kind == io::Json::Kind::number ? std::stod(v->text) : NAN;
+    };
+    std::printf("against %s (%lld vs %lld): x-W2 %.4f, energy W2 %.4f, distance W2 %.4f, distance TV %.4f\n",
+                ref_source.c_str(), static_cast<long long>(num("n_samples")), static_cast<long long>(num("n_reference")),
+                num("x_w2"), num("energy_w2"), num("dist_w2"), num("dist_tv"));
+    std::printf("plots: %s_energy.png, %s_distances.png, %s; all numbers: %s\n", (dir / "idem").string().c_str(),
+                (dir / "idem").string().c_str(), (dir / "loss.png").string().c_str(),
+                (dir / "results.json").string().c_str());
+  }
   return 0;
 }
 
@@ -251,6 +271,7 @@ Command idem_train_command() {
                   {"integration-steps", "override: reverse-SDE steps"},
                   {"eval-n", "samples for the final metrics"},
                   {"pdem", "pDEM: points from the prior instead of the buffer", "", true},
+                  {"json", "print the results JSON instead of the summary", "", true},
                   {"reference", "reference .npy for the metrics (default: the shipped DW4/LJ13 test rows; GMM: exact)"}},
                  run_train);
 }

@@ -378,6 +378,9 @@ void Idem::train(const std::function<bool(const IdemEpoch&)>& on_epoch) {
   std::normal_distribution<double> n01;
   for (; epoch_ < cfg_.epochs; ++epoch_) {
     auto t0 = std::chrono::steady_clock::now();
+    // The host draws of an epoch (buffer rows, pDEM prior points) depend on (seed, epoch) only, so a
+    // resumed run repeats an uninterrupted one exactly.
+    m.rng.seed(cfg_.seed * 0x9e3779b97f4a7c15ull + static_cast<uint64_t>(epoch_) + 1);
     double loss_sum = 0, gn = 0;
     for (int64_t s = 0; s < cfg_.steps_per_epoch; ++s) {
       Tensor x0 = Tensor::empty(Shape({B, D}), DType::f64);
@@ -427,6 +430,11 @@ void Idem::save(const std::string& path) const {
   st.meta["config"] = cfg_.json();
   st.meta["epoch"] = std::to_string(epoch_);
   st.meta["buffer_next"] = std::to_string(impl_->buf_next);
+  std::ostringstream acc;
+  acc.precision(17);
+  acc << impl_->epoch_loss_sum;
+  st.meta["plateau_loss_sum"] = acc.str();
+  st.meta["plateau_loss_count"] = std::to_string(impl_->epoch_loss_count);
   st.meta["kind"] = "orbit-idem";
   optim::save_checkpoint(path, st);
   write_npy(path + ".buffer.npy", buffer());
@@ -439,7 +447,12 @@ void Idem::load(const std::string& path) {
   optim::load_checkpoint(path, st);
   ORBIT_CHECK(st.meta.count("kind") && st.meta.at("kind") == "orbit-idem", "'", path, "' is not an orbit iDEM checkpoint");
   impl_->step->program().set_run_index(st.run_index);
+  ORBIT_CHECK(st.meta.count("epoch") && st.meta.count("buffer_next") && st.meta.count("plateau_loss_sum") &&
+                  st.meta.count("plateau_loss_count"),
+              "'", path, "' lacks the iDEM loop state (epoch, buffer position, plateau accumulator)");
   epoch_ = std::stoll(st.meta.at("epoch"));
+  impl_->epoch_loss_sum = std::stod(st.meta.at("plateau_loss_sum"));
+  impl_->epoch_loss_count = std::stoll(st.meta.at("plateau_loss_count"));
   Tensor buf = read_npy(path + ".buffer.npy");
   const int64_t D = impl_->sys.flat_dim();
   ORBIT_CHECK(buf.rank() == 2 && buf.shape()[1] == D && buf.shape()[0] <= cfg_.buffer_max,

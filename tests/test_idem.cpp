@@ -226,9 +226,11 @@ TEST_SUITE("cpu") {
     r = run_orbit("idem train --system dw4 --epochs 3 --resume --json --out " + dir + small);
     REQUIRE(r.code == 0);
     CHECK(r.out.find("\"epochs_done\": 3") != std::string::npos);
-    r = run_orbit("idem train --system dw4 --epochs 4 --resume --out " + dir + small);
+    r = run_orbit("idem train --system dw4 --epochs 4 --resume --refine-steps 20 --out " + dir + small);
     REQUIRE(r.code == 0);
     CHECK(r.out.find("x-W2") != std::string::npos);
+    CHECK(r.out.find("MALA refinement") != std::string::npos);
+    CHECK(read_npy(dir + "/samples_refined.npy").shape() == Shape({30, 8}));
     r = run_orbit("idem sample --checkpoint " + dir + "/checkpoint.safetensors --n 7 --out " + dir + "/s.npy --quiet");
     REQUIRE(r.code == 0);
     CHECK(read_npy(dir + "/s.npy").shape() == Shape({7, 8}));

@@ -137,6 +137,27 @@ Tensor refine(const IdemConfig& c, const Tensor& samples, int64_t steps, Device 
   return systems::run_mcmc(plain, m, &init).samples;
 }
 
+// One line of the headline metrics of an evaluate() result (distances for molecules, modes for the GMM).
+std::string summary(const std::string& evaluation) {
+  io::Json j = io::parse_json(evaluation, "metrics");
+  const io::Json* m = j.find("metrics");
+  auto num = [&](const char* k) {
+    const io::Json* v = m ? m->find(k) : nullptr;
+    return v && v->kind == io::Json::Kind::number ? std::stod(v->text) : NAN;
+  };
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "x-W2 %.4f, energy W2 %.4f", num("x_w2"), num("energy_w2"));
+  std::string out = buf;
+  if (const io::Json* modes = m ? m->find("modes_samples") : nullptr) {
+    const io::Json* c = modes->find("covered");
+    if (c && c->kind == io::Json::Kind::number) out += ", modes covered " + c->text + "/40";
+  } else {
+    std::snprintf(buf, sizeof buf, ", distance W2 %.4f, distance TV %.4f", num("dist_w2"), num("dist_tv"));
+    out += buf;
+  }
+  return out;
+}
+
 IdemConfig config_from(const Args& a) {
   IdemConfig c = IdemConfig::preset(a.str("system"), a.str("preset"));
   if (a.has("epochs")) c.epochs = a.integer("epochs", 0, 100000000);
@@ -232,19 +253,11 @@ int run_train(const Args& a) {
       const io::Json* v = m ? m->find(k) : nullptr;
       return v && v->kind == io::Json::Kind::number ? std::stod(v->text) : NAN;
     };
-    std::printf("against %s (%lld vs %lld): x-W2 %.4f, energy W2 %.4f, distance W2 %.4f, distance TV %.4f\n",
-                ref_source.c_str(), static_cast<long long>(num("n_samples")), static_cast<long long>(num("n_reference")),
-                num("x_w2"), num("energy_w2"), num("dist_w2"), num("dist_tv"));
+    std::printf("against %s (%lld vs %lld): %s\n", ref_source.c_str(), static_cast<long long>(num("n_samples")),
+                static_cast<long long>(num("n_reference")), summary(metrics).c_str());
     if (refined != "null") {
-      io::Json jr = io::parse_json(refined, "refined metrics");
-      const io::Json* mr = jr.find("metrics");
-      auto numr = [&](const char* k) {
-        const io::Json* v = mr ? mr->find(k) : nullptr;
-        return v && v->kind == io::Json::Kind::number ? std::stod(v->text) : NAN;
-      };
-      std::printf("after %lld MALA refinement steps (beyond the paper): x-W2 %.4f, energy W2 %.4f, distance W2 %.4f, "
-                  "distance TV %.4f\n",
-                  static_cast<long long>(refine_steps), numr("x_w2"), numr("energy_w2"), numr("dist_w2"), numr("dist_tv"));
+      std::printf("after %lld MALA refinement steps (beyond the paper): %s\n", static_cast<long long>(refine_steps),
+                  summary(refined).c_str());
     }
     std::printf("plots: %s_energy.png, %s_distances.png, %s; all numbers: %s\n", (dir / "idem").string().c_str(),
                 (dir / "idem").string().c_str(), (dir / "loss.png").string().c_str(),

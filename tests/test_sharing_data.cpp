@@ -233,6 +233,9 @@ TEST_SUITE("cpu") {
     FilterStats r = filter_stats(noise, 14);
     CHECK(std::abs(r.shift_sharing) < 0.05);
     CHECK(r.locality < 0.3);
+    FilterStats k = filter_stats(Tensor::full(conv.shape(), 0.25, DType::f32), 14);  // a collapsed layer
+    CHECK(k.shift_sharing == 1.0);
+    CHECK(k.locality == 0.0);
     CHECK(!error_of([&] { filter_stats(Tensor::zeros(Shape({195, 195}), DType::f32), 14); }).empty());
   }
 

@@ -218,7 +218,7 @@ FilterStats filter_stats(const Tensor& dense, int64_t side) {
           const int64_t q = ((peak / side + dy + side) % side) * side + (peak % side + dx + side) % side;
           in += (f[q] - med) * (f[q] - med);
         }
-      local += e > 0 ? in / e : 1.0;
+      local += e > 0 ? in / e : 0.0;  // a constant filter has no local structure
     }
     for (int64_t p = 0; p < P; ++p)
       for (int64_t q = 0; q < P; ++q) within += (al[p][q] - mean_c[q]) * (al[p][q] - mean_c[q]);

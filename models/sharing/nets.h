@@ -89,7 +89,8 @@ Var cross_entropy(Var logits, Var onehot);
 //     the same a_cp), abar_c their mean over p and m_cp the filter's own mean: 1 for a convolution,
 //     about 0 for unrelated filters.
 //   locality: mean over units of the share of the filter's energy (about its median) in the 5x5 window
-//     around the filter's largest |entry - median| (25/P for noise, 1 for 3x3 kernels).
+//     around the filter's largest |entry - median| (25/P for noise, 1 for 3x3 kernels; 0 for a
+//     constant filter). A constant matrix has shift_sharing 1: its units are all the same.
 struct FilterStats {
   double shift_sharing = 0, locality = 0;
 };

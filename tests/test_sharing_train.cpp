@@ -96,6 +96,7 @@ TEST_SUITE("slow") {
       MESSAGE("skipped: dataset-fashion-mnist is not installed");
       return;
     }
+    OneThread one;
     base.torus = true;
     base.epochs = 3;
     PreparedData d = prepare_data(base);
@@ -103,9 +104,10 @@ TEST_SUITE("slow") {
     prox.model = ModelKind::fc_prox;
     SharingResult a = train_sharing(base, d.train, d.val, d.test), b = train_sharing(prox, d.train, d.val, d.test);
     MESSAGE("fc ", a.test_acc, " / fc-prox ", b.test_acc, "; fc1 distinct ", a.layers[0].distinct_fraction, " / ",
-            b.layers[0].distinct_fraction);
+            b.layers[0].distinct_fraction, "; R(fc1) ", a.layers[0].R, " / ", b.layers[0].R);
     CHECK(a.test_acc > 0.3);
     CHECK(b.test_acc > 0.3);
-    CHECK(b.layers[0].distinct_fraction < a.layers[0].distinct_fraction);
+    // at the paper's ws_lr, 3 epochs contract fc1 strongly but merge few weights exactly (docs/sharing.md)
+    CHECK(b.layers[0].R < 0.5 * a.layers[0].R);
   }
 }

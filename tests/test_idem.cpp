@@ -12,6 +12,7 @@
 #include "models/diffusion/idem.h"
 #include "models/diffusion/mlp_score.h"
 #include "models/diffusion/schedule.h"
+#include "models/systems/metrics.h"
 #include "tests/cli_runner.h"
 
 using namespace orbit;
@@ -245,3 +246,29 @@ TEST_SUITE("cpu") {
   }
 }
 #endif
+
+TEST_SUITE("slow") {
+  TEST_CASE("idem: the DW4 quick preset, shortened to 12 epochs, reaches x-W2 below 2.5") {
+    // The target is x-W2 <= 2.3 for the full quick preset (40 epochs: 2.17 measured); this shorter
+    // run measured 2.14 but is noisier, hence 2.5. Untrained (prior) samples score about 7.
+    IdemConfig c = IdemConfig::preset("dw4", "quick");
+    c.epochs = 12;
+    c.seed = 1;
+    Idem run(c);
+    run.train();
+    Tensor x = run.sample(1000, 100);
+    Tensor ref = read_npy(std::string(ORBIT_SOURCE_DIR) + "/tests/fixtures/systems/dw4_test_first1000.npy");
+    systems::ConfigSet a, b;
+    a.x = x.to_vector();
+    a.n = 1000;
+    a.flat_dim = 8;
+    b.x = ref.cast(DType::f64).to_vector();
+    b.n = 1000;
+    b.flat_dim = 8;
+    systems::remove_mean(a, 4, 2);
+    systems::remove_mean(b, 4, 2);
+    const double w2 = systems::w2_exact(a, b).w2;
+    MESSAGE("DW4 quick, 12 epochs: x-W2 " << w2);
+    CHECK(w2 < 2.5);
+  }
+}

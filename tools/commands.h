@@ -16,6 +16,7 @@ Command mcmc_command();
 Command idem_train_command();
 Command idem_sample_command();
 Command idem_eval_command();
+Command idem_nll_command();
 Command metrics_command();
 Command egnn_train_command();
 Command egnn_eval_command();

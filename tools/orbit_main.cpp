@@ -11,7 +11,7 @@ const std::vector<Command>& commands() {
   static const std::vector<Command> all = {info_command(),       demo_command(),       inspect_command(),
                                              prox_command(),       pinn_train_command(), pinn_study_command(),
                                              metrics_command(),    energy_command(),     mcmc_command(),
-                                             idem_train_command(), idem_sample_command(), idem_eval_command(),
+                                             idem_train_command(), idem_sample_command(), idem_eval_command(), idem_nll_command(),
                                              egnn_train_command(), egnn_eval_command(), data_nbody_command(), data_solar_command(),
                                              sharing_train_command()};
   return all;

@@ -15,8 +15,7 @@
 #include "engine/optim/train_step.h"
 #include "engine/program.h"
 #include "models/diffusion/dem_target.h"
-#include "models/diffusion/mlp_score.h"
-#include "models/egnn/egnn.h"
+#include "models/diffusion/score_model.h"
 
 namespace orbit::diffusion {
 
@@ -165,41 +164,8 @@ IdemConfig read_checkpoint_config(const std::string& path) {
 
 namespace {
 
-// The score network on one graph; every graph that builds it shares the parameter names "score/...".
-struct ScoreNet {
-  std::shared_ptr<MlpScore> mlp;
-  std::shared_ptr<egnn::Dynamics> egnn;
-  Var operator()(Var t, Var x) const { return mlp ? (*mlp)(t, x) : (*egnn)(t, x); }
-  std::vector<Var> params() const { return mlp ? mlp->params() : egnn->params(); }
-  void init(ParamStore& s, uint64_t seed) const {
-    if (mlp) mlp->init(s, seed);
-    else egnn->init(s, seed);
-  }
-};
-
 ScoreNet build_net(Graph& g, const IdemConfig& c, const systems::System& s) {
-  ScoreNet n;
-  if (!s.is_molecule()) {
-    MlpScoreConfig m;
-    m.dim = s.dim;
-    m.hidden = c.hidden;
-    m.blocks = c.layers;
-    n.mlp = std::make_shared<MlpScore>(g, "score", m, c.dtype);
-  } else {
-    egnn::DynamicsConfig d;
-    d.n_particles = s.n_particles;
-    d.dim = s.dim;
-    d.hidden = c.hidden;
-    d.layers = c.layers;
-    n.egnn = std::make_shared<egnn::Dynamics>(g, "score", d, c.dtype);
-  }
-  return n;
-}
-
-Var center(const systems::System& s, Var v) {
-  if (!s.is_molecule()) return v;
-  Var r = reshape(v, {-1, s.n_particles, s.dim});
-  return reshape(r - mean(r, {1}, true), {-1, s.flat_dim()});
+  return build_score_net(g, "score", s, c.hidden, c.layers, c.dtype);
 }
 
 // Per-particle (molecules) or whole-vector norm clipping in graph ops: v min(1, m / (|v| + 1e-6)).

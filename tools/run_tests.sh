@@ -7,4 +7,7 @@ bash tools/install_deps.sh
 jobs=$(nproc)
 cmake --preset release >/dev/null
 cmake --build build -j"$jobs"
+# ctest runs tests side by side while each uses OpenMP: sleeping (not spinning) idle OpenMP threads
+# keeps them from stealing the cores the other tests need.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 ctest --test-dir build --output-on-failure -j"$jobs" --timeout 900

@@ -104,8 +104,8 @@ for w in ${workloads//,/ }; do
   rm -rf "${work:?}/$w"  # the exchanged arrays (up to a few GB at GPU sizes)
 done
 if [ -n "$py" ]; then
-  note=""
-  [ "$dev" = cpu ] && note="CPU run: orbit OpenMP and torch intra-op threads both ${threads:-?}"
+  note=${ORBIT_BENCH_NOTE:-}  # free text for the record, e.g. how orbit_bench was built
+  [ "$dev" = cpu ] && note="CPU run: orbit OpenMP and torch intra-op threads both ${threads:-?}${note:+; $note}"
   "$py" bench/report.py --dir "$work" --out "$out" --commit "$commit" --note "$note" \
     --command "bash bench/run.sh --device $dev${size:+ --size $size}${repeat:+ --repeat $repeat}${threads:+ --threads $threads}" || status=1
 else

@@ -127,7 +127,7 @@ def search_collisions(x, v, m):
         s = 1 << l
         rows = (n + s - 1) // s
         X, V, M = x.view(N // s, s)[:rows], v.view(N // s, s)[:rows], m.view(N // s, s)[:rows]
-        if rows > BATCH_ROWS or s == 2:
+        if rows > BATCH_ROWS or s == 2:  # (level 1 is one vectorised compare-and-merge at every size)
             merge_level_batched(X, V, M)
         else:
             for r in range(rows):

@@ -92,7 +92,7 @@ run_step() {
       detail="$detail; $(grep -E '^\[doctest\] test cases:' "$out/$log" | sed 's/^\[doctest\] //' | tr -s ' ')"
       ;;
     bench)
-      detail=$(grep -E '^(device|limits):|DISAGREEMENT' "$out/$log" | tr '\n' ';')
+      detail=$(grep -E '^(device: |limits |DISAGREEMENT|== done)' "$out/$log" | tr '\n' ';')
       ;;
     info)
       detail=$(grep -E '^(default device|devices):' "$out/$log" | tr '\n' ';')

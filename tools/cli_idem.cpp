@@ -16,6 +16,7 @@
 #include "engine/util/progress.h"
 #include "models/diffusion/cfm.h"
 #include "models/diffusion/idem.h"
+#include "models/systems/evaluation.h"
 #include "models/systems/mcmc.h"
 #include "models/systems/metric_plots.h"
 #include "models/systems/metrics.h"
@@ -70,13 +71,7 @@ Tensor reference_for(const IdemConfig& c, const Args& a, std::string& source) {
 }
 
 systems::ConfigSet set_of(const Tensor& t, int64_t n, uint64_t seed, uint64_t stream) {
-  std::vector<int64_t> rows = systems::subsample_rows(t.shape()[0], n, seed, stream);
-  systems::ConfigSet s;
-  s.flat_dim = t.shape()[1];
-  s.n = n;
-  std::vector<double> v = t.to_vector();
-  for (int64_t r : rows) s.x.insert(s.x.end(), v.begin() + r * s.flat_dim, v.begin() + (r + 1) * s.flat_dim);
-  return s;
+  return systems::config_rows(t, systems::subsample_rows(t.shape()[0], n, seed, stream));
 }
 
 // Metrics of `samples` (original units) against the reference; plots with `plot_prefix`.
@@ -85,15 +80,7 @@ std::string evaluate(const IdemConfig& c, const Tensor& samples, const Tensor& r
   if (!reference.defined() || reference.numel() == 0) return "null";
   const systems::System plain = systems::system_by_name(c.system);  // original units
   n = std::min<int64_t>({n, samples.shape()[0], reference.shape()[0]});
-  systems::MetricsOptions mo;
-  mo.system = plain.name;
-  mo.n_particles = plain.n_particles;
-  mo.dim = plain.dim;
-  mo.molecule = plain.is_molecule();
-  if (plain.kind == systems::Kind::gmm) mo.gmm_means = plain.gmm_means;
-  mo.energy = [&plain](const systems::ConfigSet& s) {
-    return systems::energies(plain, Tensor::from(Shape({s.n, s.flat_dim}), s.x)).to_vector();
-  };
+  systems::MetricsOptions mo = systems::metrics_options(plain);
   // Non-finite samples (a diverged path) cannot enter the OT; they are counted and left out.
   std::vector<double> v = samples.to_vector(), kept;
   const int64_t D = samples.shape()[1];

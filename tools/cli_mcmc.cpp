@@ -12,6 +12,7 @@
 #include "engine/io/npy.h"
 #include "engine/orbit.h"
 #include "engine/plot/plot.h"
+#include "models/systems/evaluation.h"
 #include "models/systems/mcmc.h"
 #include "models/systems/metric_plots.h"
 #include "models/systems/metrics.h"
@@ -44,16 +45,6 @@ systems::McmcConfig config_from(const Args& a) {
   c.device = Device::parse(a.str("device"));
   c.quiet = a.flag("quiet");
   return c;
-}
-
-systems::ConfigSet rows_of(const Tensor& t, const std::vector<int64_t>& rows) {
-  systems::ConfigSet s;
-  s.flat_dim = t.shape()[1];
-  s.n = static_cast<int64_t>(rows.size());
-  std::vector<double> all = t.to_vector();
-  s.x.reserve(static_cast<size_t>(s.n * s.flat_dim));
-  for (int64_t r : rows) s.x.insert(s.x.end(), all.begin() + r * s.flat_dim, all.begin() + (r + 1) * s.flat_dim);
-  return s;
 }
 
 void plot_trace(const systems::McmcResult& r, const systems::McmcConfig& c, const std::string& system,
@@ -115,7 +106,7 @@ int run_mcmc_cmd(const Args& a) {
   ORBIT_CHECK(n_out <= kept, "--n ", n_out, " is more than the ", kept, " samples kept (chains x steps / thin)");
   std::vector<int64_t> rows(n_out);  // evenly spaced over the kept samples (time-major)
   for (int64_t i = 0; i < n_out; ++i) rows[i] = i * kept / n_out;
-  systems::ConfigSet out_set = rows_of(r.samples, rows);
+  systems::ConfigSet out_set = systems::config_rows(r.samples, rows);
   Tensor samples = Tensor::from(Shape({n_out, sys.flat_dim()}), out_set.x).cast(DType::f32);
   write_npy((dir / "samples.npy").string(), samples);
   write_npy((dir / "energy_trace.npy").string(), r.energy_trace);
@@ -137,17 +128,9 @@ int run_mcmc_cmd(const Args& a) {
   if (reference.defined() && reference.numel() > 0) {
     const int64_t n = std::min<int64_t>({a.integer("eval-n", 2, 100000), n_out, reference.shape()[0]});
     const uint64_t seed = cfg.seed;
-    systems::ConfigSet gen = rows_of(samples, systems::subsample_rows(n_out, n, seed, 0));
-    systems::ConfigSet ref = rows_of(reference, systems::subsample_rows(reference.shape()[0], n, seed, 1));
-    systems::MetricsOptions mo;
-    mo.system = sys.name;
-    mo.n_particles = sys.n_particles;
-    mo.dim = sys.dim;
-    mo.molecule = sys.is_molecule();
-    if (sys.kind == systems::Kind::gmm) mo.gmm_means = sys.gmm_means;
-    mo.energy = [&sys](const systems::ConfigSet& s) {
-      return systems::energies(sys, Tensor::from(Shape({s.n, s.flat_dim}), s.x)).to_vector();
-    };
+    systems::ConfigSet gen = systems::config_rows(samples, systems::subsample_rows(n_out, n, seed, 0));
+    systems::ConfigSet ref = systems::config_rows(reference, systems::subsample_rows(reference.shape()[0], n, seed, 1));
+    systems::MetricsOptions mo = systems::metrics_options(sys);
     systems::MetricsData data;
     systems::SampleMetrics m = systems::compute_metrics(gen, ref, mo, &data);
     systems::write_metric_plots((dir / "vs_reference").string(), sys.name, data);

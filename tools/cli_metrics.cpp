@@ -13,6 +13,7 @@
 #include "engine/io/npy.h"
 #include "engine/orbit.h"
 #include "models/systems/metric_plots.h"
+#include "models/systems/evaluation.h"
 #include "models/systems/metrics.h"
 #include "models/systems/system.h"
 #include "tools/commands.h"
@@ -47,19 +48,6 @@ Tensor load_configurations(const std::string& role, const std::string& path, con
   return t;
 }
 
-systems::ConfigSet take_rows(const Tensor& t, const std::vector<int64_t>& rows) {
-  systems::ConfigSet s;
-  s.n = static_cast<int64_t>(rows.size());
-  s.flat_dim = t.shape()[1];
-  s.x.resize(static_cast<size_t>(s.n * s.flat_dim));
-  for (int64_t r = 0; r < s.n; ++r)
-    for (int64_t k = 0; k < s.flat_dim; ++k) {
-      const int64_t i = rows[r] * s.flat_dim + k;
-      s.x[r * s.flat_dim + k] = t.dtype() == DType::f64 ? t.data<double>()[i] : static_cast<double>(t.data<float>()[i]);
-    }
-  return s;
-}
-
 int run_metrics(const Args& args) {
   const systems::System sys = systems::system_by_name(args.str("system"));
   const std::string samples_path = args.str("samples"), reference_path = args.str("reference");
@@ -75,21 +63,12 @@ int run_metrics(const Args& args) {
               " configurations in samples file '", samples_path, "'");
   ORBIT_CHECK(reference.shape()[0] >= n, "--n ", n, " is larger than the ", reference.shape()[0],
               " configurations in reference file '", reference_path, "'");
-  systems::ConfigSet a = take_rows(samples, systems::subsample_rows(samples.shape()[0], n, seed, 0));
-  systems::ConfigSet b = take_rows(reference, systems::subsample_rows(reference.shape()[0], n, seed, 1));
+  systems::ConfigSet a = systems::config_rows(samples, systems::subsample_rows(samples.shape()[0], n, seed, 0));
+  systems::ConfigSet b = systems::config_rows(reference, systems::subsample_rows(reference.shape()[0], n, seed, 1));
 
-  systems::MetricsOptions opts;
-  opts.system = sys.name;
-  opts.n_particles = sys.n_particles;
-  opts.dim = sys.dim;
-  opts.molecule = sys.is_molecule();
+  systems::MetricsOptions opts = systems::metrics_options(sys);
   opts.tv_bins = bins;
-  if (sys.kind == systems::Kind::gmm) opts.gmm_means = sys.gmm_means;
   opts.mode_min_fraction = min_fraction;
-  opts.energy = [&sys](const systems::ConfigSet& s) {
-    Tensor x = Tensor::from<double>(Shape({s.n, s.flat_dim}), s.x);
-    return systems::energies(sys, x, Device::cpu()).to_vector();
-  };
   systems::MetricsData data;
   systems::SampleMetrics m = systems::compute_metrics(std::move(a), std::move(b), opts, &data);
 

@@ -86,7 +86,8 @@ std::string SharingConfig::json() const {
   os << "], \"train_size\": " << train_size << ", \"train_fraction\": " << train_fraction << ", \"val_size\": " << val_size << ", \"test_size\": " << test_size
      << ", \"batch_norm\": " << (batch_norm ? "true" : "false")
      << ", \"dropout\": " << dropout << ", \"epochs\": " << epochs << ", \"batch\": " << batch << ", \"lr\": " << lr << ", \"ws_lr\": [";
-  for (size_t i = 0; i < ws_lr.size(); ++i) os << (i ? ", " : "") << ws_lr[i];
+  if (model == ModelKind::fc_prox)  // the prox strengths apply to fc-prox only
+    for (size_t i = 0; i < ws_lr.size(); ++i) os << (i ? ", " : "") << ws_lr[i];
   os << "], \"prox_algorithm\": \"" << algorithm_name(prox_algorithm) << "\", \"seed\": " << seed
      << ", \"optimizer\": \"sgd (momentum 0, weight decay 0), cosine lr to 0\"}";
   return os.str();

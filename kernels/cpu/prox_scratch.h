@@ -8,8 +8,9 @@
 
 namespace orbit::cpu::prox {
 
-// The kernels write scratch arrays before they read them. Blocks of 2 MiB and more are cached
-// (at most 1 GiB per thread); scratch_release_cache() frees the calling thread's.
+// The kernels write scratch arrays before they read them. Blocks of 64 KiB and more are cached
+// (at most 1 GiB per thread; 2 MiB and more get huge pages); scratch_release_cache() frees the
+// calling thread's.
 void* scratch_acquire(size_t bytes);
 void scratch_return(void* p, size_t bytes);
 void scratch_release_cache();  // frees the calling thread's cached blocks

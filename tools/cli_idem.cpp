@@ -41,8 +41,13 @@ Tensor reference_for(const IdemConfig& c, const Args& a, std::string& source) {
   const systems::System sys = c.target();
   std::string path = a.str("reference");
   if (path.empty()) {
+    // The working directory first (a checkout), then the source tree this binary was built from.
     const std::string fixture = "tests/fixtures/systems/" + c.system + "_test_first1000.npy";
     if (fs::is_regular_file(fixture)) path = fixture;
+#if defined(ORBIT_SOURCE_DIR)
+    else if (fs::is_regular_file(std::string(ORBIT_SOURCE_DIR) + "/" + fixture))
+      path = std::string(ORBIT_SOURCE_DIR) + "/" + fixture;
+#endif
   }
   if (!path.empty()) {
     ORBIT_CHECK(fs::is_regular_file(path), "no such file '", path, "'");

@@ -60,7 +60,7 @@ def main():
     for d in orbit_docs:
         for r in d["results"]:
             rows.append(dict(orbit=r, peer=peers.get(r["case"], {})))
-    order = ["ceiling", "mlp", "pinn", "energy", "prox"]
+    order = ["ceiling", "mlp", "pinn", "energy", "egnn", "idem", "prox"]
     rows.sort(key=lambda x: order.index(x["orbit"]["workload"]) if x["orbit"]["workload"] in order else 99)
 
     # The card's limits, measured in this run.

@@ -56,7 +56,7 @@ Cfm::Cfm(const CfmConfig& cfg) : cfg_(cfg), store_(std::make_shared<ParamStore>(
   const systems::System& s = impl_->sys;
   const int64_t D = s.flat_dim(), B = cfg_.batch;
   Graph g;
-  ScoreNet net = build_score_net(g, "flow", s, cfg_.hidden, cfg_.layers, DType::f32);
+  ScoreNet net = build_score_net(g, "flow", s, cfg_.hidden, cfg_.layers, DType::f32, cfg_.device.is_cpu());
   net.init(*store_, cfg_.seed);
   if (!cfg_.device.is_cpu())
     for (auto& name : store_->names()) store_->set(name, store_->get(name).to(cfg_.device));
@@ -124,7 +124,7 @@ Program& field_program(Cfm::Impl& m, const CfmConfig& c, const std::shared_ptr<P
   const systems::System& s = m.sys;
   const int64_t D = s.flat_dim();
   Graph g;
-  ScoreNet net = build_score_net(g, "flow", s, c.hidden, c.layers, DType::f32);
+  ScoreNet net = build_score_net(g, "flow", s, c.hidden, c.layers, DType::f32, c.device.is_cpu());
   Var z = g.input("z", Shape({B, D}));
   Var t = g.input("t", Shape({B, 1}));
   Var v = net(t, z);

@@ -165,7 +165,7 @@ IdemConfig read_checkpoint_config(const std::string& path) {
 namespace {
 
 ScoreNet build_net(Graph& g, const IdemConfig& c, const systems::System& s) {
-  return build_score_net(g, "score", s, c.hidden, c.layers, c.dtype);
+  return build_score_net(g, "score", s, c.hidden, c.layers, c.dtype, /*sparse=*/c.device.is_cpu());
 }
 
 // Per-particle (molecules) or whole-vector norm clipping in graph ops: v min(1, m / (|v| + 1e-6)).

@@ -7,7 +7,7 @@
 namespace orbit::diffusion {
 
 ScoreNet build_score_net(Graph& g, const std::string& name, const systems::System& s, int64_t hidden, int64_t layers,
-                         DType dtype) {
+                         DType dtype, bool sparse) {
   ScoreNet n;
   if (!s.is_molecule()) {
     MlpScoreConfig m;
@@ -25,6 +25,7 @@ ScoreNet build_score_net(Graph& g, const std::string& name, const systems::Syste
     d.dim = s.dim;
     d.hidden = hidden;
     d.layers = layers;
+    d.sparse = sparse;
     auto dyn = std::make_shared<egnn::Dynamics>(g, name, d, dtype);
     n.egnn_holder = dyn;
     n.apply = [dyn](Var t, Var x) { return (*dyn)(t, x); };

@@ -28,8 +28,11 @@ struct ScoreNet {
   void init(ParamStore& s, uint64_t seed) const { init_fn(s, seed); }
 };
 
+// `sparse`: particle systems use the EGNN's edge-list path (gather + segment_sum) instead of the dense
+// B x n x n one; the results are the same (tested in models/egnn), the edge-list path is faster on the
+// CPU (it skips the n masked self edges).
 ScoreNet build_score_net(Graph& g, const std::string& name, const systems::System& s, int64_t hidden, int64_t layers,
-                         DType dtype);
+                         DType dtype, bool sparse = false);
 
 // Removes the per-configuration centre of mass of particle systems (identity for the GMM).
 Var center(const systems::System& s, Var v);

@@ -89,6 +89,9 @@ TEST_SUITE("cpu") {
     // Fresh noise on every run; the same program restarted from run 0 repeats itself.
     auto again = p.run({{"x", Tensor::from(Shape({B, 2}), xv)}, {"sigma", Tensor::from(Shape({B, 1}), sv)}})[0].to_vector();
     CHECK(again != out);
+    Program fresh = compile(g, {target});
+    auto first = fresh.run({{"x", Tensor::from(Shape({B, 2}), xv)}, {"sigma", Tensor::from(Shape({B, 1}), sv)}})[0].to_vector();
+    CHECK(first == out);
   }
 
   TEST_CASE("idem: the DEM target is clipped per particle for molecules") {
@@ -224,14 +227,17 @@ TEST_SUITE("cpu") {
     for (auto f : {"checkpoint.safetensors", "checkpoint.safetensors.buffer.npy", "metrics.jsonl", "samples.npy",
                    "results.json", "loss.png", "idem_energy.png", "idem_distances.svg"})
       CHECK_MESSAGE(fs::exists(dir + "/" + f), f);
-    r = run_orbit("idem train --system dw4 --epochs 3 --resume --json --out " + dir + small);
+    r = run_orbit("idem train --system dw4 --epochs 3 --resume --json --quiet --out " + dir);
     REQUIRE(r.code == 0);
     CHECK(r.out.find("\"epochs_done\": 3") != std::string::npos);
-    r = run_orbit("idem train --system dw4 --epochs 4 --resume --refine-steps 20 --out " + dir + small);
+    r = run_orbit("idem train --system dw4 --epochs 4 --resume --refine-steps 20 --quiet --out " + dir);
     REQUIRE(r.code == 0);
     CHECK(r.out.find("x-W2") != std::string::npos);
     CHECK(r.out.find("MALA refinement") != std::string::npos);
     CHECK(read_npy(dir + "/samples_refined.npy").shape() == Shape({30, 8}));
+    auto clash = run_orbit("idem train --system dw4 --epochs 5 --resume --K 50 --out " + dir + " --quiet");
+    CHECK(clash.code != 0);
+    CHECK(clash.out.find("--K cannot change when resuming") != std::string::npos);
     r = run_orbit("idem sample --checkpoint " + dir + "/checkpoint.safetensors --n 7 --out " + dir + "/s.npy --quiet");
     REQUIRE(r.code == 0);
     CHECK(read_npy(dir + "/s.npy").shape() == Shape({7, 8}));

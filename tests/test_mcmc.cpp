@@ -73,8 +73,8 @@ TEST_SUITE("cpu") {
   }
 
   TEST_CASE("mcmc: MALA stays exact at a step where unadjusted Langevin would be biased") {
-    // Without the Metropolis correction a large-step Langevin chain is biased (variance inflated);
-    // MALA at the same step size is not. This guards the moment test above against passing vacuously.
+    // At h = 0.8 an unadjusted Langevin chain has stationary variance 1 / (1 - h/2) = 1.67; MALA's
+    // Metropolis correction must bring it back to the target's 1 (no adaptation, no burn-in).
     const double sd = 1.0;
     System s = gaussian(sd);
     McmcConfig c;
@@ -83,7 +83,7 @@ TEST_SUITE("cpu") {
     c.steps = 400;
     c.thin = 20;
     c.adapt = false;
-    c.step = 0.8;  // h: the unadjusted chain has stationary variance 1 / (1 - h/2) = 1.67
+    c.step = 0.8;
     c.seed = 5;
     McmcResult r = run_mcmc(s, c);
     Moments m = moments(r.samples);

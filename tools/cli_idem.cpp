@@ -174,7 +174,13 @@ int run_train(const Args& a) {
   const fs::path ckpt = dir / "checkpoint.safetensors";
   const bool resume = a.flag("resume") && fs::exists(ckpt);
   IdemConfig c = resume ? diffusion::read_checkpoint_config(ckpt.string()) : config_from(a);
-  if (resume && a.has("epochs")) c.epochs = a.integer("epochs", 0, 100000000);
+  if (resume) {
+    // The run continues with its own settings: only the epoch count and the device may change.
+    for (const char* k : {"steps-per-epoch", "batch", "K", "hidden", "layers", "lr", "integration-steps", "pdem"})
+      ORBIT_CHECK(!a.has(k), "--", k, " cannot change when resuming ", ckpt.string(), " (its settings are in the checkpoint)");
+    if (a.has("epochs")) c.epochs = a.integer("epochs", 0, 100000000);
+    c.device = Device::parse(a.str("device"));
+  }
   std::string ref_source;
   Tensor reference = reference_for(c, a, ref_source);
   fs::create_directories(dir);

@@ -8,45 +8,14 @@
 
 namespace orbit::cpu {
 
+// Both kernels evaluate the single-configuration scalar code (kernels/scalar/pair_potential.h) in f64
+// on a copy of each configuration, one configuration per iteration of the parallel loop.
 template <class T>
 void pair_potential(const scalar::PairParams& p, const T* x, int64_t batch, EnergyOut<T> out) {
-  const int n = p.n, dim = p.dim, nd = n * dim;
+  const int nd = p.n * p.dim;
   parallel_for(batch, 16, [&](int64_t b) {
-    const T* xb = x + b * nd;
-    std::vector<double> g(out.grad ? nd : 0, 0.0);
-    double e = 0;
-    for (int i = 0; i < n; ++i)
-      for (int j = i + 1; j < n; ++j) {
-        double diff[8];
-        double r2 = 0;
-        for (int k = 0; k < dim; ++k) {
-          diff[k] = static_cast<double>(xb[i * dim + k]) - static_cast<double>(xb[j * dim + k]);
-          r2 += diff[k] * diff[k];
-        }
-        auto t = scalar::pair_term<double>(p, r2);
-        e += t.e;
-        if (out.grad)
-          for (int k = 0; k < dim; ++k) {
-            double f = 2.0 * t.de_dr2 * diff[k];
-            g[i * dim + k] += f;
-            g[j * dim + k] -= f;
-          }
-      }
-    e *= p.scale;
-    for (auto& v : g) v *= p.scale;
-    if (p.oscillator != 0) {
-      double mean[8] = {};
-      for (int i = 0; i < n; ++i)
-        for (int k = 0; k < dim; ++k) mean[k] += static_cast<double>(xb[i * dim + k]) / n;
-      double sq = 0;
-      for (int i = 0; i < n; ++i)
-        for (int k = 0; k < dim; ++k) {
-          double c = static_cast<double>(xb[i * dim + k]) - mean[k];
-          sq += c * c;
-          if (out.grad) g[i * dim + k] += p.oscillator * c;
-        }
-      e += 0.5 * p.oscillator * sq;
-    }
+    std::vector<double> y(x + b * nd, x + (b + 1) * nd), g(out.grad ? nd : 0);
+    const double e = scalar::pair_energy_grad<double>(p, y.data(), out.grad ? g.data() : nullptr);
     if (out.energy) out.energy[b * out.energy_stride] = static_cast<T>(e);
     if (out.grad)
       for (int k = 0; k < nd; ++k) out.grad[b * out.grad_stride + k] = static_cast<T>(g[k]);
@@ -55,32 +24,14 @@ void pair_potential(const scalar::PairParams& p, const T* x, int64_t batch, Ener
 
 template <class T>
 void gmm_energy(const scalar::GmmParams& p, const T* x, const T* means, int64_t batch, EnergyOut<T> out) {
-  const int d = p.dim, K = p.components;
-  const double var = p.std * p.std;
-  const double log_norm = std::log(static_cast<double>(K)) + 0.5 * d * std::log(2 * M_PI * var);
+  const int d = p.dim;
+  const std::vector<double> mu(means, means + static_cast<int64_t>(p.components) * d);
   parallel_for(batch, 64, [&](int64_t b) {
-    std::vector<double> y(d), q(K);
-    for (int k = 0; k < d; ++k) y[k] = p.scale * static_cast<double>(x[b * d + k]);
-    double qmax = -INFINITY;
-    for (int c = 0; c < K; ++c) {
-      double s = 0;
-      for (int k = 0; k < d; ++k) {
-        double u = y[k] - static_cast<double>(means[c * d + k]);
-        s += u * u;
-      }
-      q[c] = -0.5 * s / var;
-      qmax = std::max(qmax, q[c]);
-    }
-    double z = 0;
-    for (int c = 0; c < K; ++c) z += std::exp(q[c] - qmax);
-    if (out.energy) out.energy[b * out.energy_stride] = static_cast<T>(-(qmax + std::log(z)) + log_norm);
+    std::vector<double> y(x + b * d, x + (b + 1) * d), g(out.grad ? d : 0);
+    const double e = scalar::gmm_energy_grad<double>(p, y.data(), mu.data(), out.grad ? g.data() : nullptr);
+    if (out.energy) out.energy[b * out.energy_stride] = static_cast<T>(e);
     if (out.grad)
-      for (int k = 0; k < d; ++k) {
-        double gk = 0;  // scale * sum_c w_c (y - mu_c) / var with w = softmax(q)
-        for (int c = 0; c < K; ++c)
-          gk += std::exp(q[c] - qmax) / z * (y[k] - static_cast<double>(means[c * d + k]));
-        out.grad[b * out.grad_stride + k] = static_cast<T>(p.scale * gk / var);
-      }
+      for (int k = 0; k < d; ++k) out.grad[b * out.grad_stride + k] = static_cast<T>(g[k]);
   });
 }
 

@@ -179,6 +179,23 @@ Var clip_norm(const systems::System& s, Var v, double m) {
 
 int64_t gcd64(int64_t a, int64_t b) { return b == 0 ? a : gcd64(b, a % b); }
 
+// n draws of the prior N(0, sd^2 I) ([n, D] f64, sample units), mean-free for particle systems.
+Tensor prior_draws(const systems::System& s, int64_t n, double sd, std::mt19937_64& rng) {
+  const int64_t D = s.flat_dim();
+  std::normal_distribution<double> n01;
+  Tensor x = Tensor::empty(Shape({n, D}), DType::f64);
+  double* p = x.data<double>();
+  for (int64_t i = 0; i < n * D; ++i) p[i] = sd * n01(rng);
+  if (s.is_molecule())
+    for (int64_t b = 0; b < n; ++b)
+      for (int k = 0; k < s.dim; ++k) {
+        double mu = 0;
+        for (int i = 0; i < s.n_particles; ++i) mu += p[b * D + i * s.dim + k] / s.n_particles;
+        for (int i = 0; i < s.n_particles; ++i) p[b * D + i * s.dim + k] -= mu;
+      }
+  return x;
+}
+
 }  // namespace
 
 struct Idem::Impl {
@@ -188,7 +205,7 @@ struct Idem::Impl {
   std::shared_ptr<optim::LrSchedule> lr;
   std::unique_ptr<optim::TrainStep> step;
   std::map<std::pair<int64_t, bool>, std::unique_ptr<Program>> samplers;
-  std::unique_ptr<Program> negative_time;
+  std::map<int64_t, std::unique_ptr<Program>> negative_time;  // by batch size
   std::vector<double> buffer;  // ring of up to buffer_max configurations
   int64_t buf_size = 0, buf_next = 0;
   std::mt19937_64 rng;
@@ -260,18 +277,8 @@ Tensor Idem::sample(int64_t n, uint64_t seed, bool mc_score) {
   }
   Program& p = *m.samplers[key];
   p.set_run_index(seed * 1000003ull);
-  // The prior N(0, h(1) I), mean-free for particle systems.
-  std::normal_distribution<double> n01;
   std::mt19937_64 rng(seed ^ 0xa0761d6478bd642full);
-  Tensor x = Tensor::empty(Shape({n, D}), DType::f64);
-  for (int64_t i = 0; i < n * D; ++i) x.data<double>()[i] = m.sched.prior_std() * n01(rng);
-  if (m.sys.is_molecule())
-    for (int64_t b = 0; b < n; ++b)
-      for (int k = 0; k < m.sys.dim; ++k) {
-        double mu = 0;
-        for (int i = 0; i < m.sys.n_particles; ++i) mu += x.data<double>()[b * D + i * m.sys.dim + k] / m.sys.n_particles;
-        for (int i = 0; i < m.sys.n_particles; ++i) x.data<double>()[b * D + i * m.sys.dim + k] -= mu;
-      }
+  Tensor x = prior_draws(m.sys, n, m.sched.prior_std(), rng);
   Tensor xd = x.cast(cfg_.dtype).to(cfg_.device);
   for (int64_t i = 0; i < N; i += U) {
     Tensor t = Tensor::full(Shape({n, 1}), 1.0 - static_cast<double>(i) * dt, cfg_.dtype);
@@ -279,7 +286,7 @@ Tensor Idem::sample(int64_t n, uint64_t seed, bool mc_score) {
   }
   if (cfg_.negative_time_steps > 0) {
     // LJ55's negative time: x <- x + dt clip(-grad E(x)), mean removed (gradient descent on E).
-    if (!m.negative_time || m.negative_time->graph().size() == 0 || n != xd.shape()[0]) {
+    if (!m.negative_time.count(n)) {
       Graph g;
       Var xi = g.input("x", Shape({n, D}), cfg_.dtype);
       Var y = xi;
@@ -287,9 +294,9 @@ Tensor Idem::sample(int64_t n, uint64_t seed, bool mc_score) {
         Var grad_e = systems::energy_op(m.sys, y, systems::EnergyOutput::grad);
         y = center(m.sys, y + cfg_.negative_dt * clip_norm(m.sys, -grad_e, cfg_.clip > 0 ? cfg_.clip : 1e30));
       }
-      m.negative_time = std::make_unique<Program>(compile(g, {y}, cfg_.device));
+      m.negative_time[n] = std::make_unique<Program>(compile(g, {y}, cfg_.device));
     }
-    xd = m.negative_time->run({{"x", xd}})[0];
+    xd = m.negative_time[n]->run({{"x", xd}})[0];
   }
   Tensor out = xd.to(Device::cpu()).cast(DType::f64);
   if (cfg_.data_scale() != 1.0)
@@ -324,24 +331,11 @@ void Idem::train(const std::function<bool(const IdemEpoch&)>& on_epoch) {
     return x;
   };
   if (cfg_.use_buffer && m.buf_size == 0) {
-    Tensor init = sample(cfg_.init_samples, cfg_.seed + 1, !cfg_.init_from_prior);
-    if (cfg_.init_from_prior) {
-      // The prior itself: zero SDE steps. sample() integrates, so draw the prior directly instead.
-      std::normal_distribution<double> n01;
-      for (int64_t i = 0; i < init.numel(); ++i) init.data<double>()[i] = m.sched.prior_std() * n01(m.rng);
-      if (m.sys.is_molecule())
-        for (int64_t b = 0; b < init.shape()[0]; ++b)
-          for (int k = 0; k < m.sys.dim; ++k) {
-            double mu = 0;
-            for (int i = 0; i < m.sys.n_particles; ++i) mu += init.data<double>()[b * D + i * m.sys.dim + k] / m.sys.n_particles;
-            for (int i = 0; i < m.sys.n_particles; ++i) init.data<double>()[b * D + i * m.sys.dim + k] -= mu;
-          }
-    } else {
-      init = to_sample_units(init);
-    }
+    // Molecules: prior draws; GMM: the reverse SDE driven by the Monte-Carlo target itself.
+    Tensor init = cfg_.init_from_prior ? prior_draws(m.sys, cfg_.init_samples, m.sched.prior_std(), m.rng)
+                                       : to_sample_units(sample(cfg_.init_samples, cfg_.seed + 1, /*mc_score=*/true));
     push(m, init, cfg_.buffer_max);
   }
-  std::normal_distribution<double> n01;
   for (; epoch_ < cfg_.epochs; ++epoch_) {
     auto t0 = std::chrono::steady_clock::now();
     // The host draws of an epoch (buffer rows, pDEM prior points) depend on (seed, epoch) only, so a
@@ -357,7 +351,7 @@ void Idem::train(const std::function<bool(const IdemEpoch&)>& on_epoch) {
           std::copy(m.buffer.begin() + r * D, m.buffer.begin() + (r + 1) * D, x0.data<double>() + b * D);
         }
       } else {
-        for (int64_t i = 0; i < B * D; ++i) x0.data<double>()[i] = m.sched.prior_std() * n01(m.rng);
+        x0 = prior_draws(m.sys, B, m.sched.prior_std(), m.rng);  // pDEM
       }
       auto r = m.step->run({{"x0", x0.cast(cfg_.dtype).to(cfg_.device)}});
       loss_sum += r.loss;

@@ -131,27 +131,4 @@ Tensor energies(const System& s, const Tensor& x, Device dev, Tensor* grad_out) 
   return e;
 }
 
-Tensor pair_distances(const System& s, const Tensor& x) {
-  ORBIT_CHECK(s.is_molecule(), "pair distances are defined for particle systems, not ", s.name);
-  check_configurations(s, x, "the configurations");
-  Tensor h = (x.device().is_cpu() ? x : x.to(Device::cpu()));
-  const int64_t batch = x.rank() == 1 ? 1 : x.shape()[0];
-  const int n = s.n_particles, d = s.dim;
-  const int64_t pairs = static_cast<int64_t>(n) * (n - 1) / 2;
-  std::vector<double> v = h.to_vector();
-  Tensor out = Tensor::empty(Shape({batch, pairs}), DType::f64);
-  double* o = out.data<double>();
-  for (int64_t b = 0; b < batch; ++b) {
-    const double* xb = v.data() + b * n * d;
-    int64_t k = 0;
-    for (int i = 0; i < n; ++i)
-      for (int j = i + 1; j < n; ++j) {
-        double r2 = 0;
-        for (int c = 0; c < d; ++c) r2 += (xb[i * d + c] - xb[j * d + c]) * (xb[i * d + c] - xb[j * d + c]);
-        o[b * pairs + k++] = std::sqrt(r2);
-      }
-  }
-  return out;
-}
-
 }  // namespace orbit::systems

@@ -64,7 +64,4 @@ Var energy_primitive(const System& s, Var x);
 // evaluated on `dev` by the fused energy op (the CPU reference or the CUDA kernel).
 Tensor energies(const System& s, const Tensor& x, Device dev = Device::cpu(), Tensor* grad = nullptr);
 
-// Interatomic distances of each configuration, unique pairs i < j: [B, n(n-1)/2] f64 (molecules only).
-Tensor pair_distances(const System& s, const Tensor& x);
-
 }  // namespace orbit::systems

@@ -73,6 +73,10 @@ peer_env=()
 [ -n "$size" ] && extra+=(--size "$size")
 [ "$workloads" = all ] && workloads=$("$bench" --list | tr '\n' ',' | sed 's/,$//')
 budget=${ORBIT_BENCH_BUDGET:-470}
+# One workload's orbit side and its peer each get at most this many seconds (a hang or a slow case
+# cannot eat the whole budget); the peer's timed runs take at most ORBIT_BENCH_PEER_BUDGET s per case.
+step_limit=${ORBIT_BENCH_STEP_LIMIT:-$budget}
+peer_budget=${ORBIT_BENCH_PEER_BUDGET:-10}
 out=${OUT:-$root/bench/results}
 mkdir -p "$out"
 work=$(mktemp -d "${TMPDIR:-/tmp}/orbit-bench.XXXXXX")
@@ -89,6 +93,7 @@ status=0
 for w in ${workloads//,/ }; do
   left=$((budget - (SECONDS - start)))
   if [ "$left" -le 10 ]; then echo "== $w: skipped (budget of ${budget}s spent)"; status=1; continue; fi
+  [ "$left" -gt "$step_limit" ] && left=$step_limit
   echo "== $w (orbit)"
   timeout --kill-after=5 "$left" "$bench" --workload "$w" --device "$dev" --json "$work/$w.orbit.json" \
     --exchange "$work/$w" "${extra[@]}"
@@ -96,10 +101,11 @@ for w in ${workloads//,/ }; do
   if [ $rc -ne 0 ]; then echo "== $w: orbit_bench failed ($rc)"; status=1; continue; fi
   if [ -z "$threads" ]; then threads=$(sed -n 's/.*"threads": \([0-9]*\).*/\1/p' "$work/$w.orbit.json" | head -1); fi
   left=$((budget - (SECONDS - start)))
+  [ "$left" -gt "$step_limit" ] && left=$step_limit
   if [ -n "$py" ] && [ -d "$work/$w" ] && [ "$left" -gt 10 ]; then
     echo "== $w (PyTorch)"
     timeout --kill-after=5 "$left" "${peer_env[@]}" "$py" bench/peers/run_peers.py --exchange "$work/$w" --device "$dev" \
-      --threads "${threads:-0}" --json "$work/$w.peer.json" || { echo "== $w: peers failed"; status=1; }
+      --threads "${threads:-0}" --budget "$peer_budget" --json "$work/$w.peer.json" || { echo "== $w: peers failed"; status=1; }
   fi
   rm -rf "${work:?}/$w"  # the exchanged arrays (up to a few GB at GPU sizes)
 done

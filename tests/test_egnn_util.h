@@ -171,9 +171,11 @@ inline void randomize(ParamStore& store, const std::vector<Var>& params, uint64_
 enum class GraphKind { dense, sparse_full, sparse_ring };
 
 // Builds the variant on a graph of the given kind and returns {x_out [B, n, d] (or [B, n, m_out, d]),
-// h_out [B, n, hidden]}. The parameters come from (and are created in) `store` with `seed`.
+// h_out [B, n, hidden]} (on the CPU, computed on `dev`). The parameters come from (and are created in)
+// `store` with `seed`.
 inline std::vector<Tensor> run_variant(const Variant& var, const Inputs& in, GraphKind kind,
-                                       std::shared_ptr<ParamStore> store, uint64_t seed = 5) {
+                                       std::shared_ptr<ParamStore> store, uint64_t seed = 5,
+                                       Device dev = Device::cpu()) {
   const int64_t B = in.B, n = in.n, d = in.d;
   Graph g;
   Var h = g.input("h", {B, n, 2}, DType::f64), x = g.input("x", {B, n, d}, DType::f64);
@@ -224,8 +226,10 @@ inline std::vector<Tensor> run_variant(const Variant& var, const Inputs& in, Gra
   };
   CompileOptions o;
   o.params = store;
-  return compile(g, {unflat(xo), unflat(ho)}, Device::cpu(), o)
-      .run({{"h", in.h}, {"x", in.x}, {"v", in.v}, {"q", in.q}, {"na", in.na}});
+  auto outs = compile(g, {unflat(xo), unflat(ho)}, dev, o)
+                  .run({{"h", in.h}, {"x", in.x}, {"v", in.v}, {"q", in.q}, {"na", in.na}});
+  for (auto& t : outs) t = t.to(Device::cpu());
+  return outs;
 }
 
 inline double max_abs_diff(const Tensor& a, const Tensor& b) {

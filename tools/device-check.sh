@@ -9,7 +9,9 @@
 #   4. memcheck   compute-sanitizer memcheck over the GPU op harness ("gpu agree:*") and the
 #                 bad-index test
 #   5. racecheck  compute-sanitizer racecheck over the same
-#   6. bench      (opt-in: ORBIT_CHECK_STEPS=bench) the benchmark suite, bench/run.sh --device cuda,
+#   6. cli        (opt-in) the README's main job on the GPU: orbit idem train --system dw4 --preset quick
+#                 --device cuda (its results, samples and plots go to $OUT/idem_dw4/)
+#   7. bench      (opt-in: ORBIT_CHECK_STEPS=bench) the benchmark suite, bench/run.sh --device cuda,
 #                 orbit_bench from device_bin/ against the PyTorch peers (about 5-8 minutes; its table
 #                 and JSON go to $OUT/bench/)
 # then prints a summary table last. Logs go to $OUT (default ./device-logs), one file per step.
@@ -19,7 +21,8 @@
 #   ORBIT_CHECK_TC="gpu agree: matmul*" bash tools/device-check.sh   # narrower sanitizer runs
 # Knobs: ORBIT_DEVICE_BIN (default device_bin), ORBIT_CHECK_BUDGET (seconds for all steps, 540),
 # ORBIT_CUDA_SYNC=1 (sync after every op: names the op of an asynchronous fault),
-# ORBIT_RACECHECK_FILTER (compute-sanitizer --kernel-name filter for racecheck, default kns=orbit).
+# ORBIT_RACECHECK_FILTER (compute-sanitizer --kernel-name filter for racecheck, default kns=orbit),
+# ORBIT_CHECK_LIMIT_<step> (seconds for one step, e.g. ORBIT_CHECK_LIMIT_gpu=120; defaults below).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -65,6 +68,8 @@ left() { echo $((budget - (SECONDS - start))); }
 run_step() {
   local name=$1 limit=$2 log=$3
   shift 3
+  local override="ORBIT_CHECK_LIMIT_$name"
+  [ -n "${!override:-}" ] && limit=${!override}
   local l
   l=$(left)
   [ "$l" -lt "$limit" ] && limit=$l
@@ -90,6 +95,9 @@ run_step() {
     memcheck | racecheck)
       detail=$(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/$log" | tail -1 | sed 's/^=* *//')
       detail="$detail; $(grep -E '^\[doctest\] test cases:' "$out/$log" | sed 's/^\[doctest\] //' | tr -s ' ')"
+      ;;
+    cli)
+      detail=$(grep -iE 'x-W2|energy W2|trained in|sampl' "$out/$log" | tail -3 | tr '\n' ';')
       ;;
     bench)
       detail=$(grep -E '^(device: |limits |DISAGREEMENT|== done)' "$out/$log" | tr '\n' ';')
@@ -129,8 +137,11 @@ for step in $steps; do
       run_step "$step" 200 "$step.log" "$sanitizer" --tool "$step" --error-exitcode 3 --print-limit 50 "${extra[@]}" \
         "$bin/orbit_tests" --test-case="$sanitize_tc" --no-version
       ;;
+    cli)
+      run_step cli 120 cli.log "$bin/orbit" idem train --system dw4 --preset quick --device cuda --out "$out/idem_dw4"
+      ;;
     bench)
-      run_step bench 480 bench.log env ORBIT_BENCH="$bin/orbit_bench" OUT="$out/bench" ORBIT_BENCH_BUDGET=470 \
+      run_step bench 480 bench.log env ORBIT_BENCH="$bin/orbit_bench" OUT="$out/bench" ORBIT_BENCH_BUDGET=${ORBIT_BENCH_BUDGET:-470} \
         bash bench/run.sh --device cuda
       ;;
     *) summary+=("$(printf '%-10s %-8s %6s  %s' "$step" UNKNOWN - "not a step")") ;;

@@ -110,6 +110,13 @@ class Case:
             return dict(compile_note="torch %s has no torch.compile" % torch.__version__)
         if self.device != "cuda" and not os.environ.get("ORBIT_BENCH_COMPILE_CPU"):
             return dict(compile_note="not tried on the CPU (ORBIT_BENCH_COMPILE_CPU=1 tries)")
+        # ORBIT_BENCH_COMPILE: "none", or comma-separated substrings of the case names to compile (each
+        # compile takes 20-60 s on a GPU machine; a short run compiles a few representative cases).
+        only = os.environ.get("ORBIT_BENCH_COMPILE", "all").strip()
+        if only != "all":
+            keys = [k.strip().lower() for k in only.split(",") if k.strip() and k.strip() != "none"]
+            if not any(k in self.name.lower() for k in keys):
+                return dict(compile_note="not compiled in this run (ORBIT_BENCH_COMPILE=%s)" % only)
         try:
             t0 = time.time()
             fn = make()

@@ -103,7 +103,8 @@ struct Agree {
     Program gpu = compile(g, outs, device_under_test(), o);
     auto want = cpu.run(feeds), got = gpu.run(feeds);
     for (size_t i = 0; i < outs.size(); ++i)
-      compare_devices(what + ": " + names[i], got[i], want[i], accumulation_length(g, outs[i].id()), exact[i]);
+      compare_devices(what + ": " + names[i], got[i], want[i], accumulation_length(g, outs[i].id()), exact[i],
+                      term_scale(g, outs[i].id(), feeds));
   }
 };
 

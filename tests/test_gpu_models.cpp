@@ -166,9 +166,9 @@ TEST_SUITE("gpu") {
     for (double a : r.acceptance) CHECK(a > 0.3);
   }
 
-  TEST_CASE("gpu models: iDEM training and sampling on CUDA follow the CPU run (f64, DW4 and GMM-40)") {
+  TEST_CASE("gpu models: iDEM training and sampling on CUDA follow the CPU run (f64, DW4, LJ13 and GMM-40)") {
     GPU_OR_SKIP();
-    for (const char* system : {"dw4", "gmm40"}) {
+    for (const char* system : {"dw4", "lj13", "gmm40"}) {
       INFO(system);
       diffusion::IdemConfig c = diffusion::IdemConfig::preset(system, "quick");
       c.hidden = 16;

@@ -7,38 +7,45 @@ namespace orbit::cuda {
 namespace {
 
 constexpr int kMaxD = 192;
+constexpr int kMaxMeans = 1024;  // GMM: components x dim
 constexpr int kThreads = 128;
 
+// Everything inside is double, whatever T is, exactly as the CPU kernel computes: in f32, the energies
+// and forces of overlapping LJ configurations (noised at large sigma) overflow to inf, which would drop
+// copies (or whole targets) that the CPU keeps.
 template <class T>
 __global__ void dem_kernel(scalar::DemParams p, const T* __restrict__ x, const T* __restrict__ sigma,
                            const T* __restrict__ means, int64_t batch, T* __restrict__ out) {
-  __shared__ T red[kThreads];
-  __shared__ T xb[kMaxD];
-  __shared__ T result[kMaxD];
-  __shared__ T m_all;
+  __shared__ double red[kThreads];
+  __shared__ double xb[kMaxD];
+  __shared__ double result[kMaxD];
+  __shared__ double mu[kMaxMeans];
+  __shared__ double m_all;
   const int D = p.D, tid = threadIdx.x;
+  const int n_means = p.gmm ? p.mixture.components * p.mixture.dim : 0;
+  for (int j = tid; j < n_means; j += kThreads) mu[j] = static_cast<double>(means[j]);
   for (int64_t b = blockIdx.x; b < batch; b += gridDim.x) {
-    for (int j = tid; j < D; j += kThreads) xb[j] = x[b * D + j];
+    for (int j = tid; j < D; j += kThreads) xb[j] = static_cast<double>(x[b * D + j]);
     __syncthreads();
-    const T s = sigma[b];
-    T y[kMaxD], g[kMaxD], acc[kMaxD];
-    for (int j = 0; j < D; ++j) acc[j] = T(0);
-    T m = -INFINITY, z = T(0);
+    const double s = static_cast<double>(sigma[b]);
+    double y[kMaxD], g[kMaxD], acc[kMaxD];
+    for (int j = 0; j < D; ++j) acc[j] = 0.0;
+    double m = -INFINITY, z = 0.0;
     for (int k = tid; k < p.K; k += kThreads) {
       for (int j = 0; j < D; ++j)
-        y[j] = xb[j] + s * scalar::random_normal<T>(p.seed, p.stream, p.run, scalar::dem_noise_index(p, b, k, j));
-      T e = p.gmm ? scalar::gmm_energy_grad<T>(p.mixture, y, means, g) : scalar::pair_energy_grad<T>(p.pair, y, g);
-      T l = -e;
+        y[j] = xb[j] + s * scalar::random_normal<double>(p.seed, p.stream, p.run, scalar::dem_noise_index(p, b, k, j));
+      double e = p.gmm ? scalar::gmm_energy_grad<double>(p.mixture, y, mu, g) : scalar::pair_energy_grad<double>(p.pair, y, g);
+      double l = -e;
       bool ok = isfinite(l);
       for (int j = 0; j < D && ok; ++j) ok = isfinite(g[j]);
       if (!ok) continue;
       if (l > m) {
-        T r = exp(m - l);
+        double r = exp(m - l);
         z *= r;
         for (int j = 0; j < D; ++j) acc[j] *= r;
         m = l;
       }
-      T w = exp(l - m);
+      double w = exp(l - m);
       z += w;
       for (int j = 0; j < D; ++j) acc[j] -= w * g[j];
     }
@@ -51,8 +58,8 @@ __global__ void dem_kernel(scalar::DemParams p, const T* __restrict__ x, const T
     }
     if (tid == 0) m_all = red[0];
     __syncthreads();
-    const T M = m_all;
-    const T r = (z > T(0) && M > -INFINITY) ? exp(m - M) : T(0);
+    const double M = m_all;
+    const double r = (z > 0.0 && M > -INFINITY) ? exp(m - M) : 0.0;
     // Sum z, then each coordinate of acc, across the block.
     red[tid] = z * r;
     __syncthreads();
@@ -60,7 +67,7 @@ __global__ void dem_kernel(scalar::DemParams p, const T* __restrict__ x, const T
       if (tid < off) red[tid] += red[tid + off];
       __syncthreads();
     }
-    const T Z = red[0];
+    const double Z = red[0];
     __syncthreads();
     for (int j = 0; j < D; ++j) {
       red[tid] = acc[j] * r;
@@ -69,12 +76,12 @@ __global__ void dem_kernel(scalar::DemParams p, const T* __restrict__ x, const T
         if (tid < off) red[tid] += red[tid + off];
         __syncthreads();
       }
-      if (tid == 0) result[j] = Z > T(0) ? red[0] / Z : T(0);
+      if (tid == 0) result[j] = Z > 0.0 ? red[0] / Z : 0.0;
       __syncthreads();
     }
-    if (tid == 0) scalar::dem_clip<T>(p, result);
+    if (tid == 0) scalar::dem_clip<double>(p, result);
     __syncthreads();
-    for (int j = tid; j < D; j += kThreads) out[b * D + j] = result[j];
+    for (int j = tid; j < D; j += kThreads) out[b * D + j] = static_cast<T>(result[j]);
     __syncthreads();
   }
 }
@@ -85,6 +92,9 @@ void dem_target(Elem t, const scalar::DemParams& p, const void* x, const void* s
                 int64_t batch, void* out, cudaStream_t s) {
   if (batch == 0) return;
   if (p.D > kMaxD) throw CudaFailure("dem_target: dimension " + std::to_string(p.D) + " > " + std::to_string(kMaxD));
+  if (p.gmm && p.mixture.components * p.mixture.dim > kMaxMeans)
+    throw CudaFailure("dem_target: " + std::to_string(p.mixture.components) + " x " + std::to_string(p.mixture.dim) +
+                      " mixture means > " + std::to_string(kMaxMeans));
   const unsigned grid = static_cast<unsigned>(batch < kMaxBlocks ? batch : kMaxBlocks);
   if (t == Elem::f32)
     dem_kernel<float><<<grid, kThreads, 0, s>>>(p, static_cast<const float*>(x), static_cast<const float*>(sigma),

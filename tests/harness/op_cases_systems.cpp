@@ -215,7 +215,9 @@ void add_system_cases(std::vector<OpCase>& cs) {
   {
     const int64_t K = 16;
     const double max_norm = 3.0;
-    auto dem_case = [&](const std::string& name, uint64_t seed) {
+    // sigma_hi: the largest noise level; LJ at sigma 2 draws overlapping particles whose energies and
+    // forces overflow f32 (the kernels compute in f64 whatever the dtype, so copies are not dropped).
+    auto dem_case = [&](const std::string& name, uint64_t seed, double sigma_lo, double sigma_hi) {
       systems::System sys = systems::system_by_name(name);
       scalar::PairParams p;
       p.n = sys.n_particles;
@@ -232,12 +234,12 @@ void add_system_cases(std::vector<OpCase>& cs) {
       auto lat = lattice(p.n, p.dim, spacing);
       OpCase c;
       c.op = "dem_score_target";
-      c.label = "dem_score_target " + name;
+      c.label = "dem_score_target " + name + (sigma_hi > 1 ? " overlapping" : "");
       InputSpec xs, ss;
       xs.shape = {3, static_cast<int64_t>(p.n) * p.dim};
       ss.shape = {3, 1};
-      ss.lo = lj ? 0.01 : 0.1;
-      ss.hi = lj ? 0.05 : 0.8;
+      ss.lo = sigma_lo;
+      ss.hi = sigma_hi;
       c.inputs = {xs, ss};
       c.build = [sys, lat, amp, K, seed, max_norm](Graph& g, const std::vector<Var>& in) {
         return diffusion::dem_score_target(sys, place(g, in[0], lat, amp), in[1], K, seed, max_norm);
@@ -277,8 +279,9 @@ void add_system_cases(std::vector<OpCase>& cs) {
       c.grad = false;
       cs.push_back(c);
     };
-    dem_case("dw4", 5);
-    dem_case("lj13", 6);
+    dem_case("dw4", 5, 0.1, 0.8);
+    dem_case("lj13", 6, 0.01, 0.05);
+    dem_case("lj13", 7, 1.0, 2.0);
   }
 }
 

@@ -61,8 +61,12 @@ double check_gradient_agreement(const OpCase& c, uint64_t seed, bool second_orde
 // |gpu - cpu| <= ulps * eps(dtype) * (|cpu| + max|cpu| * (1 + sqrt(length))), where `length` is how
 // many terms an output element accumulates (its condition); ulps is 16 for f32, 8 for f64.
 // Returns the worst |diff| / tolerance.
-double compare_devices(const std::string& what, const Tensor& gpu, const Tensor& cpu, double length, bool exact);
+// `terms`: the magnitude of the terms a reduction summed (0: judge by the result's own scale).
+double compare_devices(const std::string& what, const Tensor& gpu, const Tensor& cpu, double length, bool exact,
+                       double terms = 0);
 // How many terms an output element of node `id` accumulates (reductions, matmul, segments), else 1.
 double accumulation_length(const Graph& g, NodeId id);
+// For a summing op whose operand is a fed input: the largest |value| of that feed (else 0).
+double term_scale(const Graph& g, NodeId id, const Feeds& feeds);
 
 }  // namespace orbit::testing

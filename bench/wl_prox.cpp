@@ -1,4 +1,7 @@
-// The weight-sharing prox (models/sharing/prox.h; CPU kernels) and a sort floor. Inputs as in the
+// The weight-sharing prox (models/sharing/prox.h) and a sort floor. In a CPU run everything runs on
+// the CPU; in a CUDA run imminent and search run on the GPU (kernels/cuda/prox.cu, the weights on
+// the device), the sequential PAVA stays on the CPU, and the sort floor is the GPU prox's own first
+// step (a CUB radix sort of keys and int32 indices). Inputs as in the
 // paper's timing anchor: w ~ N(0, 0.01^2), step 1e-4, in f32; and the worst case of the parallel
 // rounds ("imminent collisions"): sorted z = [d^2, 1, 2, ..., d-1] realised as w = z - v with step
 // t = d^3 and divided by d^3 (the prox is positively homogeneous), so step 1 and O(1) weights. That
@@ -10,6 +13,9 @@
 #include "bench/bench.h"
 #include "kernels/cpu/prox_sort.h"
 #include "models/sharing/prox.h"
+#if defined(ORBIT_WITH_CUDA)
+#include "kernels/cuda/prox.h"
+#endif
 
 namespace orbit::bench {
 namespace {
@@ -35,13 +41,15 @@ void prox_case(Context& ctx, const std::string& input, const Tensor& w0, double 
   if (!ctx.wants(c.name)) return;
   sharing::ProxOptions opts;
   opts.algorithm = alg;
+  // The GPU runs imminent and search; PAVA is the sequential reference and stays on the CPU.
+  const Device dev = ctx.cuda() && alg != sharing::ProxAlgorithm::pava ? ctx.device() : Device::cpu();
   const int rot = ctx.rotations_for(static_cast<double>(w0.nbytes()));
   std::vector<Tensor> ws;
-  for (int r = 0; r < rot; ++r) ws.push_back(rolled(w0, r, Device::cpu()));
-  ctx.measure(c, rot, [&](int r) { sharing::prox_weight_sharing(ws[r], step, opts); }, Device::cpu());
+  for (int r = 0; r < rot; ++r) ws.push_back(rolled(w0, r, dev));
+  ctx.measure(c, rot, [&](int r) { sharing::prox_weight_sharing(ws[r], step, opts); }, dev);
   sharing::ProxStats st;
   Tensor out = sharing::prox_weight_sharing(ws[0], step, opts, &st);
-  if (ctx.cuda()) c.where = "cpu";
+  if (ctx.cuda() && dev.is_cpu()) c.where = "cpu";
   c.bytes = static_cast<double>(w0.nbytes()) * 2;  // read w, write the result
   c.work = static_cast<double>(d);
   c.work_unit = "weights";
@@ -61,6 +69,12 @@ void run_prox(Context& ctx) {
   const Tensor w = randn_f32({d}, 41, 0.01);
   for (auto alg : {sharing::ProxAlgorithm::pava, sharing::ProxAlgorithm::imminent, sharing::ProxAlgorithm::search})
     prox_case(ctx, "gauss", w, 1e-4, alg);
+  // On the GPU also the largest size, d = 2^24 (no PAVA there).
+  if (ctx.cuda() && ctx.size() == Size::full) {
+    const Tensor big = randn_f32({int64_t(1) << 24}, 43, 0.01);
+    for (auto alg : {sharing::ProxAlgorithm::imminent, sharing::ProxAlgorithm::search})
+      prox_case(ctx, "gauss", big, 1e-4, alg);
+  }
   const int64_t dw = ctx.pick<int64_t>(64, 1024, 4096);
   const Tensor ww = worst_case(dw);
   for (auto alg : {sharing::ProxAlgorithm::imminent, sharing::ProxAlgorithm::search})
@@ -75,17 +89,35 @@ void run_prox(Context& ctx) {
   if (!ctx.wants(c.name)) return;
   const int rot = ctx.rotations_for(static_cast<double>(w.nbytes()));
   std::vector<Tensor> ws;
-  for (int r = 0; r < rot; ++r) ws.push_back(rolled(w, r, Device::cpu()));
-  Tensor sorted = Tensor::empty({d}, DType::f32), perm = Tensor::empty({d}, DType::i64);
-  ctx.measure(c, rot, [&](int r) {
-    cpu::prox::radix_argsort<float>(ws[r].data<float>(), d, sorted.data<float>(), perm.data<int64_t>());
-  }, Device::cpu());
-  cpu::prox::radix_argsort<float>(ws[0].data<float>(), d, sorted.data<float>(), perm.data<int64_t>());
-  if (ctx.cuda()) c.where = "cpu";
-  c.bytes = static_cast<double>(d) * (4 + 4 + 8);
+  Tensor sorted;
+#if defined(ORBIT_WITH_CUDA)
+  if (ctx.cuda()) {
+    for (int r = 0; r < rot; ++r) ws.push_back(rolled(w, r, ctx.device()));
+    sorted = Tensor::empty({d}, DType::f32, ctx.device());
+    Tensor perm = Tensor::empty({d}, DType::i32, ctx.device());
+    // On the legacy default stream (measure's events); each call synchronises.
+    auto argsort = [&](int r) {
+      cuda::prox::radix_argsort<float>(ws[r].data<float>(), d, sorted.data<float>(), perm.data<int32_t>(), nullptr);
+    };
+    ctx.measure(c, rot, argsort, ctx.device());
+    argsort(0);
+    c.bytes = static_cast<double>(d) * (4 + 4 + 4);
+    c.extra.set("algorithm", "CUB radix sort of keys and int32 indices (kernels/cuda/prox.h, the prox's first step)");
+  }
+#endif
+  if (!ctx.cuda()) {
+    for (int r = 0; r < rot; ++r) ws.push_back(rolled(w, r, Device::cpu()));
+    sorted = Tensor::empty({d}, DType::f32);
+    Tensor perm = Tensor::empty({d}, DType::i64);
+    ctx.measure(c, rot, [&](int r) {
+      cpu::prox::radix_argsort<float>(ws[r].data<float>(), d, sorted.data<float>(), perm.data<int64_t>());
+    }, Device::cpu());
+    cpu::prox::radix_argsort<float>(ws[0].data<float>(), d, sorted.data<float>(), perm.data<int64_t>());
+    c.bytes = static_cast<double>(d) * (4 + 4 + 8);
+    c.extra.set("algorithm", "LSD radix argsort (kernels/cpu/prox_sort.h)");
+  }
   c.work = static_cast<double>(d);
   c.work_unit = "keys";
-  c.extra.set("algorithm", "LSD radix argsort (kernels/cpu/prox_sort.h)");
   c.peer = "sort";
   c.tolerance = 0;
   ctx.save(c, "w", w);
@@ -96,5 +128,5 @@ void run_prox(Context& ctx) {
 }  // namespace
 }  // namespace orbit::bench
 
-ORBIT_BENCH_WORKLOAD(prox, 40, "weight-sharing prox_R (pava / imminent / search, CPU) and a sort floor",
+ORBIT_BENCH_WORKLOAD(prox, 40, "weight-sharing prox_R (pava / imminent / search; imminent and search on the GPU in a CUDA run) and a sort floor",
                      orbit::bench::run_prox)

@@ -34,8 +34,9 @@ struct ProxStats {
   double solve_seconds = 0;  // time of the isotonic regression alone (no sort, no output)
 };
 
-// prox_{step R}(w), same shape and dtype (f32 or f64, CPU). Errors on NaN/inf in w, step < 0,
-// l1 < 0 or rho outside [0, 1].
+// prox_{step R}(w), same shape, dtype and device (f32 or f64; CPU, or CUDA: computed on the GPU by
+// kernels/cuda/prox.h on the legacy default stream, which the call synchronises; stats as on the CPU,
+// solve_seconds then being device time). Errors on NaN/inf in w, step < 0, l1 < 0 or rho outside [0, 1].
 Tensor prox_weight_sharing(const Tensor& w, double step, const ProxOptions& opts = {}, ProxStats* stats = nullptr);
 // The same, written into w's own storage.
 void prox_weight_sharing_inplace(Tensor& w, double step, const ProxOptions& opts = {}, ProxStats* stats = nullptr);
@@ -44,11 +45,11 @@ void prox_weight_sharing_inplace(Tensor& w, double step, const ProxOptions& opts
 // the calling thread's.
 void release_prox_workspace();
 
-// R(w) of all entries of w (0 when w has fewer than two).
+// R(w) of all entries of w (0 when w has fewer than two); a CUDA tensor is copied to the CPU for it.
 double R(const Tensor& w);
 
 // A prox hook for Optimizer::add_prox: replaces the parameter by prox_{ws_lr * lr * R} of it,
-// flattened (register the bias separately as its own parameter).
+// flattened (register the bias separately as its own parameter), on the parameter's device.
 optim::ProxFn weight_sharing_hook(double ws_lr, ProxOptions opts = {});
 
 }  // namespace orbit::sharing

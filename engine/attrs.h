@@ -27,6 +27,7 @@ inline void put(std::ostream& os, double v) { os << v; }
 inline void put(std::ostream& os, bool v) { os << (v ? "true" : "false"); }
 inline void put(std::ostream& os, DType v) { os << dtype_name(v); }
 inline void put(std::ostream& os, const Shape& v) { os << v.str(); }
+inline void put(std::ostream& os, const std::string& v) { os << '"' << v << '"'; }
 template <class T>
   requires std::is_integral_v<T>
 void put(std::ostream& os, T v) { os << v; }

@@ -10,6 +10,7 @@
 #include "engine/backend_hooks.h"
 #include "engine/compile/memory_plan.h"
 #include "engine/compile/passes.h"
+#include "engine/fused.h"
 #include "engine/op_registry.h"
 
 namespace orbit {
@@ -32,6 +33,12 @@ int64_t first_bad(const Tensor& t, bool inf_too) {
   });
 }
 
+bool fusion_enabled(const CompileOptions& o) {
+  if (!o.fuse || o.numerics == NumericsCheck::all) return false;
+  const char* e = std::getenv("ORBIT_FUSION");
+  return !(e && std::string(e) == "0");
+}
+
 }  // namespace
 
 Program compile(const Graph& g, const std::vector<Var>& outputs, Device device, CompileOptions opts) {
@@ -45,6 +52,7 @@ Program compile(const Graph& g, const std::vector<Var>& outputs, Device device, 
   if (device.is_cuda()) allocator_for(device);  // fails clearly when the backend is absent
 
   passes::Rewritten r = opts.optimize ? passes::simplify(g, out_ids) : passes::prune(g, out_ids);
+  if (fusion_enabled(opts)) r = passes::fuse(r.graph, r.outputs);
   Program p;
   p.graph_ = std::move(r.graph);
   p.outputs_ = std::move(r.outputs);
@@ -92,11 +100,24 @@ Program compile(const Graph& g, const std::vector<Var>& outputs, Device device, 
   return p;
 }
 
+int Program::num_fused() const {
+  int k = 0;
+  for (const Step& s : steps_) k += graph_.node(s.node).attr && dynamic_cast<const FusedAttr*>(graph_.node(s.node).attr.get());
+  return k;
+}
+
 std::string Program::report() const {
   std::ostringstream os;
   os << "== orbit program on " << device_.str() << ": " << graph_.size() << " nodes, " << steps_.size()
-     << " kernels, planned arena " << peak_ << " bytes (without reuse " << naive_ << ")\n"
-     << graph_.dump();
+     << " kernels (" << num_fused() << " fused elementwise groups), planned arena " << peak_
+     << " bytes (without reuse " << naive_ << ")\n";
+  for (const Step& s : steps_) {
+    const Node& node = graph_.node(s.node);
+    auto* f = dynamic_cast<const FusedAttr*>(node.attr.get());
+    if (f) os << "fused %" << s.node << " " << node.shape.str() << " " << dtype_name(node.dtype) << ": " << f->ops << " ("
+              << node.inputs.size() << " inputs, " << f->slots << " registers)\n";
+  }
+  os << graph_.dump();
   os << "outputs:";
   for (NodeId o : outputs_) os << " %" << o;
   os << "\n";

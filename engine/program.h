@@ -24,6 +24,9 @@ struct CompileOptions {
   bool optimize = true;                     // simplification, folding and CSE
   NumericsCheck numerics = NumericsCheck::inputs;
   std::shared_ptr<ParamStore> params;       // where parameter values come from (feeds override)
+  // Elementwise groups fused into one kernel each (engine/compile/fusion.cpp). Off under
+  // NumericsCheck::all (which names the op that produced a NaN) and when ORBIT_FUSION=0.
+  bool fuse = true;
 };
 
 class Program {
@@ -38,6 +41,7 @@ class Program {
   int64_t planned_peak_bytes() const { return peak_; }
   int64_t naive_bytes() const { return naive_; }
   int num_kernels() const { return static_cast<int>(steps_.size()); }
+  int num_fused() const;  // kernels that run a fused elementwise group
   uint64_t run_index() const { return run_index_; }
   void set_run_index(uint64_t i) { run_index_ = i; }  // random ops draw from this counter (for resume)
   const std::shared_ptr<ParamStore>& params() const { return opts_.params; }

@@ -16,6 +16,12 @@
 using namespace orbit;
 
 namespace {
+// These tests look at what simplification and memory planning do to a graph, so fusion (tested in
+// test_fusion.cpp) stays off.
+Program compile_unfused(const Graph& g, const std::vector<Var>& outs, Device d = Device::cpu(), CompileOptions o = {}) {
+  o.fuse = false;
+  return compile(g, outs, d, o);
+}
 
 int64_t aligned(int64_t bytes, int64_t align) { return (std::max<int64_t>(bytes, 1) + align - 1) / align * align; }
 
@@ -280,7 +286,7 @@ TEST_CASE("memory plan: a chain of unary ops reuses two slots") {
   for (int i = 0; i < 10; ++i) h = (i % 2) ? sin(h) : tanh(h);
   CompileOptions o;
   o.optimize = false;
-  Program p = compile(g, {h}, Device::cpu(), o);
+  Program p = compile_unfused(g, {h}, Device::cpu(), o);
   CHECK(p.num_kernels() == 10);
   CHECK(p.naive_bytes() == 9 * 1024);  // nine intermediates; the output is not in the arena
   CHECK(p.planned_peak_bytes() == 2 * 1024);
@@ -316,11 +322,11 @@ TEST_CASE("memory plan: planned programs equal an unplanned evaluation on random
       if (cg.g.node(i).kind == NodeKind::op) every_op.push_back(cg.g.var(i));
     CompileOptions raw;
     raw.optimize = false;
-    Program ref = compile(cg.g, every_op, Device::cpu(), raw);
+    Program ref = compile_unfused(cg.g, every_op, Device::cpu(), raw);
     REQUIRE(ref.planned_peak_bytes() == 0);
 
-    Program planned = compile(cg.g, outs, Device::cpu(), raw);
-    Program optimized = compile(cg.g, outs);
+    Program planned = compile_unfused(cg.g, outs, Device::cpu(), raw);
+    Program optimized = compile_unfused(cg.g, outs);
     CAPTURE(planned.num_kernels());
     CHECK(planned.num_kernels() >= nodes);
     CHECK(planned.planned_peak_bytes() < planned.naive_bytes());

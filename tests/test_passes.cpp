@@ -15,6 +15,12 @@
 using namespace orbit;
 
 namespace {
+// These tests look at what simplification and memory planning do to a graph, so fusion (tested in
+// test_fusion.cpp) stays off.
+Program compile_unfused(const Graph& g, const std::vector<Var>& outs, Device d = Device::cpu(), CompileOptions o = {}) {
+  o.fuse = false;
+  return compile(g, outs, d, o);
+}
 
 int count_op(const Graph& g, Op o) {
   int n = 0;
@@ -70,8 +76,8 @@ Tensor random_tensor(std::mt19937& rng, const Shape& s, double lo = -1.0, double
 
 // Runs `outs` of g compiled with and without optimisation and checks the results are identical.
 void check_same_results(const Graph& g, const std::vector<Var>& outs, const Feeds& feeds) {
-  Program opt = compile(g, outs);
-  Program raw = compile(g, outs, Device::cpu(), unoptimized());
+  Program opt = compile_unfused(g, outs);
+  Program raw = compile_unfused(g, outs, Device::cpu(), unoptimized());
   auto a = opt.run(feeds);
   auto b = raw.run(feeds);
   REQUIRE(a.size() == b.size());
@@ -101,7 +107,7 @@ TEST_CASE("passes: dead code is eliminated") {
     CAPTURE(optimize);
     CompileOptions o;
     o.optimize = optimize;
-    Program p = compile(g, {used}, Device::cpu(), o);
+    Program p = compile_unfused(g, {used}, Device::cpu(), o);
     const Graph& pg = p.graph();
     CHECK(pg.size() == 2);  // x and exp(x)
     CHECK(count_op(pg, Op::exp) == 1);
@@ -119,7 +125,7 @@ TEST_CASE("passes: dead code is eliminated") {
     CHECK(r[0].to_vector() == std::vector<double>{std::exp(0.0), std::exp(1.0), std::exp(2.0)});
   }
   // Asking for the dead branch too keeps it.
-  Program both = compile(g, {used, dead2});
+  Program both = compile_unfused(g, {used, dead2});
   CHECK(count_op(both.graph(), Op::tanh) == 1);
   CHECK(count_op(both.graph(), Op::cos) == 1);
   CHECK_FALSE(has_input(both.graph(), "y"));
@@ -137,14 +143,14 @@ TEST_CASE("passes: common subexpressions are merged") {
   Var b = expr();
   Var out = a / (2.0 + cos(b));
 
-  Program opt = compile(g, {out});
+  Program opt = compile_unfused(g, {out});
   const Graph& pg = opt.graph();
   CHECK(count_op(pg, Op::exp) == 1);
   CHECK(count_op(pg, Op::tanh) == 1);
   CHECK(count_op(pg, Op::reduce_sum) == 1);
   CHECK(count_op(pg, Op::mul) == 1);
   CHECK(count_op(pg, Op::add) == 2);  // the expression's add and 2 + cos(b)
-  Program raw = compile(g, {out}, Device::cpu(), unoptimized());
+  Program raw = compile_unfused(g, {out}, Device::cpu(), unoptimized());
   CHECK(count_op(raw.graph(), Op::exp) == 2);
   CHECK(count_op(raw.graph(), Op::mul) == 2);
   CHECK(opt.num_kernels() < raw.num_kernels());
@@ -154,7 +160,7 @@ TEST_CASE("passes: common subexpressions are merged") {
   check_same_results(g, {out}, f);
 
   // Two outputs that are the same expression become one node.
-  Program two = compile(g, {a, b});
+  Program two = compile_unfused(g, {a, b});
   CHECK(count_op(two.graph(), Op::exp) == 1);
   auto r = two.run(f);
   CHECK(same_values(r[0], r[1]));
@@ -166,7 +172,7 @@ TEST_CASE("passes: common subexpressions are merged") {
   Var k0 = sum(x, {0}, true);
   Var p2 = pow(x, 2.0), p3 = pow(x, 3.0), p2b = pow(x, 2.0);
   Var c1 = clamp(x, 0.0, 0.5), c2 = clamp(x, 0.0, 0.25);
-  Program attrs = compile(g, {s0, s0b, s1, k0, p2, p3, p2b, c1, c2, exp(y), sin(y)});
+  Program attrs = compile_unfused(g, {s0, s0b, s1, k0, p2, p3, p2b, c1, c2, exp(y), sin(y)});
   CHECK(count_op(attrs.graph(), Op::reduce_sum) == 3);
   CHECK(count_op(attrs.graph(), Op::pow_scalar) == 2);
   CHECK(count_op(attrs.graph(), Op::clamp) == 2);
@@ -176,7 +182,7 @@ TEST_CASE("passes: common subexpressions are merged") {
   // Random ops are never merged: two draws with one seed are two streams.
   Var r1 = random_normal(g, {64}, 7, DType::f64);
   Var r2 = random_normal(g, {64}, 7, DType::f64);
-  Program rp = compile(g, {r1, r2});
+  Program rp = compile_unfused(g, {r1, r2});
   CHECK(count_op(rp.graph(), Op::random_normal) == 2);
   auto rv = rp.run();
   CHECK_FALSE(same_values(rv[0], rv[1]));
@@ -191,13 +197,13 @@ TEST_CASE("passes: expressions of constants are folded into one constant") {
   Var e = exp(ca) * cb + sum(ca, {0}, true) - matmul(ca, reshape(cb, {3, 1}));
   Var out = tanh(e) / (2.0 + sin(ca));
 
-  Program opt = compile(g, {out});
+  Program opt = compile_unfused(g, {out});
   const Graph& pg = opt.graph();
   CHECK(opt.num_kernels() == 0);
   CHECK(count_ops(pg) == 0);
   CHECK(pg.size() == 1);
   CHECK(pg.node(0).kind == NodeKind::constant);
-  Program raw = compile(g, {out}, Device::cpu(), unoptimized());
+  Program raw = compile_unfused(g, {out}, Device::cpu(), unoptimized());
   CHECK(raw.num_kernels() > 5);
   auto x = opt.run(), y = raw.run();
   CHECK(same_values(x[0], y[0]));
@@ -208,7 +214,7 @@ TEST_CASE("passes: expressions of constants are folded into one constant") {
   // Constants mixed with inputs: the constant part folds, the rest stays.
   Var in = g.input("in", {2, 3}, DType::f64);
   Var mixed = in * (exp(ca) + cos(cb));
-  Program m = compile(g, {mixed});
+  Program m = compile_unfused(g, {mixed});
   CHECK(m.num_kernels() == 1);
   CHECK(count_op(m.graph(), Op::mul) == 1);
   CHECK(count_op(m.graph(), Op::exp) == 0);
@@ -218,7 +224,7 @@ TEST_CASE("passes: expressions of constants are folded into one constant") {
 
   // Scalars fold through broadcasts without materialising a big tensor.
   Var big = full(g, 2.0, {300, 300}, DType::f64) * g.scalar(3.0, DType::f64) + 1.0;
-  Program bp = compile(g, {big});
+  Program bp = compile_unfused(g, {big});
   CHECK(bp.num_kernels() == 1);
   CHECK(count_op(bp.graph(), Op::broadcast_to) == 1);
   CHECK(count_op(bp.graph(), Op::mul) == 0);
@@ -232,7 +238,7 @@ TEST_CASE("passes: expressions of constants are folded into one constant") {
 
   // Random ops are never folded.
   Var rnd = random_uniform(g, {4}, 3, DType::f64) * 2.0;
-  Program rp = compile(g, {rnd});
+  Program rp = compile_unfused(g, {rnd});
   CHECK(count_op(rp.graph(), Op::random_uniform) == 1);
   CHECK_FALSE(same_values(rp.run()[0], rp.run()[0]));
 }
@@ -251,7 +257,7 @@ TEST_CASE("passes: constants are only merged when they are the same bits") {
   Feeds f{{"x", Tensor::from<double>({3}, {1.0, 2.0, 3.0})}};
   CompileOptions lax;
   lax.numerics = NumericsCheck::off;
-  auto r = compile(g, outs, Device::cpu(), lax).run(f);
+  auto r = compile_unfused(g, outs, Device::cpu(), lax).run(f);
   CHECK(r[1].to_vector() == std::vector<double>{6.0, 7.0, 8.0});
   CHECK(std::isnan(r[0].at(0)));
   CHECK(r[2].at(0) == -std::numeric_limits<double>::infinity());
@@ -303,8 +309,8 @@ TEST_CASE("passes: algebraic identities are simplified away") {
     Graph g;
     Var x = g.input("x", {2, 3}, DType::f64);
     Var y = k.build(g, x);
-    Program opt = compile(g, {y});
-    Program raw = compile(g, {y}, Device::cpu(), unoptimized());
+    Program opt = compile_unfused(g, {y});
+    Program raw = compile_unfused(g, {y}, Device::cpu(), unoptimized());
     CHECK(opt.num_kernels() == k.kernels);
     CHECK(count_op(opt.graph(), k.gone) == 0);
     CHECK(raw.num_kernels() >= opt.num_kernels());
@@ -327,7 +333,7 @@ TEST_CASE("passes: algebraic identities are simplified away") {
   Var x = g.input("x", {3}, DType::f64);
   Var y = x + zeros_like(g.input("wide", {2, 3}, DType::f64));
   Var z = ones_like(g.input("wide2", {2, 3}, DType::f64)) * x;
-  Program p = compile(g, {y, z});
+  Program p = compile_unfused(g, {y, z});
   CHECK(count_op(p.graph(), Op::add) == 0);
   CHECK(count_op(p.graph(), Op::mul) == 0);
   CHECK_FALSE(has_input(p.graph(), "wide"));
@@ -346,8 +352,8 @@ TEST_CASE("passes: zero branches of a gradient are simplified away") {
   auto gs = grad(y, {x, w, u});
   std::vector<Var> outs(gs.begin(), gs.end());
 
-  Program opt = compile(g, outs);
-  Program raw = compile(g, outs, Device::cpu(), unoptimized());
+  Program opt = compile_unfused(g, outs);
+  Program raw = compile_unfused(g, outs, Device::cpu(), unoptimized());
   CHECK(opt.graph().size() < raw.graph().size());
   CHECK(opt.num_kernels() < raw.num_kernels());
   std::mt19937 rng(42);
@@ -361,17 +367,17 @@ TEST_CASE("passes: zero branches of a gradient are simplified away") {
   }
 
   // d/dw sum(x * w) is x itself: the seed's ones and the broadcasts all fold away.
-  Program gw = compile(g, {grad(sum(x * w), {w})[0]});
+  Program gw = compile_unfused(g, {grad(sum(x * w), {w})[0]});
   CHECK(gw.num_kernels() == 0);
   CHECK(gw.graph().size() == 1);
-  Program gw_raw = compile(g, {grad(sum(x * w), {w})[0]}, Device::cpu(), unoptimized());
+  Program gw_raw = compile_unfused(g, {grad(sum(x * w), {w})[0]}, Device::cpu(), unoptimized());
   CHECK(gw_raw.num_kernels() > 0);
 
   // A second-order gradient: the optimised graph is smaller and agrees exactly.
   Var gx = grad(sum(tanh(x) * w), {x})[0];
   std::vector<Var> h2 = grad(sum(gx * gx), {x, w, u});
-  Program ho = compile(g, h2);
-  Program hr = compile(g, h2, Device::cpu(), unoptimized());
+  Program ho = compile_unfused(g, h2);
+  Program hr = compile_unfused(g, h2, Device::cpu(), unoptimized());
   CHECK(ho.graph().size() < hr.graph().size());
   check_same_results(g, h2, f);
 }
@@ -583,8 +589,8 @@ TEST_CASE("passes: optimised and unoptimised programs agree exactly on random gr
     CAPTURE(seed);
     RandomGraph rg;
     build_random_graph(rg, seed, 20 + static_cast<int>(seed % 4) * 10);
-    Program opt = compile(rg.g, rg.outputs);
-    Program raw = compile(rg.g, rg.outputs, Device::cpu(), unoptimized());
+    Program opt = compile_unfused(rg.g, rg.outputs);
+    Program raw = compile_unfused(rg.g, rg.outputs, Device::cpu(), unoptimized());
     CHECK(opt.num_kernels() <= raw.num_kernels());
     total_raw += raw.num_kernels();
     total_opt += opt.num_kernels();

@@ -21,4 +21,8 @@ Rewritten prune(const Graph& g, const std::vector<NodeId>& outputs);
 // repeated to a fixed point. The input must be pruned.
 Rewritten simplify(const Graph& g, const std::vector<NodeId>& outputs);
 
+// Fusion (engine/compile/fusion.cpp): maximal groups of elementwise ops over one iteration space become
+// one `fused` node each. The input must be pruned (topologically ordered).
+Rewritten fuse(const Graph& g, const std::vector<NodeId>& outputs);
+
 }  // namespace orbit::passes

@@ -1,0 +1,192 @@
+// The fusion pass: maximal groups of elementwise ops over one iteration space become one `fused` node
+// (engine/fused.h) whose program the CPU and CUDA kernels interpret in one pass over memory.
+//
+// Grouping, from the graph's end backwards: an unassigned elementwise node starts a group (its root, the
+// group's only materialised value); a producer joins when it is elementwise, has the root's shape and
+// dtype, is not a requested output, and every one of its consumers is already in the group. Then no value
+// inside a group is needed outside it, and a group is convex (no path leaves it and comes back), so the
+// rewritten graph stays acyclic and in topological order. Inputs of any broadcastable shape are read with
+// broadcast strides; scalar constants become immediates.
+#include <algorithm>
+#include <map>
+#include <set>
+#include <string>
+
+#include "engine/builtin_ops.h"
+#include "engine/compile/passes.h"
+#include "engine/fused.h"
+#include "engine/op_registry.h"
+
+namespace orbit::passes {
+namespace {
+
+bool fusible(const Node& n) {
+  if (n.kind != NodeKind::op || n.op >= id(Op::kCount) || n.op > id(Op::where)) return false;
+  if (!is_float(n.dtype)) return false;
+  return n.shape.rank() <= scalar::kFusedMaxRank && n.shape.numel() > 0;
+}
+
+bool is_scalar_constant(const Node& n) { return n.kind == NodeKind::constant && n.value.numel() == 1; }
+
+struct Group {
+  NodeId root = -1;
+  std::vector<NodeId> members;  // ascending ids (topological)
+};
+
+// The group's register program, or false when it exceeds the kernels' limits.
+bool build_program(const Graph& g, const Group& grp, FusedAttr& a, std::vector<NodeId>& inputs) {
+  const Node& root = g.node(grp.root);
+  a.shape = root.shape;
+  a.dtype = root.dtype;
+  std::set<NodeId> in_group(grp.members.begin(), grp.members.end());
+  struct Ins {
+    int code;
+    int a = 0, b = 0, c = 0;  // value numbers
+    double p0 = 0, p1 = 0;
+  };
+  std::vector<Ins> prog;
+  std::map<NodeId, int> value_of;  // node -> value number (= instruction index)
+  auto operand = [&](NodeId id) -> int {
+    auto it = value_of.find(id);
+    if (it != value_of.end()) return it->second;
+    const Node& n = g.node(id);
+    Ins ins;
+    if (is_scalar_constant(n)) {
+      ins.code = scalar::f_imm;
+      ins.p0 = n.value.at(0);
+    } else {
+      ins.code = scalar::f_load;
+      ins.a = static_cast<int>(inputs.size());
+      inputs.push_back(id);
+    }
+    prog.push_back(ins);
+    return value_of[id] = static_cast<int>(prog.size()) - 1;
+  };
+  std::string names;
+  for (NodeId m : grp.members) {
+    const Node& n = g.node(m);
+    Ins ins;
+    ins.code = n.op;
+    int opnd[3] = {0, 0, 0};
+    for (size_t k = 0; k < n.inputs.size() && k < 3; ++k) opnd[k] = operand(n.inputs[k]);
+    ins.a = opnd[0], ins.b = opnd[1], ins.c = opnd[2];
+    if (is(n, Op::pow_scalar)) ins.p0 = n.attr_as<PowScalarAttr>().exponent;
+    if (is(n, Op::clamp)) ins.p0 = n.attr_as<ClampAttr>().lo, ins.p1 = n.attr_as<ClampAttr>().hi;
+    prog.push_back(ins);
+    value_of[m] = static_cast<int>(prog.size()) - 1;
+    names += (names.empty() ? "" : " ") + ops().get(n.op).name;
+  }
+  if (inputs.size() > static_cast<size_t>(scalar::kFusedMaxInputs) || prog.size() > static_cast<size_t>(scalar::kFusedMaxInstrs))
+    return false;
+  // Registers: a value's slot is free after its last reader (an instruction may write the slot it reads).
+  const int nv = static_cast<int>(prog.size());
+  std::vector<int> last(nv, -1);
+  auto arity = [](int code) { return code == scalar::f_where ? 3 : code >= scalar::f_add && code < scalar::f_num_elementwise ? 2 : code < scalar::f_add ? 1 : 0; };
+  for (int k = 0; k < nv; ++k) {
+    const int r = arity(prog[k].code);
+    const int o[3] = {prog[k].a, prog[k].b, prog[k].c};
+    for (int j = 0; j < r; ++j) last[o[j]] = k;
+  }
+  const int out_value = value_of.at(grp.root);
+  last[out_value] = nv;  // live to the end
+  std::vector<int> slot(nv, -1), free_slots;
+  int slots = 0;
+  for (int k = 0; k < nv; ++k) {
+    const int r = arity(prog[k].code);
+    const int o[3] = {prog[k].a, prog[k].b, prog[k].c};
+    for (int j = 0; j < r; ++j)
+      if (last[o[j]] == k && std::find(free_slots.begin(), free_slots.end(), slot[o[j]]) == free_slots.end())
+        free_slots.push_back(slot[o[j]]);
+    if (free_slots.empty()) slot[k] = slots++;
+    else slot[k] = free_slots.back(), free_slots.pop_back();
+    if (last[k] < 0) free_slots.push_back(slot[k]);  // never read (cannot happen for members; harmless)
+  }
+  if (slots > scalar::kFusedMaxSlots) return false;
+  for (int k = 0; k < nv; ++k) {
+    const Ins& in = prog[k];
+    const int r = arity(in.code);
+    const bool load = in.code == scalar::f_load;
+    a.code.insert(a.code.end(), {in.code, slot[k], load ? in.a : (r > 0 ? slot[in.a] : 0), r > 1 ? slot[in.b] : 0,
+                                 r > 2 ? slot[in.c] : 0});
+    a.params.insert(a.params.end(), {in.p0, in.p1});
+  }
+  a.out_slot = slot[out_value];
+  a.slots = slots;
+  a.ops = names;
+  return true;
+}
+
+}  // namespace
+
+Rewritten fuse(const Graph& g, const std::vector<NodeId>& outputs) {
+  const int n = g.size();
+  std::vector<std::vector<NodeId>> consumers(n);
+  for (NodeId i = 0; i < n; ++i)
+    for (NodeId in : g.node(i).inputs) consumers[in].push_back(i);
+  std::set<NodeId> is_output(outputs.begin(), outputs.end());
+  std::vector<int> group_of(n, -1);
+  std::vector<Group> groups;
+  for (NodeId r = n - 1; r >= 0; --r) {
+    const Node& root = g.node(r);
+    if (group_of[r] >= 0 || !fusible(root)) continue;
+    std::set<NodeId> members{r};
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (NodeId m : std::vector<NodeId>(members.begin(), members.end()))
+        for (NodeId p : g.node(m).inputs) {
+          const Node& pn = g.node(p);
+          if (members.count(p) || group_of[p] >= 0 || !fusible(pn) || is_output.count(p)) continue;
+          if (!(pn.shape == root.shape) || pn.dtype != root.dtype) continue;
+          bool all_inside = true;
+          for (NodeId c : consumers[p]) all_inside = all_inside && members.count(c);
+          if (!all_inside || members.size() >= static_cast<size_t>(scalar::kFusedMaxInstrs / 2)) continue;
+          members.insert(p);
+          changed = true;
+        }
+    }
+    if (members.size() < 2) continue;
+    Group grp;
+    grp.root = r;
+    grp.members.assign(members.begin(), members.end());
+    const int gid = static_cast<int>(groups.size());
+    for (NodeId m : grp.members) group_of[m] = gid;
+    groups.push_back(std::move(grp));
+  }
+
+  Rewritten out;
+  std::vector<NodeId> remap(n, -1);
+  for (NodeId i = 0; i < n; ++i) {
+    const int gid = group_of[i];
+    if (gid >= 0 && groups[gid].root != i) continue;  // an inner node: computed inside its group
+    if (gid >= 0) {
+      FusedAttr attr;
+      std::vector<NodeId> ins;
+      if (build_program(g, groups[gid], attr, ins)) {
+        Node node;
+        node.kind = NodeKind::op;
+        node.op = fused_op();
+        node.attr = std::make_shared<FusedAttr>(std::move(attr));
+        for (NodeId in : ins) node.inputs.push_back(remap[in]);
+        node.shape = g.node(i).shape;
+        node.dtype = g.node(i).dtype;
+        node.name = g.node(i).name;
+        remap[i] = out.graph.add_node_unchecked(std::move(node));
+        continue;
+      }
+      // Over the kernels' limits: the group's nodes run unfused, in their original order.
+      for (NodeId m : groups[gid].members) {
+        if (m == i) break;
+        Node copy = g.node(m);
+        for (auto& in : copy.inputs) in = remap[in];
+        remap[m] = out.graph.add_node_unchecked(std::move(copy));
+      }
+    }
+    Node copy = g.node(i);
+    for (auto& in : copy.inputs) in = remap[in];
+    remap[i] = out.graph.add_node_unchecked(std::move(copy));
+  }
+  for (NodeId o : outputs) out.outputs.push_back(remap[o]);
+  return out;
+}
+
+}  // namespace orbit::passes

@@ -1,0 +1,40 @@
+// The fused elementwise op: what the compiler's fusion pass (engine/compile/fusion.cpp) puts in place of
+// a group of elementwise ops over one iteration space. Its attribute is the group as a register program
+// (kernels/scalar/fused.h) that the CPU and CUDA kernels interpret per element. It only appears in
+// compiled programs, but it is a full op: its VJP expands the program back into primitive ops, so a
+// fused graph can still be differentiated (to any order), and the op harness checks it like any other.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "engine/graph.h"
+#include "kernels/scalar/fused.h"
+
+namespace orbit {
+
+struct FusedAttr : Attr<FusedAttr> {
+  static constexpr const char* kName = "fused";
+  std::vector<int64_t> code;    // 5 per instruction: opcode, dst, a, b, c (register slots)
+  std::vector<double> params;   // 2 per instruction: p0, p1
+  int64_t out_slot = 0, slots = 0;
+  Shape shape;                  // the iteration space = the output's shape
+  DType dtype = DType::f32;
+  std::string ops;              // the fused ops' names, for dumps ("mul add silu")
+  auto fields() const { return std::tie(code, params, out_slot, slots, shape, dtype, ops); }
+  int64_t num_instrs() const { return static_cast<int64_t>(code.size()) / 5; }
+  scalar::FusedInstr instr(int64_t k) const;
+};
+
+// The op's id (registered on first use).
+OpId fused_op();
+
+// Adds a fused node over `inputs` (each broadcastable to attr.shape, of attr.dtype); validates the program.
+Var fused_elementwise(const std::vector<Var>& inputs, const FusedAttr& attr, const std::string& name = "");
+
+// The program rebuilt from primitive ops over `inputs` (in the graph of the inputs).
+Var expand_fused(const FusedAttr& attr, const std::vector<Var>& inputs);
+
+// The kernel-side description: the program plus how each input is read (from the input shapes).
+scalar::FusedProgram fused_program(const FusedAttr& attr, const std::vector<Shape>& input_shapes);
+
+}  // namespace orbit

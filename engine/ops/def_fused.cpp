@@ -1,0 +1,274 @@
+// The fused elementwise op (engine/fused.h): type inference from its attribute, a VJP that expands the
+// program into primitive ops, and the CPU / CUDA interpreter kernels.
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+
+#include "engine/autodiff.h"
+#include "engine/builtin_ops.h"
+#include "engine/fused.h"
+#include "engine/op_registry.h"
+#include "engine/ops.h"
+#include "kernels/cpu/fused.h"
+#if defined(ORBIT_WITH_CUDA)
+#include "kernels/cuda/fused.h"
+#include "kernels/cuda/runtime.h"
+#endif
+
+namespace orbit {
+
+// The opcodes of kernels/scalar/fused.h are the built-in ops' ids.
+static_assert(scalar::f_neg == id(Op::neg) && scalar::f_clamp == id(Op::clamp) && scalar::f_add == id(Op::add) &&
+              scalar::f_where == id(Op::where) && scalar::f_num_elementwise == id(Op::where) + 1);
+
+scalar::FusedInstr FusedAttr::instr(int64_t k) const {
+  scalar::FusedInstr in;
+  in.code = static_cast<uint8_t>(code[5 * k]);
+  in.dst = static_cast<uint8_t>(code[5 * k + 1]);
+  in.a = static_cast<uint8_t>(code[5 * k + 2]);
+  in.b = static_cast<uint8_t>(code[5 * k + 3]);
+  in.c = static_cast<uint8_t>(code[5 * k + 4]);
+  in.p0 = params[2 * k];
+  in.p1 = params[2 * k + 1];
+  return in;
+}
+
+namespace {
+
+int arity(int code) {
+  if (code == scalar::f_where) return 3;
+  if (code >= scalar::f_add && code < scalar::f_num_elementwise) return 2;
+  if (code < scalar::f_add) return 1;
+  return 0;  // load, imm
+}
+
+// Checks the program's structure: opcodes known, slots in range and written before they are read,
+// loads name existing inputs, sizes within the kernels' limits.
+void validate(const FusedAttr& a, int num_inputs, const std::string& where) {
+  auto fail = [&](const auto&... args) { throw Error(detail::cat(where, ": fused program: ", args...)); };
+  const int64_t n = a.num_instrs();
+  if (a.code.size() != static_cast<size_t>(5 * n) || a.params.size() != static_cast<size_t>(2 * n) || n == 0)
+    fail("expected 5 code words and 2 parameters per instruction, got ", a.code.size(), " and ", a.params.size());
+  if (n > scalar::kFusedMaxInstrs) fail(n, " instructions > ", scalar::kFusedMaxInstrs);
+  if (a.slots < 1 || a.slots > scalar::kFusedMaxSlots) fail(a.slots, " registers (1..", scalar::kFusedMaxSlots, ")");
+  if (num_inputs > scalar::kFusedMaxInputs) fail(num_inputs, " inputs > ", scalar::kFusedMaxInputs);
+  if (a.shape.rank() > scalar::kFusedMaxRank) fail("rank ", a.shape.rank(), " > ", scalar::kFusedMaxRank);
+  std::vector<char> written(static_cast<size_t>(a.slots), 0);
+  auto slot_ok = [&](int64_t s) { return s >= 0 && s < a.slots; };
+  for (int64_t k = 0; k < n; ++k) {
+    const int64_t code = a.code[5 * k];
+    const bool known = (code >= 0 && code < scalar::f_num_elementwise) || code == scalar::f_load || code == scalar::f_imm;
+    if (!known) fail("instruction ", k, " has unknown opcode ", code);
+    if (code == scalar::f_load) {
+      if (a.code[5 * k + 2] < 0 || a.code[5 * k + 2] >= num_inputs) fail("instruction ", k, " loads input ", a.code[5 * k + 2]);
+    } else {
+      for (int o = 0; o < arity(static_cast<int>(code)); ++o) {
+        const int64_t s = a.code[5 * k + 2 + o];
+        if (!slot_ok(s) || !written[static_cast<size_t>(s)]) fail("instruction ", k, " reads register ", s, " before it is written");
+      }
+    }
+    const int64_t d = a.code[5 * k + 1];
+    if (!slot_ok(d)) fail("instruction ", k, " writes register ", d);
+    written[static_cast<size_t>(d)] = 1;
+  }
+  if (!slot_ok(a.out_slot) || !written[static_cast<size_t>(a.out_slot)]) fail("the output register ", a.out_slot, " is never written");
+}
+
+Var apply_primitive(int code, const scalar::FusedInstr& in, Var a, Var b, Var c) {
+  switch (code) {
+    case scalar::f_neg: return neg(a);
+    case scalar::f_abs: return abs(a);
+    case scalar::f_sign: return sign(a);
+    case scalar::f_exp: return exp(a);
+    case scalar::f_log: return log(a);
+    case scalar::f_log1p: return log1p(a);
+    case scalar::f_sqrt: return sqrt(a);
+    case scalar::f_rsqrt: return rsqrt(a);
+    case scalar::f_square: return square(a);
+    case scalar::f_sin: return sin(a);
+    case scalar::f_cos: return cos(a);
+    case scalar::f_tanh: return tanh(a);
+    case scalar::f_erf: return erf(a);
+    case scalar::f_sigmoid: return sigmoid(a);
+    case scalar::f_silu: return silu(a);
+    case scalar::f_relu: return relu(a);
+    case scalar::f_gelu: return gelu(a);
+    case scalar::f_softplus: return softplus(a);
+    case scalar::f_pow_scalar: return pow(a, in.p0);
+    case scalar::f_clamp: return clamp(a, in.p0, in.p1);
+    case scalar::f_add: return add(a, b);
+    case scalar::f_sub: return sub(a, b);
+    case scalar::f_mul: return mul(a, b);
+    case scalar::f_div: return div(a, b);
+    case scalar::f_pow: return pow(a, b);
+    case scalar::f_maximum: return maximum(a, b);
+    case scalar::f_minimum: return minimum(a, b);
+    case scalar::f_lt: return lt(a, b);
+    case scalar::f_le: return le(a, b);
+    case scalar::f_gt: return gt(a, b);
+    case scalar::f_ge: return ge(a, b);
+    case scalar::f_eq: return eq(a, b);
+    case scalar::f_ne: return ne(a, b);
+    case scalar::f_where: return where(a, b, c);
+    default: throw Error(detail::cat("fused program: opcode ", code, " has no primitive form"));
+  }
+}
+
+std::vector<Shape> shapes_of(std::span<const Tensor> in) {
+  std::vector<Shape> s;
+  for (const Tensor& t : in) s.push_back(t.shape());
+  return s;
+}
+
+void fused_cpu(KernelCtx& k) {
+  const auto& a = k.node.attr_as<FusedAttr>();
+  const scalar::FusedProgram p = fused_program(a, shapes_of(k.in));
+  dispatch_float(k.out.dtype(), [&]<class T>() {
+    const T* ptrs[scalar::kFusedMaxInputs] = {};
+    for (size_t i = 0; i < k.in.size(); ++i) ptrs[i] = k.in[i].data<T>();
+    cpu::fused_elementwise<T>(p, ptrs, k.out.data<T>(), k.out.numel());
+  });
+}
+
+#if defined(ORBIT_WITH_CUDA)
+void fused_cuda(KernelCtx& k) {
+  const auto& a = k.node.attr_as<FusedAttr>();
+  const scalar::FusedProgram p = fused_program(a, shapes_of(k.in));
+  const void* ptrs[scalar::kFusedMaxInputs] = {};
+  for (size_t i = 0; i < k.in.size(); ++i) ptrs[i] = k.in[i].raw();
+  try {
+    cuda::fused_elementwise(k.out.dtype() == DType::f64 ? cuda::Elem::f64 : cuda::Elem::f32, p, ptrs, k.out.raw(),
+                            k.out.numel(), static_cast<cudaStream_t>(k.stream));
+    if (cuda::sync_every_op()) cuda::sync(static_cast<cudaStream_t>(k.stream));
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(detail::cat("op 'fused' (", a.ops, ") at node '", k.node.name, "' on cuda:0: ", e.what()));
+  }
+}
+#endif
+
+OpId g_fused = 0;
+std::once_flag g_once;
+
+void register_fused() {
+  OpDef d;
+  d.name = "fused";
+  d.num_inputs = -1;
+  d.elementwise = true;
+  d.infer = [](const InferCtx& c) -> TypeInfo {
+    const auto& a = c.attr<FusedAttr>();
+    validate(a, c.num_inputs(), "op 'fused'");
+    if (!is_float(a.dtype)) c.fail("fused programs are f32 or f64, got ", dtype_name(a.dtype));
+    for (int i = 0; i < c.num_inputs(); ++i) {
+      if (c.dtype(i) != a.dtype) c.fail("input ", i, " is ", dtype_name(c.dtype(i)), ", the program ", dtype_name(a.dtype));
+      Shape out;
+      if (!broadcast_shapes(c.shape(i), a.shape, out) || !(out == a.shape))
+        c.fail("input ", i, " ", c.shape(i).str(), " does not broadcast to the iteration space ", a.shape.str());
+    }
+    return {a.shape, a.dtype};
+  };
+  // The program expanded into primitive ops, then a reverse sweep over the expansion's nodes alone with
+  // their own VJP rules. (Not grad(): the inputs may depend on one another, e.g. b and square(b), and a
+  // sweep that went on past them would count such paths twice.)
+  d.vjp = [](VjpCtx& c) -> std::vector<Var> {
+    const FusedAttr a = c.attr<FusedAttr>();  // a copy: building nodes may move the graph's storage
+    const Var cot = c.grad;
+    std::vector<Var> ins;
+    for (size_t i = 0; i < c.n().inputs.size(); ++i) ins.push_back(c.in(static_cast<int>(i)));
+    Graph& g = c.g;
+    const NodeId first = g.size();
+    Var y = expand_fused(a, ins);
+    std::map<NodeId, Var> ct;
+    ct[y.id()] = cot;
+    for (NodeId id = y.id(); id >= first; --id) {
+      auto it = ct.find(id);
+      if (it == ct.end() || g.node(id).kind != NodeKind::op) continue;
+      const OpDef& def = ops().get(g.node(id).op);
+      if (!def.vjp) continue;  // piecewise constant (comparisons, sign): no gradient
+      const std::vector<NodeId> node_inputs = g.node(id).inputs;
+      VjpCtx ctx{g, id, it->second};
+      std::vector<Var> gs = def.vjp(ctx);
+      for (size_t k = 0; k < gs.size() && k < node_inputs.size(); ++k) {
+        if (!gs[k].valid()) continue;
+        Var& acc = ct[node_inputs[k]];
+        acc = acc.valid() ? acc + gs[k] : gs[k];
+      }
+    }
+    std::vector<Var> out(ins.size());
+    std::set<NodeId> given;
+    for (size_t i = 0; i < ins.size(); ++i) {
+      auto it = ct.find(ins[i].id());
+      if (it != ct.end() && given.insert(ins[i].id()).second) out[i] = it->second;  // a repeated input: once
+    }
+    return out;
+  };
+  d.kernels[static_cast<int>(Device::Kind::cpu)] = fused_cpu;
+#if defined(ORBIT_WITH_CUDA)
+  d.kernels[static_cast<int>(Device::Kind::cuda)] = fused_cuda;
+#endif
+  g_fused = ops().add(std::move(d));
+}
+
+}  // namespace
+
+OpId fused_op() {
+  std::call_once(g_once, register_fused);
+  return g_fused;
+}
+
+Var fused_elementwise(const std::vector<Var>& inputs, const FusedAttr& attr, const std::string& name) {
+  ORBIT_CHECK(!inputs.empty() && inputs[0].valid(), "fused_elementwise: needs at least one input");
+  return inputs[0].graph()->add_op(fused_op(), inputs, std::make_shared<FusedAttr>(attr), name);
+}
+
+Var expand_fused(const FusedAttr& a, const std::vector<Var>& inputs) {
+  ORBIT_CHECK(!inputs.empty(), "expand_fused: no inputs");
+  validate(a, static_cast<int>(inputs.size()), "expand_fused");
+  Graph& g = *inputs[0].graph();
+  std::vector<Var> reg(static_cast<size_t>(a.slots));
+  for (int64_t k = 0; k < a.num_instrs(); ++k) {
+    const scalar::FusedInstr in = a.instr(k);
+    Var v;
+    if (in.code == scalar::f_load) v = inputs[in.a];
+    else if (in.code == scalar::f_imm) v = g.scalar(in.p0, a.dtype);
+    else v = apply_primitive(in.code, in, reg[in.a], reg[in.b], reg[in.c]);
+    reg[in.dst] = v;
+  }
+  Var out = reg[static_cast<size_t>(a.out_slot)];
+  // A program whose output is a broadcast input (no op on the full space) still fills the space.
+  return out.shape() == a.shape ? out : broadcast_to(out, a.shape);
+}
+
+scalar::FusedProgram fused_program(const FusedAttr& a, const std::vector<Shape>& input_shapes) {
+  scalar::FusedProgram p;
+  p.n_instrs = static_cast<int32_t>(a.num_instrs());
+  p.n_inputs = static_cast<int32_t>(input_shapes.size());
+  p.n_slots = static_cast<int32_t>(a.slots);
+  p.out_slot = static_cast<int32_t>(a.out_slot);
+  p.rank = a.shape.rank();
+  for (int d = 0; d < p.rank; ++d) p.shape[d] = a.shape[d];
+  for (int64_t k = 0; k < a.num_instrs(); ++k) p.code[k] = a.instr(k);
+  for (size_t i = 0; i < input_shapes.size(); ++i) {
+    const Shape& s = input_shapes[i];
+    if (s == a.shape) {
+      p.access[i] = scalar::fa_contiguous;
+      continue;
+    }
+    if (s.numel() == 1) {
+      p.access[i] = scalar::fa_scalar;
+      continue;
+    }
+    p.access[i] = scalar::fa_strided;
+    auto st = s.strides();
+    const int lead = a.shape.rank() - s.rank();
+    for (int d = 0; d < p.rank; ++d) {
+      const int k = d - lead;
+      p.stride[i][d] = (k < 0 || s[k] == 1) ? 0 : st[k];
+    }
+  }
+  return p;
+}
+
+}  // namespace orbit

@@ -1,0 +1,135 @@
+#include "kernels/cpu/fused.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/cpu/parallel.h"
+
+namespace orbit::cpu {
+namespace {
+
+constexpr int64_t kChunk = 256;
+
+using scalar::FusedInstr;
+using scalar::FusedProgram;
+
+// Input k's values for output elements [i0, i0 + m) into dst.
+template <class T>
+void load(const FusedProgram& p, int k, const T* src, int64_t i0, int64_t m, T* dst) {
+  if (p.access[k] == scalar::fa_contiguous) {
+    std::memcpy(dst, src + i0, static_cast<size_t>(m) * sizeof(T));
+    return;
+  }
+  if (p.access[k] == scalar::fa_scalar) {
+    std::fill(dst, dst + m, src[0]);
+    return;
+  }
+  // Strided (broadcast): runs along the innermost dimension (a copy, a fill or a strided walk), the
+  // outer dimensions' offset carried by a multi-index counter from i0.
+  const int r = p.rank;
+  const int64_t inner = p.shape[r - 1], s_in = p.stride[k][r - 1];
+  int64_t idx[scalar::kFusedMaxRank];
+  int64_t rest = i0, off = 0;
+  for (int d = r - 1; d >= 0; --d) {
+    idx[d] = rest % p.shape[d];
+    rest /= p.shape[d];
+    off += idx[d] * p.stride[k][d];
+  }
+  int64_t j = 0;
+  while (j < m) {
+    const int64_t run = std::min(inner - idx[r - 1], m - j);
+    const T* s = src + off;
+    if (s_in == 1) std::memcpy(dst + j, s, static_cast<size_t>(run) * sizeof(T));
+    else if (s_in == 0) std::fill(dst + j, dst + j + run, s[0]);
+    else
+      for (int64_t q = 0; q < run; ++q) dst[j + q] = s[q * s_in];
+    j += run;
+    off += run * s_in;
+    idx[r - 1] += run;
+    if (idx[r - 1] < inner) continue;  // the chunk ended inside the row
+    off -= inner * s_in;
+    idx[r - 1] = 0;
+    for (int d = r - 2; d >= 0; --d) {
+      off += p.stride[k][d];
+      if (++idx[d] < p.shape[d]) break;
+      off -= idx[d] * p.stride[k][d];
+      idx[d] = 0;
+    }
+  }
+}
+
+template <class T, class F>
+void map1(T* d, const T* a, int64_t m, F f) {
+  for (int64_t j = 0; j < m; ++j) d[j] = f(a[j]);
+}
+template <class T, class F>
+void map2(T* d, const T* a, const T* b, int64_t m, F f) {
+  for (int64_t j = 0; j < m; ++j) d[j] = f(a[j], b[j]);
+}
+
+template <class T>
+void apply(const FusedInstr& in, T* d, const T* a, const T* b, const T* c, int64_t m) {
+  using namespace scalar;
+  switch (in.code) {
+    case f_neg: return map1(d, a, m, Neg{});
+    case f_abs: return map1(d, a, m, Abs{});
+    case f_sign: return map1(d, a, m, Sign{});
+    case f_exp: return map1(d, a, m, Exp{});
+    case f_log: return map1(d, a, m, Log{});
+    case f_log1p: return map1(d, a, m, Log1p{});
+    case f_sqrt: return map1(d, a, m, Sqrt{});
+    case f_rsqrt: return map1(d, a, m, Rsqrt{});
+    case f_square: return map1(d, a, m, Square{});
+    case f_sin: return map1(d, a, m, Sin{});
+    case f_cos: return map1(d, a, m, Cos{});
+    case f_tanh: return map1(d, a, m, Tanh{});
+    case f_erf: return map1(d, a, m, Erf{});
+    case f_sigmoid: return map1(d, a, m, Sigmoid{});
+    case f_silu: return map1(d, a, m, Silu{});
+    case f_relu: return map1(d, a, m, Relu{});
+    case f_gelu: return map1(d, a, m, Gelu{});
+    case f_softplus: return map1(d, a, m, Softplus{});
+    case f_pow_scalar: return map1(d, a, m, PowScalar{in.p0});
+    case f_clamp: return map1(d, a, m, Clamp{in.p0, in.p1});
+    case f_add: return map2(d, a, b, m, Add{});
+    case f_sub: return map2(d, a, b, m, Sub{});
+    case f_mul: return map2(d, a, b, m, Mul{});
+    case f_div: return map2(d, a, b, m, Div{});
+    case f_pow: return map2(d, a, b, m, Pow{});
+    case f_maximum: return map2(d, a, b, m, Maximum{});
+    case f_minimum: return map2(d, a, b, m, Minimum{});
+    case f_lt: return map2(d, a, b, m, Lt{});
+    case f_le: return map2(d, a, b, m, Le{});
+    case f_gt: return map2(d, a, b, m, Gt{});
+    case f_ge: return map2(d, a, b, m, Ge{});
+    case f_eq: return map2(d, a, b, m, Eq{});
+    case f_ne: return map2(d, a, b, m, Ne{});
+    case f_where:
+      for (int64_t j = 0; j < m; ++j) d[j] = Where{}(a[j], b[j], c[j]);
+      return;
+    case f_imm: std::fill(d, d + m, static_cast<T>(in.p0)); return;
+    default: return;
+  }
+}
+
+}  // namespace
+
+template <class T>
+void fused_elementwise(const FusedProgram& p, const T* const* in, T* out, int64_t n) {
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  parallel_for(chunks, 16, [&](int64_t ci) {
+    alignas(64) T reg[scalar::kFusedMaxSlots][kChunk];
+    const int64_t i0 = ci * kChunk, m = std::min(kChunk, n - i0);
+    for (int k = 0; k < p.n_instrs; ++k) {
+      const FusedInstr& ins = p.code[k];
+      if (ins.code == scalar::f_load) load(p, ins.a, in[ins.a], i0, m, reg[ins.dst]);
+      else apply(ins, reg[ins.dst], reg[ins.a], reg[ins.b], reg[ins.c], m);
+    }
+    std::memcpy(out + i0, reg[p.out_slot], static_cast<size_t>(m) * sizeof(T));
+  });
+}
+
+template void fused_elementwise<float>(const FusedProgram&, const float* const*, float*, int64_t);
+template void fused_elementwise<double>(const FusedProgram&, const double* const*, double*, int64_t);
+
+}  // namespace orbit::cpu

@@ -1,0 +1,18 @@
+// CUDA kernel of the fused elementwise op: one thread per output element (grid-stride) interprets the
+// group's register program (kernels/scalar/fused.h), passed whole as a kernel argument; loads follow each
+// input's broadcast strides. One launch and one pass over memory for the whole group.
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "kernels/cuda/kernels.h"
+#include "kernels/scalar/fused.h"
+
+namespace orbit::cuda {
+
+// in: p.n_inputs device pointers of the element type t; out: n elements.
+void fused_elementwise(Elem t, const scalar::FusedProgram& p, const void* const* in, void* out, int64_t n,
+                       cudaStream_t s);
+
+}  // namespace orbit::cuda

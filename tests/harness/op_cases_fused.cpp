@@ -1,0 +1,97 @@
+// Harness cases of the fused elementwise op (engine/fused.h): register programs written out by hand,
+// with broadcast inputs, an immediate, attribute-carrying instructions, comparisons and where, and a
+// register reused by the instruction that reads it. Gradchecks go through the op's VJP (the program
+// expanded into primitive ops), to second order.
+#include <cmath>
+
+#include "engine/fused.h"
+#include "tests/harness/op_harness.h"
+
+namespace orbit::testing {
+
+namespace {
+
+struct I {
+  int code, dst, a, b, c;
+  double p0, p1;
+};
+
+FusedAttr program(const Shape& shape, DType dt, std::vector<I> code, int slots, int out) {
+  FusedAttr f;
+  f.shape = shape;
+  f.dtype = dt;
+  for (const I& i : code) {
+    f.code.insert(f.code.end(), {i.code, i.dst, i.a, i.b, i.c});
+    f.params.insert(f.params.end(), {i.p0, i.p1});
+  }
+  f.slots = slots;
+  f.out_slot = out;
+  f.ops = "hand-written";
+  return f;
+}
+
+double silu(double x) { return x / (1 + std::exp(-x)); }
+
+}  // namespace
+
+void add_fused_cases(std::vector<OpCase>& cs) {
+  using namespace scalar;
+  {  // silu(x) * b + exp(x), b broadcast along the rows; the last add writes the register it reads
+    OpCase c;
+    c.op = "fused";
+    c.label = "fused silu(x) * b + exp(x), b broadcast";
+    InputSpec x, b;
+    x.shape = {3, 4};
+    b.shape = {4};
+    c.inputs = {x, b};
+    c.build = [](Graph&, const std::vector<Var>& in) {
+      auto a = program({3, 4}, in[0].dtype(),
+                       {{f_load, 0, 0, 0, 0, 0, 0}, {f_load, 1, 1, 0, 0, 0, 0}, {f_silu, 2, 0, 0, 0, 0, 0},
+                        {f_mul, 1, 2, 1, 0, 0, 0}, {f_exp, 2, 0, 0, 0, 0, 0}, {f_add, 1, 1, 2, 0, 0, 0}},
+                       3, 1);
+      return fused_elementwise(in, a);
+    };
+    c.ref = [](const std::vector<Nd>& in) {
+      Nd o({3, 4});
+      for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 4; ++j) {
+          const double x = in[0].v[i * 4 + j];
+          o.v[i * 4 + j] = silu(x) * in[1].v[j] + std::exp(x);
+        }
+      return o;
+    };
+    cs.push_back(c);
+  }
+  {  // where(x > 0.5, clamp(x, -1, 1), z^3) with z [3, 1] broadcast over [2, 3, 4]
+    OpCase c;
+    c.op = "fused";
+    c.label = "fused where(x > 0.5, clamp(x), z^3), immediate, z broadcast";
+    InputSpec x, z;
+    x.shape = {2, 3, 4};
+    x.avoid = {0.5, -1.0, 1.0};
+    z.shape = {3, 1};
+    c.inputs = {x, z};
+    c.build = [](Graph&, const std::vector<Var>& in) {
+      auto a = program({2, 3, 4}, in[0].dtype(),
+                       {{f_load, 0, 0, 0, 0, 0, 0}, {f_imm, 1, 0, 0, 0, 0.5, 0}, {f_gt, 1, 0, 1, 0, 0, 0},
+                        {f_clamp, 2, 0, 0, 0, -1.0, 1.0}, {f_load, 0, 1, 0, 0, 0, 0},
+                        {f_pow_scalar, 0, 0, 0, 0, 3.0, 0}, {f_where, 0, 1, 2, 0, 0, 0}},
+                       3, 0);
+      return fused_elementwise(in, a);
+    };
+    c.ref = [](const std::vector<Nd>& in) {
+      Nd o({2, 3, 4});
+      for (int b = 0; b < 2; ++b)
+        for (int i = 0; i < 3; ++i)
+          for (int j = 0; j < 4; ++j) {
+            const int k = (b * 3 + i) * 4 + j;
+            const double x = in[0].v[k];
+            o.v[k] = x > 0.5 ? std::min(1.0, std::max(-1.0, x)) : std::pow(in[1].v[i], 3);
+          }
+      return o;
+    };
+    cs.push_back(c);
+  }
+}
+
+}  // namespace orbit::testing

@@ -1,0 +1,283 @@
+// The fusion pass (engine/compile/fusion.cpp) and the fused op (engine/fused.h): on random graphs of
+// elementwise ops with broadcasting, scalar immediates, outputs inside chains, values with several
+// consumers and non-elementwise ops in between, fused programs equal unfused ones bit for bit on the
+// CPU (same scalar functors, same order), for the forward graph, its gradient and its second-order
+// graph; kernels and planned memory shrink; a fused graph can itself be differentiated; the switches
+// turn fusion off. On the GPU (suite "gpu"), the fused CUDA kernel agrees with the CPU.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/compile/passes.h"
+#include "engine/fused.h"
+#include "engine/orbit.h"
+#include "tests/harness/op_harness.h"
+
+using namespace orbit;
+
+namespace {
+
+struct RandomGraph {
+  Graph g;
+  std::vector<Var> inputs, outputs;
+  Feeds feeds;
+};
+
+Tensor random_values(const Shape& s, DType dt, std::mt19937_64& rng) {
+  std::uniform_real_distribution<double> u(-1.5, 1.5);
+  std::vector<double> v(static_cast<size_t>(s.numel()));
+  for (auto& x : v) x = u(rng);
+  return Tensor::from<double>(s, v).cast(dt);
+}
+
+// A random graph: elementwise chains over [4, 5] fed by inputs of shapes [4, 5], [5], [4, 1] and
+// scalars, interrupted by reductions, matrix products and reshapes; three outputs, one of them usually
+// in the middle of a chain.
+RandomGraph random_graph(uint64_t seed, DType dt) {
+  std::mt19937_64 rng(seed);
+  RandomGraph r;
+  Graph& g = r.g;
+  const std::vector<Shape> shapes = {Shape({4, 5}), Shape({5}), Shape({4, 1}), Shape({4, 5})};
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    r.inputs.push_back(g.input("in" + std::to_string(i), shapes[i], dt));
+    r.feeds.push_back({"in" + std::to_string(i), random_values(shapes[i], dt, rng)});
+  }
+  Var w = g.input("wmat", {5, 5}, dt);
+  r.feeds.push_back({"wmat", random_values(Shape({5, 5}), dt, rng)});
+  std::vector<Var> pool = r.inputs;
+  auto pick = [&]() -> Var {
+    // Prefer recent values (long chains), sometimes an old one (several consumers).
+    std::uniform_int_distribution<size_t> recent(pool.size() > 3 ? pool.size() - 3 : 0, pool.size() - 1);
+    std::uniform_int_distribution<size_t> any(0, pool.size() - 1);
+    return std::uniform_real_distribution<double>(0, 1)(rng) < 0.75 ? pool[recent(rng)] : pool[any(rng)];
+  };
+  auto full = [&](Var v) { return v.shape() == Shape({4, 5}) ? v : v + r.inputs[3] * 0.0 + v; };
+  std::uniform_int_distribution<int> kind(0, 19);
+  for (int step = 0; step < 28; ++step) {
+    Var a = pick(), b = pick(), v;
+    switch (kind(rng)) {
+      case 0: v = silu(a); break;
+      case 1: v = tanh(a); break;
+      case 2: v = exp(clamp(a, -3, 3)); break;
+      case 3: v = sin(a) * 0.5; break;
+      case 4: v = sqrt(abs(a) + 0.1); break;
+      case 5: v = a + b; break;
+      case 6: v = a * b; break;
+      case 7: v = a - b * 2.0; break;
+      case 8: v = a / (abs(b) + 0.5); break;
+      case 9: v = maximum(a, b); break;
+      case 10: v = where(gt(a, b), a, square(b)); break;
+      case 11: v = sigmoid(a) + softplus(b); break;
+      case 12: v = pow(abs(a) + 0.2, 1.5); break;
+      case 13: v = relu(a) - neg(b); break;
+      case 14: v = gelu(a) * log1p(abs(b)); break;
+      case 15: v = sum(full(a), {1}, true); break;                       // [4, 1]: a group boundary
+      case 16: v = matmul(full(a), w); break;                             // [4, 5]
+      case 17: v = reshape(reshape(full(a), {20}), {4, 5}); break;        // a layout op in between
+      case 18: v = minimum(a, b) + 1.0; break;
+      default: v = erf(a) + cos(b); break;
+    }
+    pool.push_back(v);
+  }
+  r.outputs = {full(pool.back()), pool[pool.size() - 4], sum(pool[pool.size() - 2])};
+  return r;
+}
+
+bool same_bits(const Tensor& a, const Tensor& b) {
+  auto x = a.to_vector(), y = b.to_vector();
+  if (x.size() != y.size()) return false;
+  for (size_t i = 0; i < x.size(); ++i)
+    if (!(x[i] == y[i] || (std::isnan(x[i]) && std::isnan(y[i])))) return false;
+  return true;
+}
+
+double max_rel(const Tensor& got, const Tensor& want) {
+  auto x = got.to_vector(), y = want.to_vector();
+  double scale = 0, err = 0;
+  for (double v : y)
+    if (std::isfinite(v)) scale = std::max(scale, std::abs(v));
+  for (size_t i = 0; i < x.size(); ++i)
+    if (!(x[i] == y[i] || (std::isnan(x[i]) && std::isnan(y[i])))) err = std::max(err, std::abs(x[i] - y[i]));
+  return err / std::max(scale, 1e-300);
+}
+
+// The forward outputs, the gradients of sum(out0 * u) + out2 w.r.t. the inputs, and the second-order
+// terms grad(sum(g0^2 * v)) w.r.t. the inputs.
+std::vector<Var> with_derivatives(RandomGraph& r, int order) {
+  std::vector<Var> outs = r.outputs;
+  if (order == 0) return outs;
+  Graph& g = r.g;
+  Var u = g.input("u", r.outputs[0].shape(), r.outputs[0].dtype());
+  std::mt19937_64 rng(99);
+  r.feeds.push_back({"u", random_values(r.outputs[0].shape(), r.outputs[0].dtype(), rng)});
+  auto g1 = grad(sum(r.outputs[0] * u) + r.outputs[2], r.inputs);
+  std::vector<Var> res;
+  for (Var v : g1)
+    if (v.valid()) res.push_back(v);
+  if (order == 1 || res.empty()) return res;
+  Var v = g.input("v", res[0].shape(), res[0].dtype());
+  r.feeds.push_back({"v", random_values(res[0].shape(), res[0].dtype(), rng)});
+  auto g2 = grad(sum(square(res[0]) * v), r.inputs);
+  std::vector<Var> res2;
+  for (Var x : g2)
+    if (x.valid()) res2.push_back(x);
+  return res2;
+}
+
+// The x86-64 baseline has no FMA, so both paths round every operation identically there.
+#if defined(__x86_64__)
+constexpr bool kBitwise = true;
+#else
+constexpr bool kBitwise = false;
+#endif
+
+}  // namespace
+
+TEST_SUITE("cpu") {
+  TEST_CASE("fusion: random graphs fused equal unfused bit for bit, forward and to second order (f64, f32)") {
+    int fused_programs = 0, total = 0;
+    for (DType dt : {DType::f64, DType::f32})
+      for (int order = 0; order <= 2; ++order)
+        for (uint64_t seed = 1; seed <= 25; ++seed) {
+          INFO("seed " << seed << " order " << order << " " << dtype_name(dt));
+          RandomGraph r = random_graph(seed, dt);
+          std::vector<Var> outs = with_derivatives(r, order);
+          if (outs.empty()) continue;
+          CompileOptions off;
+          off.fuse = false;
+          Program fused = compile(r.g, outs, Device::cpu());
+          Program plain = compile(r.g, outs, Device::cpu(), off);
+          auto a = fused.run(r.feeds), b = plain.run(r.feeds);
+          REQUIRE(a.size() == b.size());
+          for (size_t i = 0; i < a.size(); ++i) {
+            if (kBitwise) CHECK(same_bits(a[i], b[i]));
+            else CHECK(max_rel(a[i], b[i]) <= (dt == DType::f64 ? 1e-13 : 1e-5));
+          }
+          CHECK(fused.num_kernels() <= plain.num_kernels());
+          if (order < 2) fused_programs += fused.num_fused() > 0, ++total;
+          if (fused.num_fused() == 0 && std::getenv("ORBIT_FUSION_DEBUG")) MESSAGE(fused.report());
+        }
+    // The generator is meant to produce fusible chains: nearly every forward and gradient program fuses.
+    CAPTURE(total);
+    CHECK(fused_programs >= total * 9 / 10);
+  }
+
+  TEST_CASE("fusion: an elementwise chain becomes one kernel; broadcast inputs and immediates stay outside") {
+    Graph g;
+    Var x = g.input("x", {64, 32}, DType::f64), b = g.input("b", {32}, DType::f64);
+    Var y = silu(x * 2.0 + b) * tanh(x) - exp(-square(x)) / 3.0;
+    CompileOptions off;
+    off.fuse = false;
+    Program fused = compile(g, {y}), plain = compile(g, {y}, Device::cpu(), off);
+    CHECK(fused.num_kernels() == 1);
+    CHECK(fused.num_fused() == 1);
+    CHECK(plain.num_kernels() >= 9);
+    CHECK(fused.planned_peak_bytes() == 0);  // nothing between kernels
+    std::mt19937_64 rng(3);
+    Feeds f = {{"x", random_values(Shape({64, 32}), DType::f64, rng)}, {"b", random_values(Shape({32}), DType::f64, rng)}};
+    CHECK(same_bits(fused.run(f)[0], plain.run(f)[0]));
+    const std::string rep = fused.report();
+    CHECK(rep.find("1 fused elementwise groups") != std::string::npos);
+    CHECK(rep.find("silu") != std::string::npos);
+  }
+
+  TEST_CASE("fusion: a value used outside its chain is materialised once; requested outputs are kept") {
+    Graph g;
+    Var x = g.input("x", {8, 8}, DType::f64);
+    Var h = tanh(x * 3.0);       // used by two chains and requested
+    Var y1 = exp(h) + 1.0;
+    Var y2 = matmul(h, h) * 2.0; // a matrix product between: h must exist in memory
+    Program p = compile(g, {y1, y2, h});
+    std::mt19937_64 rng(5);
+    Feeds f = {{"x", random_values(Shape({8, 8}), DType::f64, rng)}};
+    auto out = p.run(f);
+    CompileOptions off;
+    off.fuse = false;
+    auto want = compile(g, {y1, y2, h}, Device::cpu(), off).run(f);
+    for (size_t i = 0; i < out.size(); ++i) CHECK(same_bits(out[i], want[i]));
+    CHECK(p.num_fused() >= 2);  // tanh(x * 3) and exp(h) + 1
+  }
+
+  TEST_CASE("fusion: a fused graph is differentiable (its VJP expands the program) to second order") {
+    Graph g;
+    Var x = g.input("x", {5, 3}, DType::f64), b = g.input("b", {3}, DType::f64);
+    Var y = sin(x * b) * silu(x) + square(b);
+    passes::Rewritten fz = passes::fuse(g, {y.id()});
+    Graph& fg = fz.graph;
+    int fused_nodes = 0;
+    for (int i = 0; i < fg.size(); ++i) fused_nodes += fg.node(i).kind == NodeKind::op && fg.node(i).op == fused_op();
+    REQUIRE(fused_nodes == 1);
+    Var yf(&fg, fz.outputs[0]), xf = fg.find("x"), bf = fg.find("b");
+    auto d1 = grad(sum(yf), {xf, bf});
+    auto d2 = grad(sum(d1[0] * d1[0]) + sum(d1[1]), {xf, bf});
+    auto e1 = grad(sum(y), {x, b});
+    auto e2 = grad(sum(e1[0] * e1[0]) + sum(e1[1]), {x, b});
+    std::mt19937_64 rng(8);
+    Feeds f = {{"x", random_values(Shape({5, 3}), DType::f64, rng)}, {"b", random_values(Shape({3}), DType::f64, rng)}};
+    auto got = compile(fg, {d1[0], d1[1], d2[0], d2[1]}).run(f);
+    auto want = compile(g, {e1[0], e1[1], e2[0], e2[1]}).run(f);
+    for (size_t i = 0; i < got.size(); ++i) {
+      CAPTURE(i);
+      CHECK(max_rel(got[i], want[i]) <= 1e-14);
+    }
+  }
+
+  TEST_CASE("fusion: NumericsCheck::all and ORBIT_FUSION=0 turn it off; bad fused programs are refused") {
+    Graph g;
+    Var x = g.input("x", {4}, DType::f64);
+    Var y = exp(x) * 2.0 + 1.0;
+    CompileOptions all;
+    all.numerics = NumericsCheck::all;
+    CHECK(compile(g, {y}, Device::cpu(), all).num_fused() == 0);
+    setenv("ORBIT_FUSION", "0", 1);
+    CHECK(compile(g, {y}).num_fused() == 0);
+    unsetenv("ORBIT_FUSION");
+    CHECK(compile(g, {y}).num_fused() == 1);
+    // Hostile programs: unknown opcodes, registers read before written, loads of missing inputs.
+    FusedAttr a;
+    a.shape = Shape({4});
+    a.dtype = DType::f64;
+    a.slots = 2;
+    a.code = {scalar::f_load, 0, 0, 0, 0, 77, 1, 0, 0, 0};
+    a.params = {0, 0, 0, 0};
+    CHECK_THROWS_WITH_AS(fused_elementwise({x}, a), doctest::Contains("unknown opcode 77"), Error);
+    a.code = {scalar::f_load, 0, 0, 0, 0, scalar::f_add, 1, 0, 1, 0};
+    CHECK_THROWS_WITH_AS(fused_elementwise({x}, a), doctest::Contains("before it is written"), Error);
+    a.code = {scalar::f_load, 0, 3, 0, 0, scalar::f_exp, 1, 0, 0, 0};
+    CHECK_THROWS_WITH_AS(fused_elementwise({x}, a), doctest::Contains("loads input 3"), Error);
+    a.code = {scalar::f_load, 0, 0, 0, 0, scalar::f_exp, 1, 0, 0, 0};
+    a.out_slot = 1;
+    Var bad = g.input("wrong", {3}, DType::f64);
+    CHECK_THROWS_WITH_AS(fused_elementwise({bad}, a), doctest::Contains("does not broadcast"), Error);
+    CHECK(fused_elementwise({x}, a).shape() == Shape({4}));
+  }
+}
+
+TEST_SUITE("gpu") {
+  TEST_CASE("gpu fusion: fused CUDA programs agree with the CPU on random graphs, forward and gradients") {
+    if (cuda_device_count() == 0 && !testing::gpu_dry_run()) {
+      MESSAGE("skipped: no GPU");
+      return;
+    }
+    for (DType dt : {DType::f64, DType::f32})
+      for (int order = 0; order <= 1; ++order)
+        for (uint64_t seed = 1; seed <= 12; ++seed) {
+          INFO("seed " << seed << " order " << order << " " << dtype_name(dt));
+          RandomGraph r = random_graph(seed, dt);
+          std::vector<Var> outs = with_derivatives(r, order);
+          if (outs.empty()) continue;
+          Program gpu = compile(r.g, outs, testing::device_under_test());
+          CompileOptions off;
+          off.fuse = false;
+          Program cpu = compile(r.g, outs, Device::cpu(), off);
+          auto a = gpu.run(r.feeds), b = cpu.run(r.feeds);
+          for (size_t i = 0; i < a.size(); ++i)
+            CHECK(max_rel(a[i].to(Device::cpu()), b[i]) <= (dt == DType::f64 ? 1e-11 : 2e-4));
+          CHECK(gpu.num_fused() > 0);
+        }
+  }
+}

@@ -33,10 +33,13 @@ int64_t first_bad(const Tensor& t, bool inf_too) {
   });
 }
 
-bool fusion_enabled(const CompileOptions& o) {
-  if (!o.fuse || o.numerics == NumericsCheck::all) return false;
+bool fusion_enabled(const CompileOptions& o, Device d) {
+  if (o.numerics == NumericsCheck::all || o.fusion == CompileOptions::Fusion::off) return false;
+  if (o.fusion == CompileOptions::Fusion::on) return true;
   const char* e = std::getenv("ORBIT_FUSION");
-  return !(e && std::string(e) == "0");
+  if (e && std::string(e) == "0") return false;
+  if (e && std::string(e) == "1") return true;
+  return d.is_cpu();
 }
 
 }  // namespace
@@ -52,7 +55,7 @@ Program compile(const Graph& g, const std::vector<Var>& outputs, Device device, 
   if (device.is_cuda()) allocator_for(device);  // fails clearly when the backend is absent
 
   passes::Rewritten r = opts.optimize ? passes::simplify(g, out_ids) : passes::prune(g, out_ids);
-  if (fusion_enabled(opts)) r = passes::fuse(r.graph, r.outputs);
+  if (fusion_enabled(opts, device)) r = passes::fuse(r.graph, r.outputs);
   Program p;
   p.graph_ = std::move(r.graph);
   p.outputs_ = std::move(r.outputs);

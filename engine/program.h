@@ -24,9 +24,13 @@ struct CompileOptions {
   bool optimize = true;                     // simplification, folding and CSE
   NumericsCheck numerics = NumericsCheck::inputs;
   std::shared_ptr<ParamStore> params;       // where parameter values come from (feeds override)
-  // Elementwise groups fused into one kernel each (engine/compile/fusion.cpp). Off under
-  // NumericsCheck::all (which names the op that produced a NaN) and when ORBIT_FUSION=0.
-  bool fuse = true;
+  // Elementwise groups fused into one kernel each (engine/compile/fusion.cpp). `automatic`: on the CPU
+  // (measured neutral to 5% faster, less memory), off on CUDA, where the interpreting kernel lost to
+  // the unfused kernels on half the H100 benchmarks (docs/fusion.md) until generated kernels replace
+  // it. ORBIT_FUSION=1 / =0 forces it on / off everywhere; NumericsCheck::all (which names the op that
+  // produced a NaN) always runs unfused.
+  enum class Fusion : uint8_t { automatic, on, off };
+  Fusion fusion = Fusion::automatic;
 };
 
 class Program {

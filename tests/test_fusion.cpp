@@ -148,7 +148,7 @@ TEST_SUITE("cpu") {
           std::vector<Var> outs = with_derivatives(r, order);
           if (outs.empty()) continue;
           CompileOptions off;
-          off.fuse = false;
+          off.fusion = CompileOptions::Fusion::off;
           Program fused = compile(r.g, outs, Device::cpu());
           Program plain = compile(r.g, outs, Device::cpu(), off);
           auto a = fused.run(r.feeds), b = plain.run(r.feeds);
@@ -171,7 +171,7 @@ TEST_SUITE("cpu") {
     Var x = g.input("x", {64, 32}, DType::f64), b = g.input("b", {32}, DType::f64);
     Var y = silu(x * 2.0 + b) * tanh(x) - exp(-square(x)) / 3.0;
     CompileOptions off;
-    off.fuse = false;
+    off.fusion = CompileOptions::Fusion::off;
     Program fused = compile(g, {y}), plain = compile(g, {y}, Device::cpu(), off);
     CHECK(fused.num_kernels() == 1);
     CHECK(fused.num_fused() == 1);
@@ -196,7 +196,7 @@ TEST_SUITE("cpu") {
     Feeds f = {{"x", random_values(Shape({8, 8}), DType::f64, rng)}};
     auto out = p.run(f);
     CompileOptions off;
-    off.fuse = false;
+    off.fusion = CompileOptions::Fusion::off;
     auto want = compile(g, {y1, y2, h}, Device::cpu(), off).run(f);
     for (size_t i = 0; i < out.size(); ++i) CHECK(same_bits(out[i], want[i]));
     CHECK(p.num_fused() >= 2);  // tanh(x * 3) and exp(h) + 1
@@ -226,7 +226,7 @@ TEST_SUITE("cpu") {
     }
   }
 
-  TEST_CASE("fusion: NumericsCheck::all and ORBIT_FUSION=0 turn it off; bad fused programs are refused") {
+  TEST_CASE("fusion: NumericsCheck::all, Fusion::off and ORBIT_FUSION=0 turn it off; bad fused programs are refused") {
     Graph g;
     Var x = g.input("x", {4}, DType::f64);
     Var y = exp(x) * 2.0 + 1.0;
@@ -237,6 +237,9 @@ TEST_SUITE("cpu") {
     CHECK(compile(g, {y}).num_fused() == 0);
     unsetenv("ORBIT_FUSION");
     CHECK(compile(g, {y}).num_fused() == 1);
+    CompileOptions off;
+    off.fusion = CompileOptions::Fusion::off;
+    CHECK(compile(g, {y}, Device::cpu(), off).num_fused() == 0);
     // Hostile programs: unknown opcodes, registers read before written, loads of missing inputs.
     FusedAttr a;
     a.shape = Shape({4});
@@ -270,9 +273,11 @@ TEST_SUITE("gpu") {
           RandomGraph r = random_graph(seed, dt);
           std::vector<Var> outs = with_derivatives(r, order);
           if (outs.empty()) continue;
-          Program gpu = compile(r.g, outs, testing::device_under_test());
+          CompileOptions on;
+          on.fusion = CompileOptions::Fusion::on;  // off by default on CUDA
+          Program gpu = compile(r.g, outs, testing::device_under_test(), on);
           CompileOptions off;
-          off.fuse = false;
+          off.fusion = CompileOptions::Fusion::off;
           Program cpu = compile(r.g, outs, Device::cpu(), off);
           auto a = gpu.run(r.feeds), b = cpu.run(r.feeds);
           for (size_t i = 0; i < a.size(); ++i)

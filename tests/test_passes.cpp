@@ -18,7 +18,7 @@ namespace {
 // These tests look at what simplification and memory planning do to a graph, so fusion (tested in
 // test_fusion.cpp) stays off.
 Program compile_unfused(const Graph& g, const std::vector<Var>& outs, Device d = Device::cpu(), CompileOptions o = {}) {
-  o.fuse = false;
+  o.fusion = CompileOptions::Fusion::off;
   return compile(g, outs, d, o);
 }
 

@@ -69,6 +69,7 @@ void map2(T* d, const T* a, const T* b, int64_t m, F f) {
 
 template <class T>
 void apply(const FusedInstr& in, T* d, const T* a, const T* b, const T* c, int64_t m) {
+  // a, b, c may be uninitialised for instructions that do not read them (never dereferenced then).
   using namespace scalar;
   switch (in.code) {
     case f_neg: return map1(d, a, m, Neg{});
@@ -117,15 +118,29 @@ void apply(const FusedInstr& in, T* d, const T* a, const T* b, const T* c, int64
 template <class T>
 void fused_elementwise(const FusedProgram& p, const T* const* in, T* out, int64_t n) {
   const int64_t chunks = (n + kChunk - 1) / kChunk;
+  // The last instruction that writes the output register writes straight into `out`.
+  int last_out = -1;
+  for (int k = 0; k < p.n_instrs; ++k)
+    if (p.code[k].dst == p.out_slot) last_out = k;
   parallel_for(chunks, 16, [&](int64_t ci) {
     alignas(64) T reg[scalar::kFusedMaxSlots][kChunk];
+    const T* val[scalar::kFusedMaxSlots] = {};  // where each register's values are: reg, an input or out
     const int64_t i0 = ci * kChunk, m = std::min(kChunk, n - i0);
     for (int k = 0; k < p.n_instrs; ++k) {
       const FusedInstr& ins = p.code[k];
-      if (ins.code == scalar::f_load) load(p, ins.a, in[ins.a], i0, m, reg[ins.dst]);
-      else apply(ins, reg[ins.dst], reg[ins.a], reg[ins.b], reg[ins.c], m);
+      T* d = k == last_out && ins.code != scalar::f_load ? out + i0 : reg[ins.dst];
+      if (ins.code == scalar::f_load) {
+        if (p.access[ins.a] == scalar::fa_contiguous) {
+          val[ins.dst] = in[ins.a] + i0;  // read in place
+          continue;
+        }
+        load(p, ins.a, in[ins.a], i0, m, d);
+      } else {
+        apply(ins, d, val[ins.a], val[ins.b], val[ins.c], m);
+      }
+      val[ins.dst] = d;
     }
-    std::memcpy(out + i0, reg[p.out_slot], static_cast<size_t>(m) * sizeof(T));
+    if (val[p.out_slot] != out + i0) std::memcpy(out + i0, val[p.out_slot], static_cast<size_t>(m) * sizeof(T));
   });
 }
 

@@ -68,3 +68,30 @@ TEST_SUITE("cpu") {
     CHECK(l.mean > 6.0);
   }
 }
+
+TEST_SUITE("cpu") {
+  TEST_CASE("cfm: importance resampling follows the weights (systematic, deterministic, bad input named)") {
+    // Four 1-D "configurations" with weights 0.1, 0.2, 0.3, 0.4 (and one with weight 0).
+    Tensor x = Tensor::from<double>({5, 1}, {10, 20, 30, 40, 50});
+    std::vector<double> lw = {std::log(0.1), std::log(0.2), std::log(0.3), std::log(0.4), -INFINITY};
+    const int64_t n = 10000;
+    Tensor r = importance_resample(x, lw, n, 3);
+    REQUIRE(r.shape() == Shape({n, 1}));
+    std::vector<int64_t> count(6, 0);
+    for (double v : r.to_vector()) ++count[static_cast<size_t>(v / 10)];
+    // Systematic resampling: each count is within one of n * p.
+    CHECK(std::abs(count[1] - 1000) <= 1);
+    CHECK(std::abs(count[2] - 2000) <= 1);
+    CHECK(std::abs(count[3] - 3000) <= 1);
+    CHECK(std::abs(count[4] - 4000) <= 1);
+    CHECK(count[5] == 0);
+    CHECK(r.to_vector() == importance_resample(x, lw, n, 3).to_vector());
+    // Shifting every log weight by a constant changes nothing (self-normalised).
+    std::vector<double> shifted = lw;
+    for (auto& v : shifted) v += 700;
+    CHECK(r.to_vector() == importance_resample(x, shifted, n, 3).to_vector());
+    std::vector<double> none(5, -INFINITY);
+    CHECK_THROWS_WITH_AS(importance_resample(x, none, 4, 1), doctest::Contains("no finite importance weight"), Error);
+    CHECK_THROWS_WITH_AS(importance_resample(x, {0.0, 0.0}, 4, 1), doctest::Contains("2 weights"), Error);
+  }
+}

@@ -1,5 +1,7 @@
 #include "models/diffusion/cfm.h"
 
+#include "kernels/scalar/random.h"
+
 #include <cmath>
 #include <random>
 
@@ -269,7 +271,37 @@ CfmImportance Cfm::importance(int64_t n, uint64_t seed) {
       z2 += w * w;
     }
   r.ess = z1 * z1 / z2 / n;
+  r.x = x;
+  r.log_w = std::move(logw);
   return r;
+}
+
+Tensor importance_resample(const Tensor& x, const std::vector<double>& log_w, int64_t n, uint64_t seed) {
+  ORBIT_CHECK(x.rank() == 2 && x.shape()[0] == static_cast<int64_t>(log_w.size()), "importance_resample: ",
+              log_w.size(), " weights for samples of shape ", x.shape().str());
+  ORBIT_CHECK(n >= 1, "importance_resample: n must be >= 1, got ", n);
+  double mx = -INFINITY;
+  for (double lw : log_w)
+    if (std::isfinite(lw)) mx = std::max(mx, lw);
+  ORBIT_CHECK(std::isfinite(mx), "importance_resample: no finite importance weight among ", log_w.size(), " samples");
+  std::vector<double> cdf(log_w.size());
+  double total = 0;
+  for (size_t i = 0; i < log_w.size(); ++i) {
+    total += std::isfinite(log_w[i]) ? std::exp(log_w[i] - mx) : 0.0;
+    cdf[i] = total;
+  }
+  const double u0 = scalar::random_uniform<double>(seed, 0, 0, 0);  // in [0, 1)
+  const int64_t D = x.shape()[1];
+  Tensor xd = x.cast(DType::f64);
+  std::vector<double> src = xd.to_vector(), out(static_cast<size_t>(n * D));
+  size_t j = 0;
+  for (int64_t k = 0; k < n; ++k) {
+    const double target = (static_cast<double>(k) + u0) / static_cast<double>(n) * total;
+    while (j + 1 < cdf.size() && cdf[j] <= target) ++j;
+    std::copy(src.begin() + static_cast<int64_t>(j) * D, src.begin() + static_cast<int64_t>(j + 1) * D,
+              out.begin() + k * D);
+  }
+  return Tensor::from(Shape({n, D}), out);
 }
 
 }  // namespace orbit::diffusion

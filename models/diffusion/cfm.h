@@ -44,7 +44,14 @@ struct CfmImportance {
   double log_z = 0;  // mean of log w = -E(x) - log q(x) over the batch (iDEM's estimator)
   double ess = 0;    // 1 / sum softmax(log w)^2, divided by the batch size
   int64_t n = 0;
+  Tensor x;                   // the model samples [n, D] (f64, original units)
+  std::vector<double> log_w;  // their log importance weights (-inf / NaN: weight 0)
 };
+
+// Systematic resampling: n rows of x drawn with probabilities softmax(log_w) (non-finite log weights
+// count as 0), one uniform offset from `seed`. The result approximates the target exp(-E) / Z when
+// the model covers it. Throws when no weight is finite.
+Tensor importance_resample(const Tensor& x, const std::vector<double>& log_w, int64_t n, uint64_t seed);
 
 class Cfm {
  public:

@@ -12,6 +12,7 @@
 #include "engine/ops.h"
 #include "kernels/cpu/fused.h"
 #if defined(ORBIT_WITH_CUDA)
+#include "engine/compile/cuda_codegen.h"
 #include "kernels/cuda/fused.h"
 #include "kernels/cuda/runtime.h"
 #endif
@@ -134,10 +135,18 @@ void fused_cpu(KernelCtx& k) {
 #if defined(ORBIT_WITH_CUDA)
 void fused_cuda(KernelCtx& k) {
   const auto& a = k.node.attr_as<FusedAttr>();
-  const scalar::FusedProgram p = fused_program(a, shapes_of(k.in));
+  const std::vector<Shape> shapes = shapes_of(k.in);
   const void* ptrs[scalar::kFusedMaxInputs] = {};
   for (size_t i = 0; i < k.in.size(); ++i) ptrs[i] = k.in[i].raw();
   try {
+    // ORBIT_FUSION_CODEGEN=1: the group's NVRTC-generated kernel when it compiles and loads, else (one
+    // warning per process) the interpreter below.
+    if (codegen::codegen_requested() && k.out.numel() > 0 &&
+        codegen::run_generated_fused(a, shapes, ptrs, k.out.raw(), k.out.numel(), k.stream)) {
+      if (cuda::sync_every_op()) cuda::sync(static_cast<cudaStream_t>(k.stream));
+      return;
+    }
+    const scalar::FusedProgram p = fused_program(a, shapes);
     cuda::fused_elementwise(k.out.dtype() == DType::f64 ? cuda::Elem::f64 : cuda::Elem::f32, p, ptrs, k.out.raw(),
                             k.out.numel(), static_cast<cudaStream_t>(k.stream));
     if (cuda::sync_every_op()) cuda::sync(static_cast<cudaStream_t>(k.stream));

@@ -23,7 +23,7 @@ export ORBIT_CHECK_LIMIT_bench=${ORBIT_CHECK_LIMIT_bench:-200} ORBIT_BENCH_BUDGE
 export ORBIT_BENCH_STEP_LIMIT=${ORBIT_BENCH_STEP_LIMIT:-50} ORBIT_BENCH_PEER_BUDGET=${ORBIT_BENCH_PEER_BUDGET:-2}
 export ORBIT_BENCH_COMPILE=${ORBIT_BENCH_COMPILE:-egnn_step_dw4,sampler}
 export ORBIT_CHECK_LIMIT_memcheck=${ORBIT_CHECK_LIMIT_memcheck:-40}
-export ORBIT_CHECK_TC=${ORBIT_CHECK_TC:-"gpu fusion:*,gpu agree: op harness forward*"}
+export ORBIT_CHECK_TC=${ORBIT_CHECK_TC:-"gpu fusion:*,gpu codegen*,gpu agree: op harness forward*"}
 OUT=$work bash tools/device-check.sh
 nofuse=${ORBIT_SESSION_NOFUSE-mlp,pinn,egnn,idem}
 if [ -n "$nofuse" ]; then

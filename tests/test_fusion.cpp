@@ -15,94 +15,19 @@
 #include "engine/compile/passes.h"
 #include "engine/fused.h"
 #include "engine/orbit.h"
+#include "tests/fusion_graphs.h"
 #include "tests/harness/op_harness.h"
 
 using namespace orbit;
+using namespace orbit::fusion_test;
 
 namespace {
 
-struct RandomGraph {
-  Graph g;
-  std::vector<Var> inputs, outputs;
-  Feeds feeds;
-};
-
-Tensor random_values(const Shape& s, DType dt, std::mt19937_64& rng) {
-  std::uniform_real_distribution<double> u(-1.5, 1.5);
-  std::vector<double> v(static_cast<size_t>(s.numel()));
-  for (auto& x : v) x = u(rng);
-  return Tensor::from<double>(s, v).cast(dt);
-}
-
-// A random graph: elementwise chains over [4, 5] fed by inputs of shapes [4, 5], [5], [4, 1] and
-// scalars, interrupted by reductions, matrix products and reshapes; three outputs, one of them usually
-// in the middle of a chain.
+// The graphs of these tests: [4, 5] chains fed by [4, 5], [5], [4, 1] and [4, 5] inputs, with
+// matrix products and reshapes in between.
 RandomGraph random_graph(uint64_t seed, DType dt) {
-  std::mt19937_64 rng(seed);
-  RandomGraph r;
-  Graph& g = r.g;
-  const std::vector<Shape> shapes = {Shape({4, 5}), Shape({5}), Shape({4, 1}), Shape({4, 5})};
-  for (size_t i = 0; i < shapes.size(); ++i) {
-    r.inputs.push_back(g.input("in" + std::to_string(i), shapes[i], dt));
-    r.feeds.push_back({"in" + std::to_string(i), random_values(shapes[i], dt, rng)});
-  }
-  Var w = g.input("wmat", {5, 5}, dt);
-  r.feeds.push_back({"wmat", random_values(Shape({5, 5}), dt, rng)});
-  std::vector<Var> pool = r.inputs;
-  auto pick = [&]() -> Var {
-    // Prefer recent values (long chains), sometimes an old one (several consumers).
-    std::uniform_int_distribution<size_t> recent(pool.size() > 3 ? pool.size() - 3 : 0, pool.size() - 1);
-    std::uniform_int_distribution<size_t> any(0, pool.size() - 1);
-    return std::uniform_real_distribution<double>(0, 1)(rng) < 0.75 ? pool[recent(rng)] : pool[any(rng)];
-  };
-  auto full = [&](Var v) { return v.shape() == Shape({4, 5}) ? v : v + r.inputs[3] * 0.0 + v; };
-  std::uniform_int_distribution<int> kind(0, 19);
-  for (int step = 0; step < 28; ++step) {
-    Var a = pick(), b = pick(), v;
-    switch (kind(rng)) {
-      case 0: v = silu(a); break;
-      case 1: v = tanh(a); break;
-      case 2: v = exp(clamp(a, -3, 3)); break;
-      case 3: v = sin(a) * 0.5; break;
-      case 4: v = sqrt(abs(a) + 0.1); break;
-      case 5: v = a + b; break;
-      case 6: v = a * b; break;
-      case 7: v = a - b * 2.0; break;
-      case 8: v = a / (abs(b) + 0.5); break;
-      case 9: v = maximum(a, b); break;
-      case 10: v = where(gt(a, b), a, square(b)); break;
-      case 11: v = sigmoid(a) + softplus(b); break;
-      case 12: v = pow(abs(a) + 0.2, 1.5); break;
-      case 13: v = relu(a) - neg(b); break;
-      case 14: v = gelu(a) * log1p(abs(b)); break;
-      case 15: v = sum(full(a), {1}, true); break;                       // [4, 1]: a group boundary
-      case 16: v = matmul(full(a), w); break;                             // [4, 5]
-      case 17: v = reshape(reshape(full(a), {20}), {4, 5}); break;        // a layout op in between
-      case 18: v = minimum(a, b) + 1.0; break;
-      default: v = erf(a) + cos(b); break;
-    }
-    pool.push_back(v);
-  }
-  r.outputs = {full(pool.back()), pool[pool.size() - 4], sum(pool[pool.size() - 2])};
-  return r;
-}
-
-bool same_bits(const Tensor& a, const Tensor& b) {
-  auto x = a.to_vector(), y = b.to_vector();
-  if (x.size() != y.size()) return false;
-  for (size_t i = 0; i < x.size(); ++i)
-    if (!(x[i] == y[i] || (std::isnan(x[i]) && std::isnan(y[i])))) return false;
-  return true;
-}
-
-double max_rel(const Tensor& got, const Tensor& want) {
-  auto x = got.to_vector(), y = want.to_vector();
-  double scale = 0, err = 0;
-  for (double v : y)
-    if (std::isfinite(v)) scale = std::max(scale, std::abs(v));
-  for (size_t i = 0; i < x.size(); ++i)
-    if (!(x[i] == y[i] || (std::isnan(x[i]) && std::isnan(y[i])))) err = std::max(err, std::abs(x[i] - y[i]));
-  return err / std::max(scale, 1e-300);
+  const Shape space({4, 5});
+  return fusion_test::random_graph(seed, dt, space, {space, Shape({5}), Shape({4, 1}), space}, 28, true);
 }
 
 // The forward outputs, the gradients of sum(out0 * u) + out2 w.r.t. the inputs, and the second-order
@@ -262,10 +187,7 @@ TEST_SUITE("cpu") {
 
 TEST_SUITE("gpu") {
   TEST_CASE("gpu fusion: fused CUDA programs agree with the CPU on random graphs, forward and gradients") {
-    if (cuda_device_count() == 0 && !testing::gpu_dry_run()) {
-      MESSAGE("skipped: no GPU");
-      return;
-    }
+    GPU_OR_SKIP();
     for (DType dt : {DType::f64, DType::f32})
       for (int order = 0; order <= 1; ++order)
         for (uint64_t seed = 1; seed <= 12; ++seed) {

@@ -37,18 +37,9 @@ namespace {
 constexpr uint64_t kSeed = 20261126;
 const std::set<std::string> kDedicated = {"random_normal", "random_uniform", "cast"};
 
-bool no_gpu() {
-  if (cuda_device_count() > 0 || gpu_dry_run()) return false;
-  const std::string why = cuda_built() ? "this CUDA build sees no GPU (no device or no driver)"
-                                       : "this build has no CUDA backend";
-  MESSAGE("skipped: " << why);
-  return true;
-}
-#define GPU_OR_SKIP() \
-  if (no_gpu()) return
 // Cases that only mean something on a real GPU (the allocator, device selection) skip the dry run.
 #define REAL_GPU_OR_SKIP()                                         \
-  if (no_gpu()) return;                                            \
+  if (::orbit::testing::skip_without_gpu()) return;               \
   if (gpu_dry_run()) {                                             \
     MESSAGE("skipped in the dry run (ORBIT_TEST_GPU_ON_CPU=1)");   \
     return;                                                        \

@@ -24,15 +24,6 @@ using namespace orbit::egnn_test;
 
 namespace {
 
-bool no_gpu() {
-  if (cuda_device_count() > 0 || testing::gpu_dry_run()) return false;
-  MESSAGE("skipped: " << (cuda_built() ? "this CUDA build sees no GPU (no device or no driver)"
-                                       : "this build has no CUDA backend"));
-  return true;
-}
-#define GPU_OR_SKIP() \
-  if (no_gpu()) return
-
 // ORBIT_TEST_GPU_ON_CPU=1: the CPU stands in for the GPU (a dry run of the tests' own logic).
 Device gpu() { return testing::device_under_test(); }
 

@@ -19,27 +19,18 @@
 #include "engine/optim/schedule.h"
 #include "engine/orbit.h"
 #include "models/sharing/prox.h"
+#include "tests/prox_test_util.h"
 #include "tests/harness/op_harness.h"
 
 using namespace orbit;
 using namespace orbit::sharing;
+using namespace orbit::prox_test;
 
 namespace {
-
-bool no_gpu() {
-  if (cuda_device_count() > 0 || testing::gpu_dry_run()) return false;
-  MESSAGE("skipped: " << (cuda_built() ? "this CUDA build sees no GPU (no device or no driver)"
-                                       : "this build has no CUDA backend"));
-  return true;
-}
-#define GPU_OR_SKIP() \
-  if (no_gpu()) return
 
 Device gpu() { return testing::device_under_test(); }
 
 constexpr ProxAlgorithm kAll[] = {ProxAlgorithm::pava, ProxAlgorithm::imminent, ProxAlgorithm::search};
-
-ProxOptions with(ProxAlgorithm a, double l1 = 0, double rho = 0) { return ProxOptions{l1, rho, a}; }
 
 Tensor as_tensor(const std::vector<double>& w, DType dt) {
   Tensor t = Tensor::from<double>({int64_t(w.size())}, w);
@@ -55,26 +46,6 @@ std::vector<double> prox_on(Device d, const std::vector<double>& w, DType dt, do
   REQUIRE(u.dtype() == dt);
   REQUIRE(u.numel() == int64_t(w.size()));
   return u.to(Device::cpu()).to_vector();
-}
-
-double max_abs(const std::vector<double>& v) {
-  double m = 0;
-  for (double x : v) m = std::max(m, std::fabs(x));
-  return m;
-}
-
-double max_diff(const std::vector<double>& a, const std::vector<double>& b) {
-  REQUIRE(a.size() == b.size());
-  double m = 0;
-  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(a[i] - b[i]));
-  return m;
-}
-
-std::vector<double> normal(std::mt19937_64& rng, int64_t d, double sigma) {
-  std::normal_distribution<double> n(0, sigma);
-  std::vector<double> w(d);
-  for (auto& x : w) x = n(rng);
-  return w;
 }
 
 // Every algorithm on the GPU against the CPU's PAVA, f64 and f32. `exact_counts`: the inputs have no
@@ -103,17 +74,6 @@ void check_against_cpu(const std::vector<double>& w, double t, double l1, double
       }
     }
   }
-}
-
-// The cascade input: sorted z = x + v = [d^2, 1, 2, ..., d-1] with t = d^3 (shuffled).
-std::vector<double> cascade(int64_t d, double t, std::mt19937_64& rng) {
-  std::vector<double> w(d);
-  for (int64_t k = 0; k < d; ++k) {
-    double zk = k == 0 ? double(d) * double(d) : double(k);
-    w[k] = zk - t * double(d - 1 - 2 * k) / double(d - 1);
-  }
-  std::shuffle(w.begin(), w.end(), rng);
-  return w;
 }
 
 int ceil_log2(int64_t d) {

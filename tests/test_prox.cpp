@@ -12,9 +12,11 @@
 #include "engine/optim/optimizer.h"
 #include "engine/orbit.h"
 #include "models/sharing/prox.h"
+#include "tests/prox_test_util.h"
 
 using namespace orbit;
 using namespace orbit::sharing;
+using namespace orbit::prox_test;
 
 namespace {
 
@@ -30,29 +32,7 @@ std::vector<double> prox32(const std::vector<double>& w, double t, ProxOptions o
   return prox_weight_sharing(Tensor::from<float>({int64_t(f.size())}, f), t, o).to_vector();
 }
 
-ProxOptions with(ProxAlgorithm a, double l1 = 0, double rho = 0) { return ProxOptions{l1, rho, a}; }
-
-double max_abs(const std::vector<double>& v) {
-  double m = 0;
-  for (double x : v) m = std::max(m, std::fabs(x));
-  return m;
-}
-
-double max_diff(const std::vector<double>& a, const std::vector<double>& b) {
-  REQUIRE(a.size() == b.size());
-  double m = 0;
-  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(a[i] - b[i]));
-  return m;
-}
-
 double R_of(const std::vector<double>& w) { return R(Tensor::from<double>({int64_t(w.size())}, w)); }
-
-std::vector<double> normal(std::mt19937_64& rng, int64_t d, double sigma) {
-  std::normal_distribution<double> n(0, sigma);
-  std::vector<double> w(d);
-  for (auto& x : w) x = n(rng);
-  return w;
-}
 
 // The three algorithms (f64 and f32) against the reference, relative to the input's scale.
 void check_agree(const std::vector<double>& w, double t, double l1 = 0, double rho = 0) {
@@ -126,17 +106,6 @@ std::vector<double> admm(const std::vector<double>& w, double t, int iters) {
     }
   }
   return u;
-}
-
-// The cascade input: sorted z = x + v = [d^2, 1, 2, ..., d-1] with t = d^3 (shuffled).
-std::vector<double> cascade(int64_t d, double t, std::mt19937_64& rng) {
-  std::vector<double> w(d);
-  for (int64_t k = 0; k < d; ++k) {
-    double zk = k == 0 ? double(d) * double(d) : double(k);
-    w[k] = zk - t * double(d - 1 - 2 * k) / double(d - 1);
-  }
-  std::shuffle(w.begin(), w.end(), rng);
-  return w;
 }
 
 }  // namespace

@@ -257,6 +257,13 @@ bool gpu_dry_run() {
 
 Device device_under_test() { return gpu_dry_run() ? Device::cpu() : Device::cuda(); }
 
+bool skip_without_gpu() {
+  if (cuda_device_count() > 0 || gpu_dry_run()) return false;
+  MESSAGE("skipped: " << (cuda_built() ? "this CUDA build sees no GPU (no device or no driver)"
+                                       : "this build has no CUDA backend"));
+  return true;
+}
+
 double accumulation_length(const Graph& g, NodeId id) {
   const Node& n = g.node(id);
   if (n.kind != NodeKind::op) return 1;

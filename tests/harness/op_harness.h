@@ -51,6 +51,10 @@ double check_second_order(const OpCase& c, uint64_t seed, Device dev = Device::c
 // of the GPU test cases' own logic on a machine without a GPU; every comparison is then trivial).
 Device device_under_test();
 bool gpu_dry_run();
+// True, after a doctest MESSAGE saying why, when there is no GPU to test on (and no dry run).
+bool skip_without_gpu();
+#define GPU_OR_SKIP() \
+  if (::orbit::testing::skip_without_gpu()) return
 
 // CPU-vs-CUDA agreement (needs a GPU). The forward program in `dtype` (the case's integer dtype for
 // integer cases); the gradient programs in f64 (first order, or the second-order program).

@@ -55,6 +55,7 @@ Program compile(const Graph& g, const std::vector<Var>& outputs, Device device, 
   if (device.is_cuda()) allocator_for(device);  // fails clearly when the backend is absent
 
   passes::Rewritten r = opts.optimize ? passes::simplify(g, out_ids) : passes::prune(g, out_ids);
+  if (passes::mlp_fusion_enabled(opts, device)) r = passes::fuse_mlp(r.graph, r.outputs);
   if (fusion_enabled(opts, device)) r = passes::fuse(r.graph, r.outputs);
   Program p;
   p.graph_ = std::move(r.graph);

@@ -5,6 +5,10 @@
 
 #include "engine/graph.h"
 
+namespace orbit {
+struct CompileOptions;
+}
+
 namespace orbit::passes {
 
 struct Rewritten {
@@ -24,5 +28,14 @@ Rewritten simplify(const Graph& g, const std::vector<NodeId>& outputs);
 // Fusion (engine/compile/fusion.cpp): maximal groups of elementwise ops over one iteration space become
 // one `fused` node each. The input must be pruned (topologically ordered).
 Rewritten fuse(const Graph& g, const std::vector<NodeId>& outputs);
+
+// MLP fusion (engine/compile/mlp_fusion.cpp): chains of at least two layers act(matmul(h, W) + b) (h 2-D,
+// no transposes, W and b leaves, b [out] broadcast over rows, every width <= 128, the activation one of
+// engine/mlp_fused.h's or none) whose intermediates nothing else reads become one `mlp_fused` node each,
+// longest chains first. The input must be pruned (topologically ordered).
+Rewritten fuse_mlp(const Graph& g, const std::vector<NodeId>& outputs);
+// Whether compile() runs fuse_mlp: off under NumericsCheck::all and Fusion::off, on under Fusion::on;
+// otherwise ORBIT_MLP_FUSION=0|1, then ORBIT_FUSION=0 (off), decide, and the default is on (CPU and CUDA).
+bool mlp_fusion_enabled(const CompileOptions& o, Device d);
 
 }  // namespace orbit::passes

@@ -9,6 +9,7 @@ namespace orbit::testing {
 
 void add_system_cases(std::vector<OpCase>& cs);  // op_cases_systems.cpp
 void add_fused_cases(std::vector<OpCase>& cs);   // op_cases_fused.cpp
+void add_mlp_fused_cases(std::vector<OpCase>& cs);  // op_cases_mlp_fused.cpp
 
 namespace {
 
@@ -320,6 +321,7 @@ std::vector<OpCase> build_cases() {
   seg("segment_mean", "segment_mean sorted axis 1", {2, 6, 2}, 1, 4, true, true, true);
   add_system_cases(cs);  // the custom energy ops of models/systems
   add_fused_cases(cs);   // the fusion pass's op
+  add_mlp_fused_cases(cs);  // the MLP pass's op
   return cs;
 }
 

@@ -279,6 +279,11 @@ double accumulation_length(const Graph& g, NodeId id) {
     return static_cast<double>(n.attr_as<MatmulAttr>().trans_a ? a[a.rank() - 2] : a[a.rank() - 1]);
   }
   if (op == "segment_sum" || op == "segment_mean") return static_cast<double>(in_shape(1).numel());
+  if (op == "mlp_fused") {  // the layers' sums, chained: bound by their total length
+    double k = 0;
+    for (size_t i = 1; i < n.inputs.size(); i += 2) k += static_cast<double>(in_shape(static_cast<int>(i))[0]);
+    return k;
+  }
   // The Monte-Carlo sum over K noised copies (a weighted average: its terms are the output's scale).
   if (op == "dem_score_target") return static_cast<double>(std::max<int64_t>(1, n.attr_as<diffusion::DemTargetAttr>().K));
   return 1;

@@ -19,6 +19,25 @@ struct BackendHooks {
   void* (*cuda_stream_create)() = nullptr;
   void (*cuda_stream_destroy)(void* stream) = nullptr;
   void (*cuda_stream_sync)(void* stream) = nullptr;
+  // CUDA graphs (Program replay, engine/program.cpp). graph_begin starts capturing the stream: kernels
+  // queued on it are recorded, not run, and the scratch memory and check flags they take belong to the
+  // graph from then on. graph_end stops; it returns the instantiated graph, or null with the reason in
+  // why[0..why_len) (the capture was invalidated: an op synchronised, say). graph_launch writes run_index
+  // to the device word counter_dev (random ops read it when replayed), then replays the graph on the
+  // stream; the next sync of the stream raises the graph's device-side checks. graph_destroy waits for
+  // nothing: destroy the stream (or sync it) first.
+  void (*cuda_graph_begin)(void* stream) = nullptr;
+  void* (*cuda_graph_end)(void* stream, char* why, size_t why_len) = nullptr;
+  void (*cuda_graph_launch)(void* graph, void* stream, uint64_t* counter_dev, uint64_t run_index) = nullptr;
+  void (*cuda_graph_destroy)(void* graph) = nullptr;
+  // Stream-ordered copy (kind as cuda_memcpy); host memory must stay valid until the stream is synced.
+  void (*cuda_memcpy_async)(void* dst, const void* src, size_t bytes, int kind, void* stream) = nullptr;
+  // Events for ORBIT_PROFILE: create, record on a stream, milliseconds between two recorded events
+  // (after the stream is synced), destroy.
+  void* (*cuda_event_create)() = nullptr;
+  void (*cuda_event_record)(void* event, void* stream) = nullptr;
+  float (*cuda_event_elapsed_ms)(void* start, void* end) = nullptr;
+  void (*cuda_event_destroy)(void* event) = nullptr;
   // The caching allocator: give cached blocks back to the driver; read its counters.
   void (*cuda_empty_cache)() = nullptr;
   void (*cuda_memory_stats)(CudaMemoryStats* out) = nullptr;

@@ -66,6 +66,10 @@ struct KernelCtx {
   Tensor& out;
   uint64_t run_index;  // increments every Program::run (random ops draw fresh numbers)
   void* stream;        // the backend stream (nullptr on the CPU)
+  // CUDA programs replayed as CUDA graphs: the device word that holds run_index at replay time
+  // (kernel arguments are frozen when the graph is captured, so a random op must read its counter
+  // from here whenever it is not null). Null when the program runs eagerly.
+  const uint64_t* run_index_dev = nullptr;
 };
 
 using Kernel = std::function<void(KernelCtx&)>;
@@ -80,6 +84,12 @@ struct OpDef {
   std::array<Kernel, Device::kNumKinds> kernels;
   bool elementwise = false;  // output element i depends on input element i (after broadcasting)
   bool random = false;       // never constant-folded
+  // The CUDA kernel may be recorded into a CUDA graph and replayed (Program, CompileOptions::cuda_graph):
+  // it does not synchronise or read device results on the host, takes temporaries only through
+  // cuda::scratch, and reads nothing at launch time that can change between runs except through its
+  // tensors (random ops read KernelCtx::run_index_dev when it is set). Custom ops that cannot promise
+  // this set it to false; programs holding one run eagerly.
+  bool graph_safe = true;
   bool zero_grad = false;    // piecewise constant: the VJP is zero (comparisons, sign)
 };
 

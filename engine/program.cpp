@@ -101,6 +101,7 @@ Program compile(const Graph& g, const std::vector<Var>& outputs, Device device, 
   p.peak_ = plan.peak;
   p.naive_ = plan.naive;
   if (dump_requested()) std::cerr << p.report();
+  if (const char* e = std::getenv("ORBIT_PROFILE"); e && *e && std::string(e) != "0") p.enable_profile();
   return p;
 }
 
@@ -115,6 +116,11 @@ std::string Program::report() const {
   os << "== orbit program on " << device_.str() << ": " << graph_.size() << " nodes, " << steps_.size()
      << " kernels (" << num_fused() << " fused elementwise groups), planned arena " << peak_
      << " bytes (without reuse " << naive_ << ")\n";
+  if (device_.is_cuda()) {
+    ReplayStats rs = replay_stats();
+    os << "cuda graph: " << rs.captures << " captures, " << rs.replays << " replays"
+       << (rs.off_reason.empty() ? std::string() : "; not replayed: " + rs.off_reason) << "\n";
+  }
   for (const Step& s : steps_) {
     const Node& node = graph_.node(s.node);
     auto* f = dynamic_cast<const FusedAttr*>(node.attr.get());
@@ -140,8 +146,10 @@ std::vector<Tensor> Program::run(const Feeds& feeds) {
       else if (offset_[i] >= 0) values_[i] = Tensor::view_of(arena_, static_cast<size_t>(offset_[i]), node.shape, node.dtype);
     }
   }
-  // Feeds: known names, exact types, no NaN.
-  std::vector<char> fed(n, 0);
+  // Feeds: known names, exact types, no NaN. Per leaf, where its value comes from (Bound) and the
+  // tensor as the caller or the store holds it, on its own device.
+  std::vector<char> bound(n, kUnbound);
+  std::vector<Tensor> src(n);
   for (auto& [name, t] : feeds) {
     NodeId hit = -1;
     for (NodeId i = 0; i < n && hit < 0; ++i) {
@@ -161,18 +169,18 @@ std::vector<Tensor> Program::run(const Feeds& feeds) {
     ORBIT_CHECK(t.defined(), "run: feed '", name, "' is an empty tensor");
     ORBIT_CHECK(t.shape() == node.shape && t.dtype() == node.dtype, "run: feed '", name, "' is ", t.shape().str(), " ",
                 dtype_name(t.dtype()), " but the graph expects ", node.shape.str(), " ", dtype_name(node.dtype));
-    ORBIT_CHECK(!fed[hit], "run: '", name, "' is fed twice");
+    ORBIT_CHECK(bound[hit] == kUnbound, "run: '", name, "' is fed twice");
     if (opts_.numerics != NumericsCheck::off) {
       int64_t bad = first_bad(t, false);
       ORBIT_CHECK(bad < 0, "run: feed '", name, "' holds NaN at flat index ", bad);
     }
-    values_[hit] = t.device() == device_ ? t : t.to(device_);
-    fed[hit] = 1;
+    src[hit] = t;
+    bound[hit] = kFed;
   }
   std::string missing;
   for (NodeId i = 0; i < n; ++i) {
     const Node& node = g.node(i);
-    if (fed[i]) continue;
+    if (bound[i] != kUnbound) continue;
     if (node.kind == NodeKind::input) {
       missing += (missing.empty() ? "'" : ", '") + node.name + "' " + node.shape.str() + " " + dtype_name(node.dtype);
     } else if (node.kind == NodeKind::parameter) {
@@ -186,50 +194,50 @@ std::vector<Tensor> Program::run(const Feeds& feeds) {
         int64_t bad = first_bad(v, false);
         ORBIT_CHECK(bad < 0, "run: parameter '", node.name, "' holds NaN at flat index ", bad);
       }
-      values_[i] = v.device() == device_ ? v : v.to(device_);
+      src[i] = v;
+      bound[i] = v.device() == device_ ? kStored : kStoredCopied;
     }
   }
   ORBIT_CHECK(missing.empty(), "run: missing feed(s) for input ", missing);
 
-  for (NodeId o : outputs_)
-    if (g.node(o).kind == NodeKind::op) values_[o] = Tensor::empty(g.node(o).shape, g.node(o).dtype, device_);
-
-  // On CUDA, kernels are queued on the program's stream; the host waits once, at the end (or per op
-  // under NumericsCheck::all), which also raises device-side index checks as orbit::Errors.
-  auto sync = [&] {
-    if (stream_) backend_hooks().cuda_stream_sync(stream_.get());
-  };
-  std::vector<Tensor> ins;
-  try {
-    for (const Step& s : steps_) {
-      const Node& node = g.node(s.node);
-      ins.clear();
-      for (NodeId in : s.inputs) ins.push_back(values_[in]);
-      KernelCtx ctx{node, ins, values_[s.node], run_index_, stream_.get()};
-      ops().get(node.op).kernels[static_cast<int>(device_.kind)](ctx);
-      if (opts_.numerics == NumericsCheck::all) {
-        sync();
-        Tensor h = values_[s.node].device().is_cpu() ? values_[s.node] : values_[s.node].to(Device::cpu());
-        int64_t bad = first_bad(h, true);
-        ORBIT_CHECK(bad < 0, "run: op '", ops().get(node.op).name, "' at node '", node.name, "' produced ",
-                    h.at(bad), " at flat index ", bad);
-      }
-    }
-  } catch (...) {
+  const bool replayed = replay_wanted(bound);
+  if (replayed) {
     try {
-      sync();  // queued kernels finish before their buffers can be reused
+      run_replayed(bound, src);
     } catch (...) {
+      try {
+        sync_stream();
+      } catch (...) {
+      }
+      throw;
     }
-    throw;
+  } else {
+    for (NodeId i = 0; i < n; ++i)
+      if (bound[i] != kUnbound) values_[i] = src[i].device() == device_ ? src[i] : src[i].to(device_);
+    for (NodeId o : outputs_)
+      if (g.node(o).kind == NodeKind::op) values_[o] = Tensor::empty(g.node(o).shape, g.node(o).dtype, device_);
+    // On CUDA, kernels are queued on the program's stream; the host waits once, at the end (or per op
+    // under NumericsCheck::all), which also raises device-side index checks as orbit::Errors.
+    try {
+      launch_steps(nullptr);
+    } catch (...) {
+      try {
+        sync_stream();  // queued kernels finish before their buffers can be reused
+      } catch (...) {
+      }
+      throw;
+    }
+    sync_stream();
+    if (profile_) profile_collect();
   }
-  sync();
   ++run_index_;
 
-  // Every output is its own tensor, even when two requested outputs became one node (CSE).
+  // Every output is its own tensor, even when two requested outputs became one node (CSE); a
+  // replayed graph writes into buffers it keeps, so its outputs are always copies.
   std::vector<Tensor> result;
   std::set<NodeId> returned;
   for (NodeId o : outputs_) {
-    bool fresh = g.node(o).kind == NodeKind::op && returned.insert(o).second;
+    bool fresh = !replayed && g.node(o).kind == NodeKind::op && returned.insert(o).second;
     result.push_back(fresh ? values_[o] : values_[o].clone());
   }
   // Leaves fed by the caller are not kept alive past the run.
@@ -238,6 +246,34 @@ std::vector<Tensor> Program::run(const Feeds& feeds) {
   for (NodeId o : outputs_)
     if (g.node(o).kind == NodeKind::op) values_[o] = Tensor();
   return result;
+}
+
+void Program::sync_stream() {
+  if (stream_) backend_hooks().cuda_stream_sync(stream_.get());
+}
+
+void Program::launch_steps(const uint64_t* run_index_dev) {
+  const Graph& g = graph_;
+  const int kernel_index = static_cast<int>(device_.kind);
+  Profile* prof = run_index_dev ? nullptr : profile_.get();  // never inside a graph capture
+  std::vector<Tensor> ins;
+  for (size_t k = 0; k < steps_.size(); ++k) {
+    const Step& s = steps_[k];
+    const Node& node = g.node(s.node);
+    ins.clear();
+    for (NodeId in : s.inputs) ins.push_back(values_[in]);
+    if (prof) profile_mark(static_cast<int>(k));
+    KernelCtx ctx{node, ins, values_[s.node], run_index_, stream_.get(), run_index_dev};
+    ops().get(node.op).kernels[kernel_index](ctx);
+    if (opts_.numerics == NumericsCheck::all) {
+      sync_stream();
+      Tensor h = values_[s.node].device().is_cpu() ? values_[s.node] : values_[s.node].to(Device::cpu());
+      int64_t bad = first_bad(h, true);
+      ORBIT_CHECK(bad < 0, "run: op '", ops().get(node.op).name, "' at node '", node.name, "' produced ",
+                  h.at(bad), " at flat index ", bad);
+    }
+  }
+  if (prof) profile_mark(static_cast<int>(steps_.size()));
 }
 
 }  // namespace orbit

@@ -31,6 +31,14 @@ struct CompileOptions {
   // produced a NaN) always runs unfused.
   enum class Fusion : uint8_t { automatic, on, off };
   Fusion fusion = Fusion::automatic;
+  // CUDA programs replayed as one CUDA graph (engine/program_replay.cpp): the second run records every
+  // kernel into a graph, later runs replay it with one launch. Feeds are copied into buffers the graph
+  // owns and outputs are copied out of them, so `automatic` captures only when the launches saved
+  // outweigh those copies (a program with many small kernels, not a few large ones); `on` always
+  // captures, `off` never. ORBIT_CUDA_GRAPH=0|1 overrides the option. Never under NumericsCheck::all,
+  // ORBIT_CUDA_SYNC=1 or ORBIT_PROFILE=1, nor for a program holding an op whose kernel is not graph_safe.
+  enum class CudaGraph : uint8_t { automatic, on, off };
+  CudaGraph cuda_graph = CudaGraph::automatic;
 };
 
 class Program {
@@ -50,6 +58,19 @@ class Program {
   void set_run_index(uint64_t i) { run_index_ = i; }  // random ops draw from this counter (for resume)
   const std::shared_ptr<ParamStore>& params() const { return opts_.params; }
   std::string report() const;  // the optimised graph, kernels and planned memory
+  // CUDA graph replay: how often this program was captured and replayed, and why it is not (empty
+  // when capture is allowed). See CompileOptions::cuda_graph.
+  struct ReplayStats {
+    int captures = 0;
+    int replays = 0;
+    std::string off_reason;
+  };
+  ReplayStats replay_stats() const;
+  // With ORBIT_PROFILE=1 (or after enable_profile()), every run times each kernel (CUDA events on the
+  // GPU, the wall clock on the CPU; no graph replay) and the program prints profile_report() to stderr
+  // when it is destroyed. The report: time per run, by op and the slowest kernels.
+  void enable_profile();
+  std::string profile_report() const;
 
  private:
   friend Program compile(const Graph&, const std::vector<Var>&, Device, CompileOptions);
@@ -68,6 +89,19 @@ class Program {
   std::shared_ptr<Storage> arena_;
   std::vector<Tensor> values_;
   uint64_t run_index_ = 0;
+  struct Replay;   // engine/program_replay.cpp
+  struct Profile;  // engine/program_profile.cpp
+  std::shared_ptr<Replay> replay_;
+  std::shared_ptr<Profile> profile_;
+  // Where a leaf's value comes from in a run: fed by the caller, from the ParamStore on the program's
+  // device (used in place), or from the store on another device (copied).
+  enum Bound : char { kUnbound, kFed, kStored, kStoredCopied };
+  void launch_steps(const uint64_t* run_index_dev);  // every kernel once, in order
+  void sync_stream();
+  bool replay_wanted(const std::vector<char>& bound);
+  void run_replayed(const std::vector<char>& bound, const std::vector<Tensor>& src);
+  void profile_mark(int step);  // before kernel `step` (steps_.size(): after the last)
+  void profile_collect();       // after the stream is synced
   // CUDA programs: the stream every kernel runs on (null on the CPU). Declared last so that it is
   // destroyed first: its deleter waits for the stream before the arena and values are freed.
   std::shared_ptr<void> stream_;

@@ -119,7 +119,7 @@ void bind_cuda_layout(OpRegistry& r) {
   auto random = [](bool normal) {
     return [normal](KernelCtx& k) {
       auto& a = k.node.attr_as<RandomAttr>();
-      cuda::random_fill(elem(k.out.dtype()), k.out.raw(), k.out.numel(), a.seed, a.stream, k.run_index, normal,
+      cuda::random_fill(elem(k.out.dtype()), k.out.raw(), k.out.numel(), a.seed, a.stream, k.run_index, k.run_index_dev, normal,
                         stream(k));
     };
   };

@@ -148,12 +148,23 @@ struct Slab {
   int used = 0;
 };
 
+// A captured CUDA graph and what its kernels use: scratch memory and check flags taken while it was
+// captured stay reserved for as long as the graph lives (their addresses are baked into it).
+struct GraphState {
+  cudaGraphExec_t exec = nullptr;
+  std::vector<void*> scratch;
+  std::vector<Slab> slabs;       // filled in order; the captured memsets reset the flags at every replay
+  std::vector<Describe> checks;  // in the order the flags were handed out
+};
+
 struct StreamState {
   cudaStream_t stream = nullptr;
   std::vector<void*> scratch;
   std::vector<Slab> slabs;       // kept across syncs; filled in order from `cursor`
   size_t cursor = 0;
   std::vector<Describe> checks;  // in the order flags were handed out (slab by slab)
+  GraphState* capturing = nullptr;       // between graph_begin and graph_end
+  const GraphState* replayed = nullptr;  // launched since the last sync: its checks are read there
 };
 
 std::mutex g_streams_mu;
@@ -189,12 +200,26 @@ bool sync_every_op() {
 void* scratch(cudaStream_t s, size_t bytes) {
   StreamState& st = state(s);
   void* p = alloc().allocate(bytes);
-  st.scratch.push_back(p);
+  (st.capturing ? st.capturing->scratch : st.scratch).push_back(p);
   return p;
 }
 
 unsigned long long* check_flag(cudaStream_t s, Describe describe) {
   StreamState& st = state(s);
+  if (GraphState* g = st.capturing) {
+    if (g->slabs.empty() || g->slabs.back().used == kSlabFlags) {
+      Slab slab;
+      slab.dev =
+          static_cast<unsigned long long*>(alloc().allocate(sizeof(unsigned long long) * kFlagWords * kSlabFlags));
+      g->slabs.push_back(slab);
+    }
+    Slab& slab = g->slabs.back();
+    unsigned long long* flag = slab.dev + kFlagWords * slab.used;
+    check(cudaMemsetAsync(flag, 0xff, sizeof(unsigned long long) * kFlagWords, s), "cudaMemsetAsync (check flag)");
+    ++slab.used;
+    g->checks.push_back(std::move(describe));
+    return flag;
+  }
   while (st.cursor < st.slabs.size() && st.slabs[st.cursor].used == kSlabFlags) ++st.cursor;
   if (st.cursor == st.slabs.size()) {
     Slab slab;
@@ -229,6 +254,8 @@ void sync(cudaStream_t s) {
                       cudaGetErrorName(e) + "): a kernel of this program failed; run with ORBIT_CUDA_SYNC=1 to "
                       "name the op, or under compute-sanitizer");
   }
+  const GraphState* replayed = st.replayed;
+  st.replayed = nullptr;
   size_t k = 0;
   std::vector<unsigned long long> words;
   for (size_t i = 0; i < st.slabs.size() && k < checks.size(); ++i) {
@@ -241,7 +268,86 @@ void sync(cudaStream_t s) {
       if (w[0] != ~0ull) throw Error(checks[k](w));
     }
   }
+  if (!replayed) return;
+  k = 0;
+  for (const Slab& slab : replayed->slabs) {
+    words.resize(static_cast<size_t>(kFlagWords) * slab.used);
+    check(cudaMemcpy(words.data(), slab.dev, sizeof(unsigned long long) * words.size(), cudaMemcpyDeviceToHost),
+          "cudaMemcpy (graph check flags)");
+    for (int f = 0; f < slab.used && k < replayed->checks.size(); ++f, ++k) {
+      const unsigned long long* w = words.data() + kFlagWords * f;
+      if (w[0] != ~0ull) throw Error(replayed->checks[k](w));
+    }
+  }
 }
+
+namespace {
+
+__global__ void set_counter_kernel(uint64_t* p, uint64_t v) { *p = v; }
+
+void release_graph(GraphState* g) noexcept {
+  if (!g) return;
+  if (g->exec) cudaGraphExecDestroy(g->exec);
+  for (void* p : g->scratch) alloc().release(p);
+  for (auto& slab : g->slabs) alloc().release(slab.dev);
+  delete g;
+}
+
+void graph_begin(cudaStream_t s) {
+  StreamState& st = state(s);
+  if (st.capturing) throw CudaFailure("graph_begin: the stream is already capturing");
+  // Work queued before the capture must not be recorded into it.
+  sync(s);
+  st.capturing = new GraphState;
+  // Relaxed: the caching allocator may call cudaMalloc while kernels are being recorded.
+  cudaError_t e = cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    release_graph(st.capturing);
+    st.capturing = nullptr;
+    throw CudaFailure(std::string("cudaStreamBeginCapture failed: ") + cudaGetErrorString(e));
+  }
+}
+
+GraphState* graph_end(cudaStream_t s, std::string& why) {
+  StreamState& st = state(s);
+  GraphState* g = st.capturing;
+  st.capturing = nullptr;
+  if (!g) {
+    why = "graph_end: the stream was not capturing";
+    return nullptr;
+  }
+  cudaGraph_t graph = nullptr;
+  cudaError_t e = cudaStreamEndCapture(s, &graph);
+  if (e == cudaSuccess && graph) {
+    e = cudaGraphInstantiate(&g->exec, graph, 0);
+    cudaGraphDestroy(graph);
+  } else if (graph) {
+    cudaGraphDestroy(graph);
+  }
+  if (e != cudaSuccess || !g->exec) {
+    cudaGetLastError();
+    why = std::string(e != cudaSuccess ? cudaGetErrorString(e) : "no graph was captured") + " (" +
+          (e != cudaSuccess ? cudaGetErrorName(e) : "empty") + ")";
+    release_graph(g);
+    return nullptr;
+  }
+  return g;
+}
+
+void graph_launch(GraphState* g, cudaStream_t s, uint64_t* counter_dev, uint64_t run_index) {
+  StreamState& st = state(s);
+  if (counter_dev) {
+    set_counter_kernel<<<1, 1, 0, s>>>(counter_dev, run_index);
+    check_launch("set_counter_kernel");
+  }
+  check(cudaGraphLaunch(g->exec, s), "cudaGraphLaunch");
+  st.replayed = g;
+}
+
+void graph_destroy(GraphState* g) noexcept { release_graph(g); }
+
+}  // namespace
 
 }  // namespace orbit::cuda
 
@@ -314,6 +420,62 @@ void hook_stream_destroy(void* sp) {
   cudaGetLastError();
 }
 
+void hook_graph_begin(void* s) {
+  engine_call([&] { cuda::graph_begin(static_cast<cudaStream_t>(s)); });
+}
+
+void* hook_graph_end(void* s, char* why, size_t why_len) {
+  std::string reason;
+  cuda::GraphState* g = cuda::graph_end(static_cast<cudaStream_t>(s), reason);
+  if (!g && why && why_len) {
+    std::snprintf(why, why_len, "%s", reason.c_str());
+  }
+  return g;
+}
+
+void hook_graph_launch(void* g, void* s, uint64_t* counter_dev, uint64_t run_index) {
+  engine_call([&] {
+    cuda::graph_launch(static_cast<cuda::GraphState*>(g), static_cast<cudaStream_t>(s), counter_dev, run_index);
+  });
+}
+
+void hook_graph_destroy(void* g) { cuda::graph_destroy(static_cast<cuda::GraphState*>(g)); }
+
+void hook_memcpy_async(void* dst, const void* src, size_t bytes, int kind, void* s) {
+  engine_call([&] {
+    cudaMemcpyKind k =
+        kind == 0 ? cudaMemcpyHostToDevice : (kind == 1 ? cudaMemcpyDeviceToHost : cudaMemcpyDeviceToDevice);
+    cuda::check(cudaMemcpyAsync(dst, src, bytes, k, static_cast<cudaStream_t>(s)), "cudaMemcpyAsync");
+  });
+}
+
+void* hook_event_create() {
+  return engine_call([] {
+    cudaEvent_t e = nullptr;
+    cuda::check(cudaEventCreate(&e), "cudaEventCreate");
+    return static_cast<void*>(e);
+  });
+}
+
+void hook_event_record(void* e, void* s) {
+  engine_call([&] {
+    cuda::check(cudaEventRecord(static_cast<cudaEvent_t>(e), static_cast<cudaStream_t>(s)), "cudaEventRecord");
+  });
+}
+
+float hook_event_elapsed_ms(void* a, void* b) {
+  return engine_call([&] {
+    float ms = 0;
+    cuda::check(cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(a), static_cast<cudaEvent_t>(b)),
+                "cudaEventElapsedTime");
+    return ms;
+  });
+}
+
+void hook_event_destroy(void* e) {
+  if (e) cudaEventDestroy(static_cast<cudaEvent_t>(e));
+}
+
 void hook_empty_cache() { cuda::alloc().empty_cache(); }
 void hook_memory_stats(CudaMemoryStats* out) { *out = cuda::alloc().stats(); }
 
@@ -328,6 +490,15 @@ void install_cuda_hooks(BackendHooks& h) {
   h.cuda_stream_destroy = &hook_stream_destroy;
   h.cuda_stream_sync = &hook_stream_sync;
   h.cuda_empty_cache = &hook_empty_cache;
+  h.cuda_graph_begin = &hook_graph_begin;
+  h.cuda_graph_end = &hook_graph_end;
+  h.cuda_graph_launch = &hook_graph_launch;
+  h.cuda_graph_destroy = &hook_graph_destroy;
+  h.cuda_memcpy_async = &hook_memcpy_async;
+  h.cuda_event_create = &hook_event_create;
+  h.cuda_event_record = &hook_event_record;
+  h.cuda_event_elapsed_ms = &hook_event_elapsed_ms;
+  h.cuda_event_destroy = &hook_event_destroy;
   h.cuda_memory_stats = &hook_memory_stats;
 }
 

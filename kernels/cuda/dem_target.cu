@@ -15,7 +15,8 @@ constexpr int kThreads = 128;
 // copies (or whole targets) that the CPU keeps.
 template <class T>
 __global__ void dem_kernel(scalar::DemParams p, const T* __restrict__ x, const T* __restrict__ sigma,
-                           const T* __restrict__ means, int64_t batch, T* __restrict__ out) {
+                           const T* __restrict__ means, int64_t batch, T* __restrict__ out, const uint64_t* run_dev) {
+  if (run_dev) p.run = *run_dev;  // replayed from a CUDA graph: the counter of this replay
   __shared__ double red[kThreads];
   __shared__ double xb[kMaxD];
   __shared__ double result[kMaxD];
@@ -89,7 +90,7 @@ __global__ void dem_kernel(scalar::DemParams p, const T* __restrict__ x, const T
 }  // namespace
 
 void dem_target(Elem t, const scalar::DemParams& p, const void* x, const void* sigma, const void* means,
-                int64_t batch, void* out, cudaStream_t s) {
+                int64_t batch, void* out, const uint64_t* run_dev, cudaStream_t s) {
   if (batch == 0) return;
   if (p.D > kMaxD) throw CudaFailure("dem_target: dimension " + std::to_string(p.D) + " > " + std::to_string(kMaxD));
   if (p.gmm && p.mixture.components * p.mixture.dim > kMaxMeans)
@@ -98,10 +99,10 @@ void dem_target(Elem t, const scalar::DemParams& p, const void* x, const void* s
   const unsigned grid = static_cast<unsigned>(batch < kMaxBlocks ? batch : kMaxBlocks);
   if (t == Elem::f32)
     dem_kernel<float><<<grid, kThreads, 0, s>>>(p, static_cast<const float*>(x), static_cast<const float*>(sigma),
-                                                static_cast<const float*>(means), batch, static_cast<float*>(out));
+                                                static_cast<const float*>(means), batch, static_cast<float*>(out), run_dev);
   else if (t == Elem::f64)
     dem_kernel<double><<<grid, kThreads, 0, s>>>(p, static_cast<const double*>(x), static_cast<const double*>(sigma),
-                                                 static_cast<const double*>(means), batch, static_cast<double*>(out));
+                                                 static_cast<const double*>(means), batch, static_cast<double*>(out), run_dev);
   else
     throw CudaFailure("dem_target: f32 or f64 only");
   check_launch("dem_kernel");

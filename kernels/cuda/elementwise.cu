@@ -74,7 +74,9 @@ __global__ void fill_kernel(T* __restrict__ y, int64_t n, T v) {
 }
 
 template <class T>
-__global__ void random_kernel(T* __restrict__ y, int64_t n, uint64_t seed, uint64_t stream, uint64_t run, bool normal) {
+__global__ void random_kernel(T* __restrict__ y, int64_t n, uint64_t seed, uint64_t stream, uint64_t run,
+                              const uint64_t* run_dev, bool normal) {
+  if (run_dev) run = *run_dev;  // replayed from a CUDA graph: the counter of this replay
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
     y[i] = normal ? scalar::random_normal<T>(seed, stream, run, static_cast<uint64_t>(i))
                   : scalar::random_uniform<T>(seed, stream, run, static_cast<uint64_t>(i));
@@ -228,11 +230,11 @@ void fill(Elem t, void* out, int64_t n, double value, cudaStream_t s) {
   });
 }
 
-void random_fill(Elem t, void* out, int64_t n, uint64_t seed, uint64_t stream, uint64_t run, bool normal,
-                 cudaStream_t s) {
+void random_fill(Elem t, void* out, int64_t n, uint64_t seed, uint64_t stream, uint64_t run, const uint64_t* run_dev,
+                 bool normal, cudaStream_t s) {
   if (n == 0) return;
   dispatch<false>(t, "random", [&]<class T>() {
-    random_kernel<<<grid_for(n), kBlock, 0, s>>>(static_cast<T*>(out), n, seed, stream, run, normal);
+    random_kernel<<<grid_for(n), kBlock, 0, s>>>(static_cast<T*>(out), n, seed, stream, run, run_dev, normal);
     check_launch("random_kernel");
   });
 }

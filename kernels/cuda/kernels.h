@@ -57,8 +57,9 @@ void binary(BinaryOp op, Elem t, const void* a, const void* b, void* out, const 
 void where(Elem t, const void* c, const void* a, const void* b, void* out, const Iter& it, cudaStream_t s);
 void cast(Elem from, Elem to, const void* x, void* y, int64_t n, cudaStream_t s);
 // Element i from the shared Philox stream (kernels/scalar/random.h): bit-identical to the CPU.
-void random_fill(Elem t, void* out, int64_t n, uint64_t seed, uint64_t stream, uint64_t run, bool normal,
-                 cudaStream_t s);
+// run_dev, when not null, holds the run counter instead of `run` (programs replayed as CUDA graphs).
+void random_fill(Elem t, void* out, int64_t n, uint64_t seed, uint64_t stream, uint64_t run, const uint64_t* run_dev,
+                 bool normal, cudaStream_t s);
 void fill(Elem t, void* out, int64_t n, double value, cudaStream_t s);
 
 // ---- data movement and indices (layout.cu) ----

@@ -33,7 +33,8 @@ namespace orbit::cuda {
 // The DEM Monte-Carlo score target (kernels/scalar/dem_target.h): one block per point, each thread
 // owning a strided share of the K noisy copies with a private online softmax, combined in shared
 // memory; nothing of size K x B leaves the chip. x [B, D], sigma [B], means (GMM) -> out [B, D]. D <= 192.
+// run_dev, when not null, holds the run counter instead of p.run (programs replayed as CUDA graphs).
 void dem_target(Elem t, const scalar::DemParams& p, const void* x, const void* sigma, const void* means,
-                int64_t batch, void* out, cudaStream_t s);
+                int64_t batch, void* out, const uint64_t* run_dev, cudaStream_t s);
 
 }  // namespace orbit::cuda

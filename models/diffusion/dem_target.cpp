@@ -94,7 +94,7 @@ void register_now() {
       const int64_t comps = a.gmm ? k.in[2].shape()[0] : 0;
       scalar::DemParams p = a.params(x.shape()[1], comps, k.run_index);
       cuda::dem_target(x.dtype() == DType::f64 ? cuda::Elem::f64 : cuda::Elem::f32, p, x.raw(), s.raw(),
-                       a.gmm ? k.in[2].raw() : nullptr, x.shape()[0], k.out.raw(), static_cast<cudaStream_t>(k.stream));
+                       a.gmm ? k.in[2].raw() : nullptr, x.shape()[0], k.out.raw(), k.run_index_dev, static_cast<cudaStream_t>(k.stream));
       if (cuda::sync_every_op()) cuda::sync(static_cast<cudaStream_t>(k.stream));
     } catch (const Error&) {
       throw;

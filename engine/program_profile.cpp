@@ -1,0 +1,118 @@
+// Per-kernel timing of a compiled Program (ORBIT_PROFILE=1 or Program::enable_profile()).
+//
+// Every run brackets each kernel with a timestamp: a CUDA event recorded on the program's stream on
+// the GPU (so a kernel's time includes any idle gap before it, which is how a launch-bound program
+// shows itself), the wall clock on the CPU. The totals are reported by op and by kernel; the report
+// goes to stderr when the last copy of the program is destroyed.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+#include "engine/backend_hooks.h"
+#include "engine/fused.h"
+#include "engine/op_registry.h"
+#include "engine/program.h"
+
+namespace orbit {
+
+struct Program::Profile {
+  std::string device;
+  void* stream = nullptr;
+  std::vector<std::string> op, label;  // per step: op name; "%id name shape dtype"
+  std::vector<double> total_ms;         // per step, summed over runs
+  std::vector<void*> events;            // CUDA: steps + 1
+  std::vector<std::chrono::steady_clock::time_point> stamps;  // CPU: steps + 1
+  int runs = 0;
+  bool marked = false;
+
+  ~Profile() {
+    if (runs > 0) std::cerr << report();
+    for (void* e : events) backend_hooks().cuda_event_destroy(e);
+  }
+
+  std::string report() const {
+    std::ostringstream os;
+    double sum = 0;
+    for (double t : total_ms) sum += t;
+    const double per_run = runs ? sum / runs : 0;
+    os << "== orbit profile: program on " << device << ", " << op.size() << " kernels, " << runs << " runs, "
+       << std::fixed << std::setprecision(3) << per_run << " ms per run (kernel time"
+       << (stream ? " incl. idle gaps before each kernel" : "") << ")\n";
+    if (!runs) return os.str();
+    std::map<std::string, std::pair<double, int>> by_op;
+    for (size_t k = 0; k < op.size(); ++k) {
+      by_op[op[k]].first += total_ms[k];
+      by_op[op[k]].second += 1;
+    }
+    std::vector<std::pair<double, std::string>> ops_sorted;
+    for (auto& [name, v] : by_op) ops_sorted.push_back({v.first, name});
+    std::sort(ops_sorted.rbegin(), ops_sorted.rend());
+    os << "by op (ms per run, share, kernels):\n";
+    for (auto& [t, name] : ops_sorted)
+      os << "  " << std::left << std::setw(22) << name << std::right << std::setw(10) << t / runs << "  "
+         << std::setw(5) << std::setprecision(1) << (sum > 0 ? 100 * t / sum : 0) << "%  " << by_op[name].second
+         << "\n"
+         << std::setprecision(3);
+    std::vector<size_t> order(op.size());
+    for (size_t k = 0; k < order.size(); ++k) order[k] = k;
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return total_ms[a] > total_ms[b]; });
+    const size_t top = std::min<size_t>(order.size(), 25);
+    os << "slowest kernels (ms per run, share):\n";
+    for (size_t j = 0; j < top; ++j) {
+      const size_t k = order[j];
+      os << "  " << std::setw(9) << total_ms[k] / runs << "  " << std::setw(5) << std::setprecision(1)
+         << (sum > 0 ? 100 * total_ms[k] / sum : 0) << "%  " << std::setprecision(3) << op[k] << " " << label[k] << "\n";
+    }
+    return os.str();
+  }
+};
+
+void Program::enable_profile() {
+  if (profile_) return;
+  auto p = std::make_shared<Profile>();
+  p->device = device_.str();
+  p->stream = stream_.get();
+  for (const Step& s : steps_) {
+    const Node& node = graph_.node(s.node);
+    std::string name = ops().get(node.op).name;
+    if (auto* f = dynamic_cast<const FusedAttr*>(node.attr.get())) name += "[" + f->ops + "]";
+    p->op.push_back(ops().get(node.op).name);
+    p->label.push_back("%" + std::to_string(s.node) + " '" + node.name + "' " + node.shape.str() + " " +
+                       dtype_name(node.dtype) + (name != p->op.back() ? " " + name.substr(p->op.back().size()) : ""));
+  }
+  p->total_ms.assign(steps_.size(), 0.0);
+  if (stream_) {
+    for (size_t k = 0; k <= steps_.size(); ++k) p->events.push_back(backend_hooks().cuda_event_create());
+  } else {
+    p->stamps.resize(steps_.size() + 1);
+  }
+  profile_ = std::move(p);
+}
+
+std::string Program::profile_report() const { return profile_ ? profile_->report() : "profiling is off\n"; }
+
+void Program::profile_mark(int step) {
+  Profile& p = *profile_;
+  if (p.stream) backend_hooks().cuda_event_record(p.events[step], p.stream);
+  else p.stamps[step] = std::chrono::steady_clock::now();
+  p.marked = true;
+}
+
+void Program::profile_collect() {
+  Profile& p = *profile_;
+  if (!p.marked) return;
+  p.marked = false;
+  for (size_t k = 0; k < p.total_ms.size(); ++k) {
+    if (p.stream)
+      p.total_ms[k] += backend_hooks().cuda_event_elapsed_ms(p.events[k], p.events[k + 1]);
+    else
+      p.total_ms[k] += std::chrono::duration<double, std::milli>(p.stamps[k + 1] - p.stamps[k]).count();
+  }
+  ++p.runs;
+}
+
+}  // namespace orbit

@@ -449,6 +449,19 @@ TEST_SUITE("gpu") {
     agree({32, 64, 64, 16}, {MlpAct::relu, MlpAct::relu, MlpAct::identity}, n + 1, DType::f64, 3);
   }
 
+  TEST_CASE("gpu mlp_fused: the streaming mode (ORBIT_MLP_CUDA_RESIDENT=0: weights staged per tile) agrees too") {
+    GPU_OR_SKIP();
+    ScopedEnv e("ORBIT_MLP_CUDA_RESIDENT", "0");
+    std::mt19937_64 rng(3);
+    for (int64_t n : {int64_t(1), int64_t(129), int64_t(5000), (int64_t(1) << 18) + 7})
+      for (DType dt : {DType::f32, DType::f64}) {
+        agree({32, 64, 64, 64, 64, 16}, {MlpAct::relu, MlpAct::relu, MlpAct::relu, MlpAct::relu, MlpAct::identity}, n, dt,
+              static_cast<uint64_t>(n));
+        agree({9, 33, 100, 4}, random_acts(3, rng), n, dt, static_cast<uint64_t>(n) + 1);
+        agree({5, 17, 12}, random_acts(2, rng), n, dt, static_cast<uint64_t>(n) + 2);
+      }
+  }
+
   TEST_CASE("gpu mlp_fused: widths over 128 (hand-built node) run the per-layer kernels and agree") {
     GPU_OR_SKIP();
     std::mt19937_64 rng(5);

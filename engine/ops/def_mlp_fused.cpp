@@ -40,7 +40,7 @@ void check_acts(const MlpFusedAttr& a, const InferCtx& c) {
   if (a.acts.empty()) c.fail("needs at least one layer (the attribute lists no activation)");
   if (a.layers() > scalar::kMlpMaxLayers) c.fail(a.layers(), " layers > ", scalar::kMlpMaxLayers);
   for (int l = 0; l < a.layers(); ++l)
-    if (static_cast<int>(a.acts[l]) < 0 || static_cast<int>(a.acts[l]) >= scalar::kMlpNumActs)
+    if (static_cast<int>(a.acts[l]) >= scalar::kMlpNumActs)
       c.fail("layer ", l, " has unknown activation ", static_cast<int>(a.acts[l]));
 }
 

@@ -13,6 +13,9 @@
 // Padded columns compute act(0 + 0) and are never read (the next layer's k stops at the true width);
 // rows past n compute on zeros and are never stored.
 #include <algorithm>
+#include <cstdlib>
+#include <cstdint>
+#include <type_traits>
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/mlp_fused.h"
@@ -30,6 +33,7 @@ struct MlpParams {
   MlpAct acts[kMaxL];
   const void* w[kMaxL];
   const void* b[kMaxL];
+  int woff[kMaxL], boff[kMaxL];  // resident mode: each layer's W and b in shared memory, after H
 };
 
 __device__ __forceinline__ void ld4(const float* p, float* v) {
@@ -110,27 +114,35 @@ __device__ __forceinline__ void stage_weights(const MlpParams& p, int l, T* __re
   const T* __restrict__ W = static_cast<const T*>(p.w[l]);
   const T* __restrict__ b = static_cast<const T*>(p.b[l]);
   const int K = p.widths[l], N = p.widths[l + 1], NPAD = (N + 7) & ~7;
-  for (int idx = threadIdx.x; idx < K * NPAD; idx += NT) {
-    const int k = idx / NPAD, c = idx - k * NPAD;
-    Ws[idx] = c < N ? W[k * N + c] : T(0);
+  if ((N & 3) == 0 && (reinterpret_cast<uintptr_t>(W) & 15) == 0) {
+    // Rows of N / 4 vectors (then one zero vector when N is not a multiple of 8).
+    const int N4 = N >> 2, P4 = NPAD >> 2;
+    for (int idx = threadIdx.x; idx < K * P4; idx += NT) {
+      const int k = idx / P4, c4 = idx - k * P4;
+      T v[4] = {T(0), T(0), T(0), T(0)};
+      if (c4 < N4) ld4(W + k * N + 4 * c4, v);
+      st4(Ws + 4 * idx, v);
+    }
+  } else {
+    for (int idx = threadIdx.x; idx < K * NPAD; idx += NT) {
+      const int k = idx / NPAD, c = idx - k * NPAD;
+      Ws[idx] = c < N ? W[k * N + c] : T(0);
+    }
   }
   for (int c = threadIdx.x; c < NPAD; c += NT) bs[c] = c < N ? b[c] : T(0);
 }
 
-template <class T, int TM, int WMAX, int NT, int MINB>
-__global__ void __launch_bounds__(NT, MINB)
-    mlp_tile_kernel(const __grid_constant__ MlpParams p, const T* __restrict__ x, T* __restrict__ y, int64_t n) {
+// One tile of rows through every layer. Resident: Wbase holds every layer's W and b (p.woff, p.boff);
+// streaming: Wbase holds one layer's W [WMAX][WMAX] then its b, staged here layer by layer.
+template <class T, int TM, int WMAX, int NT, bool RESIDENT>
+__device__ __forceinline__ void mlp_tile(const MlpParams& p, const T* __restrict__ x, T* __restrict__ y, int64_t n,
+                                         int64_t row0, T* __restrict__ H, T* __restrict__ Wbase) {
   constexpr int S = TM + 4;
-  extern __shared__ __align__(16) unsigned char smem_raw[];
-  T* H = reinterpret_cast<T*>(smem_raw);
-  T* Ws = H + WMAX * S;
-  T* bs = Ws + WMAX * WMAX;
-  const int64_t row0 = int64_t(blockIdx.x) * TM;
-  const int rows = static_cast<int>(n - row0 < TM ? n - row0 : TM);
   const int tid = threadIdx.x;
+  const int K0 = p.widths[0], NL = p.widths[p.layers];
+  const int rows = static_cast<int>(n - row0 < TM ? n - row0 : TM);
 
   // The x tile, transposed into H (consecutive lanes take consecutive rows: no bank conflicts).
-  const int K0 = p.widths[0];
   const T* xt = x + row0 * K0;
   if ((K0 & 3) == 0 && (reinterpret_cast<uintptr_t>(x) & 15) == 0) {
     const int K4 = K0 >> 2;
@@ -147,26 +159,47 @@ __global__ void __launch_bounds__(NT, MINB)
       H[k * S + r] = r < rows ? xt[int64_t(r) * K0 + k] : T(0);
     }
   }
-  stage_weights<T, NT>(p, 0, Ws, bs);
+  if (!RESIDENT) stage_weights<T, NT>(p, 0, Wbase, Wbase + WMAX * WMAX);
   __syncthreads();
 
   for (int l = 0; l < p.layers; ++l) {
     const int K = p.widths[l], NPAD = (p.widths[l + 1] + 7) & ~7;
     const MlpAct act = p.acts[l];
+    const T* Ws = RESIDENT ? Wbase + p.woff[l] : Wbase;
+    const T* bs = RESIDENT ? Wbase + p.boff[l] : Wbase + WMAX * WMAX;
     const int items22 = (TM / 8) * (NPAD / 8);
     if (2 * items22 > NT) tile_layer<T, TM, 2, 2>(H, Ws, bs, K, NPAD, act);
     else if (4 * items22 > NT) tile_layer<T, TM, 2, 1>(H, Ws, bs, K, NPAD, act);
     else tile_layer<T, TM, 1, 1>(H, Ws, bs, K, NPAD, act);
-    if (l + 1 < p.layers) stage_weights<T, NT>(p, l + 1, Ws, bs);  // the layer's reads of Ws are done
+    // The layer's reads of the staged W are done: stage the next one.
+    if (!RESIDENT && l + 1 < p.layers) stage_weights<T, NT>(p, l + 1, Wbase, Wbase + WMAX * WMAX);
     __syncthreads();
   }
 
   // The output tile, back to row-major (consecutive lanes write consecutive addresses).
-  const int NL = p.widths[p.layers];
   T* yt = y + row0 * NL;
   for (int idx = tid; idx < rows * NL; idx += NT) {
     const int r = idx / NL, c = idx - r * NL;
     yt[idx] = H[c * S + r];
+  }
+}
+
+template <class T, int TM, int WMAX, int NT, int MINB, bool RESIDENT>
+__global__ void __launch_bounds__(NT, MINB)
+    mlp_tile_kernel(const __grid_constant__ MlpParams p, const T* __restrict__ x, T* __restrict__ y, int64_t n) {
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  T* H = reinterpret_cast<T*>(smem_raw);
+  T* Wbase = H + WMAX * (TM + 4);
+  if constexpr (RESIDENT) {
+    // Every layer's W and b once per CTA (visible after the first tile's first sync), then the tiles.
+    for (int l = 0; l < p.layers; ++l) stage_weights<T, NT>(p, l, Wbase + p.woff[l], Wbase + p.boff[l]);
+    const int64_t tiles = (n + TM - 1) / TM;
+    for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+      mlp_tile<T, TM, WMAX, NT, true>(p, x, y, n, tile * TM, H, Wbase);
+      __syncthreads();  // H is read before the next tile overwrites it
+    }
+  } else {
+    mlp_tile<T, TM, WMAX, NT, false>(p, x, y, n, int64_t(blockIdx.x) * TM, H, Wbase);
   }
 }
 
@@ -184,27 +217,87 @@ __global__ void dense_layer_kernel(const T* __restrict__ h, int64_t K, const T* 
   }
 }
 
+int sm_count() {
+  static const int count = [] {
+    int dev = 0, c = 0;
+    check(cudaGetDevice(&dev), "cudaGetDevice");
+    check(cudaDeviceGetAttribute(&c, cudaDevAttrMultiProcessorCount, dev), "cudaDeviceGetAttribute(SM count)");
+    return c > 0 ? c : 1;
+  }();
+  return count;
+}
+
+int max_smem_optin() {
+  static const int bytes = [] {
+    int dev = 0, b = 0;
+    check(cudaGetDevice(&dev), "cudaGetDevice");
+    check(cudaDeviceGetAttribute(&b, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev),
+          "cudaDeviceGetAttribute(max shared memory per block)");
+    return b;
+  }();
+  return bytes;
+}
+
+// ORBIT_MLP_CUDA_RESIDENT=0 forces the streaming mode (for comparisons); =1 or unset: resident where it fits.
+bool resident_allowed() {
+  const char* e = std::getenv("ORBIT_MLP_CUDA_RESIDENT");
+  return !(e && e[0] == '0' && e[1] == 0);
+}
+
+// Two modes. Resident (when every layer's W and b fit in shared memory next to H with at least 8 warps
+// per SM): persistent CTAs stage all weights once and loop over tiles. Streaming: one CTA per tile,
+// each layer's W staged in turn (more CTAs per SM, weights re-read from L2 per tile).
 template <class T, int TM, int WMAX>
-void launch_tile(const MlpParams& p, const T* x, T* y, int64_t n, cudaStream_t s) {
+void launch_tile(MlpParams& p, const T* x, T* y, int64_t n, cudaStream_t s) {
   constexpr int NT = TM * WMAX / 64;
-  // f32 up to 64 wide: 4 CTAs per SM (128 registers a thread); the rest take what shared memory allows.
+  // f32 up to 64 wide: 4 CTAs per SM in the streaming mode (128 registers a thread); the resident mode
+  // is held to 2 or 3 CTAs by its shared memory anyway, so its register budget is 2 CTAs'.
   constexpr int MINB = std::is_same_v<T, float> && WMAX <= 64 ? (WMAX == 64 ? 4 : 8) : 1;
+  constexpr int MINB_RES = std::is_same_v<T, float> && WMAX <= 64 ? 2 : 1;
+  const int64_t tiles = (n + TM - 1) / TM;
+  if (tiles > int64_t(0x7fffffff)) throw CudaFailure("mlp_fused: too many rows for one launch");
+  const size_t h_elems = size_t(WMAX) * (TM + 4);
+  size_t w_elems = 0;
+  for (int l = 0; l < p.layers; ++l) {
+    const int npad = (p.widths[l + 1] + 7) & ~7;
+    p.woff[l] = static_cast<int>(w_elems);
+    w_elems += size_t(p.widths[l]) * npad;
+    p.boff[l] = static_cast<int>(w_elems);
+    w_elems += npad;
+  }
+  const size_t resident_smem = (h_elems + w_elems) * sizeof(T);
+  if (resident_allowed() && resident_smem <= static_cast<size_t>(max_smem_optin())) {
+    auto kern = mlp_tile_kernel<T, TM, WMAX, NT, MINB_RES, true>;
+    static const bool attr_set = [&] {
+      check(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, max_smem_optin()),
+            "cudaFuncSetAttribute(mlp_tile_kernel, max dynamic shared memory)");
+      return true;
+    }();
+    (void)attr_set;
+    int per_sm = 0;
+    check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kern, NT, resident_smem),
+          "cudaOccupancyMaxActiveBlocksPerMultiprocessor(mlp_tile_kernel)");
+    if (per_sm * NT >= 256) {
+      const int64_t grid = std::min<int64_t>(tiles, int64_t(per_sm) * sm_count());
+      kern<<<static_cast<unsigned>(grid), NT, resident_smem, s>>>(p, x, y, n);
+      check_launch("mlp_tile_kernel (resident)");
+      return;
+    }
+  }
   constexpr size_t smem = (size_t(WMAX) * (TM + 4) + size_t(WMAX) * WMAX + WMAX) * sizeof(T);
-  auto kern = mlp_tile_kernel<T, TM, WMAX, NT, MINB>;
+  auto kern = mlp_tile_kernel<T, TM, WMAX, NT, MINB, false>;
   static const bool attr_set = [&] {
     check(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)),
           "cudaFuncSetAttribute(mlp_tile_kernel, max dynamic shared memory)");
     return true;
   }();
   (void)attr_set;
-  const int64_t tiles = (n + TM - 1) / TM;
-  if (tiles > int64_t(0x7fffffff)) throw CudaFailure("mlp_fused: too many rows for one launch");
   kern<<<static_cast<unsigned>(tiles), NT, smem, s>>>(p, x, y, n);
   check_launch("mlp_tile_kernel");
 }
 
 template <class T>
-void run_tile(const MlpParams& p, int max_width, const T* x, T* y, int64_t n, cudaStream_t s) {
+void run_tile(MlpParams& p, int max_width, const T* x, T* y, int64_t n, cudaStream_t s) {
   if (max_width <= 32) launch_tile<T, 128, 32>(p, x, y, n, s);
   else if (max_width <= 64) launch_tile<T, 128, 64>(p, x, y, n, s);
   else if constexpr (std::is_same_v<T, float>) launch_tile<T, 128, 128>(p, x, y, n, s);

@@ -1,5 +1,6 @@
 #include "engine/program.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <iostream>
@@ -8,6 +9,7 @@
 
 #include "engine/allocator.h"
 #include "engine/backend_hooks.h"
+#include "engine/builtin_ops.h"
 #include "engine/compile/memory_plan.h"
 #include "engine/compile/passes.h"
 #include "engine/fused.h"
@@ -82,14 +84,22 @@ Program compile(const Graph& g, const std::vector<Var>& outputs, Device device, 
     ORBIT_CHECK(def.kernels[static_cast<int>(device.kind)] != nullptr, "compile: op '", def.name, "' (node '",
                 node.name, "') has no kernel for ", device.str());
     step_of[i] = static_cast<int>(p.steps_.size());
-    p.steps_.push_back({i, node.inputs});
+    // A reshape that is not an output is a view of its input: no kernel and no buffer of its own.
+    p.steps_.push_back({i, node.inputs, is(node, Op::reshape) && !is_output.count(i)});
     for (NodeId in : node.inputs) last_use[in] = step_of[i];
+  }
+  // The buffer under a view lives as long as the view (ids are topological: chains of views
+  // propagate from the last one down).
+  for (int k = static_cast<int>(p.steps_.size()) - 1; k >= 0; --k) {
+    const auto& s = p.steps_[k];
+    if (!s.view) continue;
+    last_use[s.inputs[0]] = std::max({last_use[s.inputs[0]], last_use[s.node], k});
   }
   // Intermediates (op results that are not outputs) share one arena by liveness.
   std::vector<BufferLife> lives;
   std::vector<NodeId> owner;
   for (NodeId i = 0; i < n; ++i) {
-    if (step_of[i] < 0 || is_output.count(i)) continue;
+    if (step_of[i] < 0 || is_output.count(i) || p.steps_[step_of[i]].view) continue;
     const Node& node = pg.node(i);
     lives.push_back({static_cast<int64_t>(node.shape.numel() * dtype_size(node.dtype)), step_of[i],
                      std::max(step_of[i], last_use[i])});
@@ -103,6 +113,12 @@ Program compile(const Graph& g, const std::vector<Var>& outputs, Device device, 
   if (dump_requested()) std::cerr << p.report();
   if (const char* e = std::getenv("ORBIT_PROFILE"); e && *e && std::string(e) != "0") p.enable_profile();
   return p;
+}
+
+int Program::num_kernels() const {
+  int k = 0;
+  for (const Step& s : steps_) k += !s.view;
+  return k;
 }
 
 int Program::num_fused() const {
@@ -245,6 +261,8 @@ std::vector<Tensor> Program::run(const Feeds& feeds) {
     if (g.node(i).kind == NodeKind::input || g.node(i).kind == NodeKind::parameter) values_[i] = Tensor();
   for (NodeId o : outputs_)
     if (g.node(o).kind == NodeKind::op) values_[o] = Tensor();
+  for (const Step& s : steps_)
+    if (s.view) values_[s.node] = Tensor();  // views of fed leaves would keep them alive
   return result;
 }
 
@@ -263,6 +281,10 @@ void Program::launch_steps(const uint64_t* run_index_dev) {
     ins.clear();
     for (NodeId in : s.inputs) ins.push_back(values_[in]);
     if (prof) profile_mark(static_cast<int>(k));
+    if (s.view) {
+      values_[s.node] = values_[s.inputs[0]].reshaped(node.shape);
+      continue;
+    }
     KernelCtx ctx{node, ins, values_[s.node], run_index_, stream_.get(), run_index_dev};
     ops().get(node.op).kernels[kernel_index](ctx);
     if (opts_.numerics == NumericsCheck::all) {

@@ -52,7 +52,7 @@ class Program {
   Device device() const { return device_; }
   int64_t planned_peak_bytes() const { return peak_; }
   int64_t naive_bytes() const { return naive_; }
-  int num_kernels() const { return static_cast<int>(steps_.size()); }
+  int num_kernels() const;  // launched per run (reshapes that are views of their input launch none)
   int num_fused() const;  // kernels that run a fused elementwise group
   uint64_t run_index() const { return run_index_; }
   void set_run_index(uint64_t i) { run_index_ = i; }  // random ops draw from this counter (for resume)
@@ -77,6 +77,7 @@ class Program {
   struct Step {
     NodeId node;
     std::vector<NodeId> inputs;
+    bool view = false;  // a reshape served as a view of its input's buffer
   };
   Graph graph_;
   Device device_;

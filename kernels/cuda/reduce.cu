@@ -2,9 +2,9 @@
 //
 // The input splits into kept dims (one output each) and reduced dims (engine/ops/cpu_reduce.cpp's
 // decomposition). Two kernels cover the shapes:
-//  - thread per output, when outputs are many and neighbouring outputs are neighbours in memory
-//    (coalesced), or the reduction is short;
-//  - block per output, when the reduced dims are innermost or the outputs are few.
+//  - thread per output, when neighbouring outputs are neighbours in memory (coalesced), or the
+//    reduction is short;
+//  - block per output otherwise (the reduced dims are innermost): a warp when the rows are short.
 // Either may split a long reduction into chunks whose partials a third kernel combines, so a sum of
 // one huge tensor still fills the GPU. Chunk counts depend on the shapes only (never on the GPU),
 // so results are deterministic and identical on every card. Floating sums accumulate in f64 and
@@ -283,6 +283,7 @@ struct Plan {
   Iter kept, red;  // coalesced (one operand: stride[0])
   int64_t nout = 0, nred = 0;
   bool block = false;
+  int threads = kBlock;  // per block in block mode
   int64_t chunks = 1, chunk = 0;
   bool small_index = false;
 };
@@ -306,7 +307,10 @@ Plan make_plan(const Iter& kept, const Iter& reduced) {
   p.nout = kept.numel();
   p.nred = reduced.numel();
   const bool coalesced_outputs = p.kept.stride[0][p.kept.rank - 1] == 1 && p.kept.shape[p.kept.rank - 1] >= 32;
-  p.block = !(p.nred <= 32 || (coalesced_outputs && p.nout >= 256));
+  // Thread per output whenever neighbouring outputs are neighbours in memory: a warp then reads 32
+  // consecutive values per step, also for a few outputs over a tall reduction (a bias gradient over
+  // a million rows), which a block per output would read with a stride (an eighth of the bandwidth).
+  p.block = !(p.nred <= 32 || coalesced_outputs);
   if (p.block) {
     p.chunks = std::max<int64_t>(1, std::min(ceil_div(kTargetBlocks, p.nout), ceil_div(p.nred, kMinChunkBlock)));
   } else {
@@ -314,6 +318,8 @@ Plan make_plan(const Iter& kept, const Iter& reduced) {
   }
   p.chunk = ceil_div(p.nred, p.chunks);
   p.chunks = ceil_div(p.nred, p.chunk);  // no empty chunk
+  // Short rows (the last axis of an edge tensor, say): one warp per output, not a block of idle threads.
+  if (p.block && p.chunk <= 512) p.threads = 32;
   int64_t span = 0;
   for (const Iter* it : {&p.kept, &p.red})
     for (int d = 0; d < it->rank; ++d) span += (it->shape[d] - 1) * it->stride[0][d];
@@ -333,7 +339,7 @@ void launch_reduce(const T* x, T* out, const Plan& p, void* ws, cudaStream_t s) 
   auto kept = to_dev<I, 1>(p.kept);
   auto red = to_dev<I, 1>(p.red);
   if (p.block) {
-    reduce_block_kernel<T, Op, I><<<static_cast<unsigned>(std::min<int64_t>(p.nout * p.chunks, kMaxBlocks)), kBlock, 0, s>>>(
+    reduce_block_kernel<T, Op, I><<<static_cast<unsigned>(std::min<int64_t>(p.nout * p.chunks, kMaxBlocks)), p.threads, 0, s>>>(
         x, out, ws, I(p.nout), I(p.nred), I(p.chunk), I(p.chunks), kept, red);
     check_launch("reduce_block_kernel");
   } else {

@@ -88,13 +88,13 @@ bool Program::replay_wanted(const std::vector<char>& bound) {
       copy_bytes += static_cast<double>(graph_.node(o).shape.numel() * dtype_size(graph_.node(o).dtype));
       ++copies;
     }
-    const double saved_s = 3e-6 * static_cast<double>(steps_.size());
-    const double cost_s = 4e-6 * copies + copy_bytes / 1e12;
+    const double saved_s = 3e-6 * static_cast<double>(num_kernels());
+    const double cost_s = 5e-6 + 4e-6 * copies + copy_bytes / 1e12;  // the launch and counter, the copies
     r.worth = saved_s > cost_s;
     if (!r.worth)
       r.off_reason = "automatic: copying " + std::to_string(static_cast<int64_t>(copy_bytes)) +
                      " bytes of feeds and outputs per run would cost more than the launches of " +
-                     std::to_string(steps_.size()) + " kernels it saves (CompileOptions::cuda_graph = on forces it)";
+                     std::to_string(num_kernels()) + " kernels it saves (CompileOptions::cuda_graph = on forces it)";
     if (!r.worth) return false;
   }
   return true;

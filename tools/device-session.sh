@@ -32,6 +32,7 @@ OUT=$work bash tools/device-check.sh
 #   interp   ORBIT_FUSION=1 with the interpreting fused kernel
 #   codegen  ORBIT_FUSION=1 ORBIT_FUSION_CODEGEN=1: NVRTC-generated fused kernels
 #   profile  ORBIT_PROFILE=1: every program's per-kernel profile, in profile.log
+#   mlpstream  ORBIT_MLP_CUDA_RESIDENT=0: the fused MLP kernel reloading weights per tile (mlp only)
 variants=${ORBIT_SESSION_VARIANTS-nograph interp codegen}
 workloads=${ORBIT_SESSION_WORKLOADS:-mlp,pinn,egnn,idem}
 for variant in $variants; do
@@ -43,13 +44,17 @@ for variant in $variants; do
     interp) envs=(ORBIT_FUSION=1 ORBIT_FUSION_CODEGEN=0) ;;
     codegen) envs=(ORBIT_FUSION=1 ORBIT_FUSION_CODEGEN=1 ORBIT_CACHE_DIR="$work/kernel-cache") ;;
     profile) envs=(ORBIT_PROFILE=1) ;;
+    mlpstream) envs=(ORBIT_MLP_CUDA_RESIDENT=0) ;;
     *) echo "unknown variant $variant"; continue ;;
   esac
   repeat=5
   [ "$variant" = profile ] && repeat=2
-  echo "== orbit_bench ($variant: ${envs[*]:-as built}): $workloads"
+  wl=$workloads
+  [ "$variant" = mlpstream ] && wl=mlp
+  [ "$variant" = profile ] && wl=${ORBIT_SESSION_PROFILE_WORKLOADS:-$workloads}
+  echo "== orbit_bench ($variant: ${envs[*]:-as built}): $wl"
   env "${envs[@]}" timeout "${ORBIT_SESSION_VARIANT_LIMIT:-90}" "${ORBIT_DEVICE_BIN:-device_bin}/orbit_bench" \
-    --device cuda --workload "$workloads" --repeat $repeat --json "$work/$variant.json" >"$work/$variant.log" 2>&1
+    --device cuda --workload "$wl" --repeat $repeat --json "$work/$variant.json" >"$work/$variant.log" 2>&1
   echo "rc=$?" >>"$work/$variant.log"
   grep -E 'median' "$work/$variant.log" | cut -c1-100
 done

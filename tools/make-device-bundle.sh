@@ -19,6 +19,8 @@ cmake --build "$build" -j"$jobs" --target orbit_tests orbit_cli orbit_bench
 rm -rf "$out"
 mkdir -p "$out"
 cp "$build/tests/orbit_tests" "$build/tools/orbit" "$build/bench/orbit_bench" "$out/"
+# Symbols are not needed there (the CUDA fat binaries are most of the size; this saves a few MiB).
+strip "$out/orbit_tests" "$out/orbit" "$out/orbit_bench" 2>/dev/null || true
 # The test binary has the source folder and the CLI's path compiled in; device-check.sh recreates
 # them on the GPU machine (as links) when its checkout lives elsewhere.
 {

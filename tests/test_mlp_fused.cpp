@@ -449,9 +449,9 @@ TEST_SUITE("gpu") {
     agree({32, 64, 64, 16}, {MlpAct::relu, MlpAct::relu, MlpAct::identity}, n + 1, DType::f64, 3);
   }
 
-  TEST_CASE("gpu mlp_fused: the streaming mode (ORBIT_MLP_CUDA_RESIDENT=0: weights staged per tile) agrees too") {
+  TEST_CASE("gpu mlp_fused: the resident mode (ORBIT_MLP_CUDA_RESIDENT=1: weights staged once per CTA) agrees too") {
     GPU_OR_SKIP();
-    ScopedEnv e("ORBIT_MLP_CUDA_RESIDENT", "0");
+    ScopedEnv e("ORBIT_MLP_CUDA_RESIDENT", "1");
     std::mt19937_64 rng(3);
     for (int64_t n : {int64_t(1), int64_t(129), int64_t(5000), (int64_t(1) << 18) + 7})
       for (DType dt : {DType::f32, DType::f64}) {

@@ -19,16 +19,11 @@ inline unsigned grid_for(int64_t n, int block = kBlock) {
 }
 
 // The same descriptor as Iter, by value in kernel parameters, with an index type for the math.
-// With 32-bit indices, divisions by the dims are a multiply-high and a shift (magic numbers made on
-// the host): a hardware-less 32-bit division costs ~20 instructions, and the strided kernels of
-// broadcasting ops did little else (they ran at a quarter of the H100's bandwidth).
 template <class I, int N>
 struct DevIter {
   int rank;
   I shape[Iter::kMax];
   I stride[N][Iter::kMax];
-  uint32_t magic[Iter::kMax];  // I = uint32_t: flat / shape[d] == (umulhi(flat, magic[d]) + flat) >> shift[d]
-  uint32_t shift[Iter::kMax];
 };
 
 template <class I, int N>
@@ -38,12 +33,6 @@ inline DevIter<I, N> to_dev(const Iter& it) {
   for (int i = 0; i < it.rank; ++i) {
     d.shape[i] = static_cast<I>(it.shape[i]);
     for (int k = 0; k < N; ++k) d.stride[k][i] = static_cast<I>(it.stride[k][i]);
-    // Round-up method for 31-bit dividends (Granlund-Montgomery): valid for 1 <= divisor < 2^31.
-    const uint64_t div = it.shape[i] > 0 ? static_cast<uint64_t>(it.shape[i]) : 1;
-    uint32_t s = 0;
-    while ((uint64_t(1) << s) < div) ++s;
-    d.shift[i] = s;
-    d.magic[i] = static_cast<uint32_t>(((uint64_t(1) << 32) * ((uint64_t(1) << s) - div)) / div + 1);
   }
   return d;
 }
@@ -62,22 +51,56 @@ __device__ __forceinline__ void offsets(const DevIter<I, N>& it, I flat, I (&off
   }
 }
 
-// 32-bit indices (every offset and the element count below 2^31): magic-number divisions, and
-// none for the outermost dim (what is left of `flat` there is its index).
+// 32-bit strided iteration for the elementwise and copy kernels. DevIter is indexed by a run-time
+// dim, which makes nvcc copy the whole descriptor into local memory in every thread (80+ bytes of
+// stores before the first element; these kernels ran at a quarter of the H100's bandwidth). Here
+// dims are right-aligned, so the innermost is always slot kMax-1 and every index is static, and
+// divisions are a multiply-high and a shift (magic numbers made on the host). Every offset and the
+// element count must be below 2^31 (fits_u32).
 template <int N>
-__device__ __forceinline__ void offsets(const DevIter<uint32_t, N>& it, uint32_t flat, uint32_t (&off)[N]) {
+struct FastIter {
+  int first;  // slot of the outermost dim: kMax - rank
+  uint32_t shape[Iter::kMax];
+  uint32_t stride[N][Iter::kMax];
+  uint32_t magic[Iter::kMax];  // flat / shape[d] == (umulhi(flat, magic[d]) + flat) >> shift[d]
+  uint32_t shift[Iter::kMax];
+};
+
+template <int N>
+inline FastIter<N> to_fast(const Iter& it) {
+  FastIter<N> f{};
+  const int r = it.rank > 0 ? it.rank : 1;
+  f.first = Iter::kMax - r;
+  for (int d = 0; d < Iter::kMax; ++d) {
+    const int src = d - f.first;  // the Iter dim in this slot, or < 0
+    const uint64_t dim = (src >= 0 && it.rank > 0) ? static_cast<uint64_t>(it.shape[src]) : 1;
+    f.shape[d] = static_cast<uint32_t>(dim);
+    for (int k = 0; k < N; ++k) f.stride[k][d] = (src >= 0 && it.rank > 0) ? static_cast<uint32_t>(it.stride[k][src]) : 0;
+    // Round-up method for 31-bit dividends (Granlund-Montgomery): valid for 1 <= divisor < 2^31.
+    const uint64_t div = dim > 0 ? dim : 1;
+    uint32_t s = 0;
+    while ((uint64_t(1) << s) < div) ++s;
+    f.shift[d] = s;
+    f.magic[d] = static_cast<uint32_t>(((uint64_t(1) << 32) * ((uint64_t(1) << s) - div)) / div + 1);
+  }
+  return f;
+}
+
+template <int N>
+__device__ __forceinline__ void fast_offsets(const FastIter<N>& it, uint32_t flat, uint32_t (&off)[N]) {
 #pragma unroll
   for (int k = 0; k < N; ++k) off[k] = 0;
-  for (int d = it.rank - 1; d > 0; --d) {
-    uint32_t q = (__umulhi(flat, it.magic[d]) + flat) >> it.shift[d];
-    uint32_t idx = flat - q * it.shape[d];
+#pragma unroll
+  for (int d = Iter::kMax - 1; d >= 0; --d) {
+    if (d < it.first) break;  // uniform across the grid
+    uint32_t idx = flat;
+    if (d > it.first) {  // the outermost dim needs no division: what is left is its index
+      const uint32_t q = (__umulhi(flat, it.magic[d]) + flat) >> it.shift[d];
+      idx = flat - q * it.shape[d];
+      flat = q;
+    }
 #pragma unroll
     for (int k = 0; k < N; ++k) off[k] += idx * it.stride[k][d];
-    flat = q;
-  }
-  if (it.rank > 0) {
-#pragma unroll
-    for (int k = 0; k < N; ++k) off[k] += flat * it.stride[k][0];
   }
 }
 

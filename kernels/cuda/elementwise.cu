@@ -50,6 +50,17 @@ __global__ void binary_strided_kernel(const T* __restrict__ a, const T* __restri
   }
 }
 
+// The same with 32-bit indices and a static-index descriptor (common.cuh: no local-memory copy).
+template <class T, class F>
+__global__ void binary_fast_kernel(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ out, uint32_t n,
+                                   FastIter<2> it, F f) {
+  for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+    uint32_t off[2];
+    fast_offsets(it, i, off);
+    out[i] = f(a[off[0]], b[off[1]]);
+  }
+}
+
 template <class T, class I>
 __global__ void where_kernel(const T* __restrict__ c, const T* __restrict__ a, const T* __restrict__ b,
                              T* __restrict__ out, I n, DevIter<I, 3> it) {
@@ -57,6 +68,17 @@ __global__ void where_kernel(const T* __restrict__ c, const T* __restrict__ a, c
   for (I i = blockIdx.x * I(blockDim.x) + threadIdx.x; i < n; i += I(gridDim.x) * blockDim.x) {
     I off[3];
     offsets(it, i, off);
+    out[i] = f(c[off[0]], a[off[1]], b[off[2]]);
+  }
+}
+
+template <class T>
+__global__ void where_fast_kernel(const T* __restrict__ c, const T* __restrict__ a, const T* __restrict__ b,
+                                  T* __restrict__ out, uint32_t n, FastIter<3> it) {
+  scalar::Where f;
+  for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+    uint32_t off[3];
+    fast_offsets(it, i, off);
     out[i] = f(c[off[0]], a[off[1]], b[off[2]]);
   }
 }
@@ -128,7 +150,7 @@ void launch_binary(const T* a, const T* b, T* out, const Iter& full, F f, cudaSt
     }
   }
   if (fits_u32(it, 2)) {
-    binary_strided_kernel<<<grid_for(n), kBlock, 0, s>>>(a, b, out, static_cast<uint32_t>(n), to_dev<uint32_t, 2>(it), f);
+    binary_fast_kernel<<<grid_for(n), kBlock, 0, s>>>(a, b, out, static_cast<uint32_t>(n), to_fast<2>(it), f);
   } else {
     binary_strided_kernel<<<grid_for(n), kBlock, 0, s>>>(a, b, out, n, to_dev<int64_t, 2>(it), f);
   }
@@ -204,8 +226,8 @@ void where(Elem t, const void* c, const void* a, const void* b, void* out, const
   dispatch<true>(t, "where", [&]<class T>() {
     auto pc = static_cast<const T*>(c), pa = static_cast<const T*>(a), pb = static_cast<const T*>(b);
     if (fits_u32(it, 3))
-      where_kernel<<<grid_for(n), kBlock, 0, s>>>(pc, pa, pb, static_cast<T*>(out), static_cast<uint32_t>(n),
-                                                  to_dev<uint32_t, 3>(it));
+      where_fast_kernel<<<grid_for(n), kBlock, 0, s>>>(pc, pa, pb, static_cast<T*>(out), static_cast<uint32_t>(n),
+                                                       to_fast<3>(it));
     else
       where_kernel<<<grid_for(n), kBlock, 0, s>>>(pc, pa, pb, static_cast<T*>(out), n, to_dev<int64_t, 3>(it));
     check_launch("where_kernel");

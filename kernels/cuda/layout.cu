@@ -17,6 +17,16 @@ __global__ void copy_strided_kernel(U* __restrict__ dst, const U* __restrict__ s
   }
 }
 
+// 32-bit indices with a static-index descriptor (common.cuh: no local-memory copy per thread).
+template <class U>
+__global__ void copy_fast_kernel(U* __restrict__ dst, const U* __restrict__ src, uint32_t n, FastIter<2> it) {
+  for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+    uint32_t off[2];
+    fast_offsets(it, i, off);
+    dst[off[0]] = src[off[1]];
+  }
+}
+
 // I: the type of the index arithmetic (32 bits when every offset fits).
 template <class U, class Idx, class I>
 __global__ void gather_kernel(const U* __restrict__ x, const Idx* __restrict__ idx, U* __restrict__ out, I outer,
@@ -63,7 +73,7 @@ void launch_copy(U* dst, const U* src, const Iter& full, cudaStream_t s) {
     it.shape[0] = n;
   }
   if (fits_u32(it, 2))
-    copy_strided_kernel<<<grid_for(n), kBlock, 0, s>>>(dst, src, static_cast<uint32_t>(n), to_dev<uint32_t, 2>(it));
+    copy_fast_kernel<<<grid_for(n), kBlock, 0, s>>>(dst, src, static_cast<uint32_t>(n), to_fast<2>(it));
   else
     copy_strided_kernel<<<grid_for(n), kBlock, 0, s>>>(dst, src, n, to_dev<int64_t, 2>(it));
   check_launch("copy_strided_kernel");

@@ -11,9 +11,11 @@
 #include "engine/backend_hooks.h"
 #include "engine/builtin_ops.h"
 #include "engine/compile/memory_plan.h"
+#include "engine/compile/cuda_codegen.h"
 #include "engine/compile/passes.h"
 #include "engine/fused.h"
 #include "engine/op_registry.h"
+#include "kernels/cuda/nvrtc.h"
 
 namespace orbit {
 
@@ -41,7 +43,9 @@ bool fusion_enabled(const CompileOptions& o, Device d) {
   const char* e = std::getenv("ORBIT_FUSION");
   if (e && std::string(e) == "0") return false;
   if (e && std::string(e) == "1") return true;
-  return d.is_cpu();
+  // CUDA: with generated kernels (NVRTC present), which beat the unfused kernels on every H100
+  // benchmark (docs/fusion.md); the interpreting kernel alone does not, so without NVRTC: off.
+  return d.is_cpu() || (codegen::codegen_requested() && nvrtc::available());
 }
 
 }  // namespace

@@ -509,6 +509,11 @@ TEST_SUITE("cpu") {
     }
     ScopedEnv off("ORBIT_FUSION_CODEGEN", "0");
     CHECK_FALSE(codegen::codegen_requested());
+    {
+      ScopedEnv unset("ORBIT_FUSION_CODEGEN", "");
+      unsetenv("ORBIT_FUSION_CODEGEN");
+      CHECK(codegen::codegen_requested());  // the default
+    }
   }
 }
 

@@ -220,7 +220,7 @@ FusedKernelSource generate_fused_kernel(const FusedAttr& a, const std::vector<Sh
 
 bool codegen_requested() {
   const char* e = std::getenv("ORBIT_FUSION_CODEGEN");
-  return e && e[0] == '1' && e[1] == 0;
+  return !(e && e[0] == '0' && e[1] == 0);
 }
 
 FusedKernelDecision prepare_fused_kernel(const FusedAttr& a, const std::vector<Shape>& input_shapes,
@@ -300,7 +300,7 @@ void warn_once(DecisionCache& c, const std::string& reason) {
   c.warned = true;
   std::string r = reason;
   if (r.size() > 4000) r = r.substr(0, 4000) + "\n[...]";
-  std::cerr << "orbit: warning: ORBIT_FUSION_CODEGEN=1 but a generated fused kernel is unavailable, so fused groups "
+  std::cerr << "orbit: warning: a generated fused kernel is unavailable, so fused groups "
                "that have none run the interpreting kernel (reported once per process): "
             << r << std::endl;
 }

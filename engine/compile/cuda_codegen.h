@@ -3,8 +3,9 @@
 // local variable, every instruction a call of the same scalar functor the CPU and the unfused kernels use
 // (kernels/scalar/unary.h, binary.h) and every load's index math is specialised to the group's shapes.
 // kernels/cuda/nvrtc.h compiles it at run time (NVRTC, disk-cached CUBINs) and launches it through the
-// driver API. Opt-in: ORBIT_FUSION_CODEGEN=1; whenever generation, compilation, loading or the launch
-// fails, the fused op runs the interpreting kernel (kernels/cuda/fused.cu) after one warning per process.
+// driver API. The default for fused groups on CUDA (ORBIT_FUSION_CODEGEN=0 selects the interpreter);
+// whenever generation, compilation, loading or the launch fails, the fused op runs the interpreting
+// kernel (kernels/cuda/fused.cu) after one warning per process.
 // Generation is plain C++ and builds without CUDA.
 #pragma once
 #include <string>
@@ -35,7 +36,7 @@ std::vector<IndexTerm> broadcast_index_terms(const scalar::FusedProgram& p, int 
 // A double as C++ source that reads back exactly: a hex float literal, or for inf / nan its bits.
 std::string exact_literal(double v);
 
-// ORBIT_FUSION_CODEGEN=1 (read on every call, so tests can set it).
+// Generated kernels wanted: unless ORBIT_FUSION_CODEGEN=0 (read on every call, so tests can set it).
 bool codegen_requested();
 
 // What runs a fused group on CUDA: the generated kernel, or the interpreter and why.

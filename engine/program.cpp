@@ -44,7 +44,7 @@ bool fusion_enabled(const CompileOptions& o, Device d) {
   if (e && std::string(e) == "0") return false;
   if (e && std::string(e) == "1") return true;
   // CUDA: with generated kernels (NVRTC present), which beat the unfused kernels on every H100
-  // benchmark (docs/fusion.md); the interpreting kernel alone does not, so without NVRTC: off.
+  // benchmark (1.3-1.8x, docs/fusion.md); the interpreting kernel alone does not: without NVRTC, off.
   return d.is_cpu() || (codegen::codegen_requested() && nvrtc::available());
 }
 

@@ -26,7 +26,7 @@ struct CompileOptions {
   std::shared_ptr<ParamStore> params;       // where parameter values come from (feeds override)
   // Elementwise groups fused into one kernel each (engine/compile/fusion.cpp). `automatic`: on the CPU
   // (measured neutral to 5% faster, less memory); on CUDA when NVRTC is present, each group then running
-  // a generated kernel (1.3-3x faster than the unfused kernels on the H100 benchmarks, docs/fusion.md;
+  // a generated kernel (1.3-1.8x faster than the unfused kernels on the H100 benchmarks, docs/fusion.md;
   // ORBIT_FUSION_CODEGEN=0 selects the interpreting kernel, which lost on half of them). ORBIT_FUSION=1
   // / =0 forces it on / off everywhere; NumericsCheck::all (which names the op that produced a NaN)
   // always runs unfused.

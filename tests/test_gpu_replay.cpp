@@ -48,6 +48,7 @@ bool replays(const Program& p) { return p.device().is_cuda(); }
 
 }  // namespace
 
+TEST_SUITE("cpu") {
 TEST_CASE("profiler: every kernel is timed, the report names ops and kernels") {
   Graph g;
   Var x = g.input("x", {256, 32});
@@ -66,6 +67,9 @@ TEST_CASE("profiler: every kernel is timed, the report names ops and kernels") {
   CHECK(p.replay_stats().off_reason == "not a CUDA program");
 }
 
+}  // TEST_SUITE("cpu")
+
+TEST_SUITE("gpu") {
 TEST_CASE("gpu replay: a training step's gradients replayed from a CUDA graph equal eager runs") {
   GPU_OR_SKIP();
   const Device dev = device_under_test();
@@ -217,3 +221,4 @@ TEST_CASE("gpu replay: automatic capture skips programs whose copies outweigh th
   CHECK(many.replay_stats().captures == 1);
   CHECK(many.replay_stats().replays == 2);  // the first run is eager
 }
+}  // TEST_SUITE("gpu")

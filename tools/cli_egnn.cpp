@@ -8,6 +8,7 @@
 #include <omp.h>
 #endif
 
+#include "engine/io/json.h"
 #include "engine/io/npy.h"
 #include "engine/io/safetensors.h"
 #include "engine/optim/checkpoint.h"
@@ -23,9 +24,9 @@ namespace {
 namespace fs = std::filesystem;
 using egnn::TrainConfig;
 
-TrainConfig config_from(const Args& a) {
-  TrainConfig c = TrainConfig::preset(a.str("preset"), egnn::task_from_name(a.str("task")));
-  c.channels = a.integer("channels", 1, 64);
+// Sets the fields of the flags given (all flags, with their defaults, when `all`).
+void apply_flags(const Args& a, TrainConfig& c, bool all) {
+  if (all || a.has("channels")) c.channels = a.integer("channels", 1, 64);
   if (a.has("hidden")) c.hidden = a.integer("hidden", 1, 4096);
   if (a.has("layers")) c.layers = a.integer("layers", 1, 64);
   if (a.has("epochs")) c.epochs = static_cast<int>(a.integer("epochs", 1, 100000000));
@@ -42,15 +43,57 @@ TrainConfig config_from(const Args& a) {
   if (a.has("test-samples")) c.test_samples = a.integer("test-samples", 1, 10000000);
   if (a.has("frame-in")) c.frame_in = static_cast<int>(a.integer("frame-in", 0, 1000000));
   if (a.has("frame-out")) c.frame_out = static_cast<int>(a.integer("frame-out", 0, 1000000));
-  c.data_seed = static_cast<uint64_t>(a.integer("data-seed", 0, 1LL << 62));
-  c.seed = static_cast<uint64_t>(a.integer("seed", 0, 1LL << 62));
-  const std::string graph = a.str("graph");
-  ORBIT_CHECK(graph == "dense" || graph == "sparse", "--graph must be dense or sparse, got '", graph, "'");
-  c.sparse = graph == "sparse";
-  c.data_dir = a.str("data");
-  c.device = Device::parse(a.str("device"));
+  if (all || a.has("data-seed")) c.data_seed = static_cast<uint64_t>(a.integer("data-seed", 0, 1LL << 62));
+  if (all || a.has("seed")) c.seed = static_cast<uint64_t>(a.integer("seed", 0, 1LL << 62));
+  if (all || a.has("graph")) {
+    const std::string graph = a.str("graph");
+    ORBIT_CHECK(graph == "dense" || graph == "sparse", "--graph must be dense or sparse, got '", graph, "'");
+    c.sparse = graph == "sparse";
+  }
+  if (all || a.has("data")) c.data_dir = a.str("data");
+  if (all || a.has("device")) c.device = Device::parse(a.str("device"));
+}
+
+TrainConfig config_from(const Args& a) {
+  TrainConfig c = TrainConfig::preset(a.str("preset"), egnn::task_from_name(a.str("task")));
+  apply_flags(a, c, true);
   c.validate();
   return c;
+}
+
+// --resume DIR: the stored configuration; a flag given with another value than the stored one is an
+// error naming it (only --epochs, --device, --threads and --quiet may change).
+TrainConfig resume_config(const Args& a, const std::map<std::string, std::string>& meta, const std::string& ckpt) {
+  auto it = meta.find("config");
+  ORBIT_CHECK(it != meta.end(), "checkpoint '", ckpt, "' has no 'config' metadata");
+  const TrainConfig stored = TrainConfig::from_json(it->second);
+  auto stored_preset = meta.find("preset");
+  if (a.has("preset"))
+    ORBIT_CHECK(stored_preset != meta.end() && stored_preset->second == a.str("preset"), "--preset ", a.str("preset"),
+                " differs from the resumed run's preset ", stored_preset == meta.end() ? "(unknown)" : stored_preset->second,
+                "; only --epochs, --device, --threads and --quiet may change on --resume");
+  if (a.has("task")) egnn::task_from_name(a.str("task"));  // a bad name is reported as such
+  TrainConfig given = stored;
+  if (a.has("task")) given.task = egnn::task_from_name(a.str("task"));
+  apply_flags(a, given, false);
+  const io::Json js = io::parse_json(stored.json(), "config"), jg = io::parse_json(given.json(), "config");
+  const std::pair<const char*, const char*> fields[] = {
+      {"task", "task"}, {"channels", "channels"}, {"hidden", "hidden"}, {"layers", "layers"}, {"batch", "batch"},
+      {"lr", "lr"}, {"weight-decay", "weight_decay"}, {"eval-every", "eval_every"}, {"early-stop", "early_stop"},
+      {"train-samples", "train_samples"}, {"val-samples", "val_samples"}, {"test-samples", "test_samples"},
+      {"frame-in", "frame_in"}, {"frame-out", "frame_out"}, {"data", "data_dir"}, {"data-seed", "data_seed"},
+      {"seed", "seed"}, {"graph", "sparse"}};
+  for (auto& [flag, key] : fields) {
+    if (!a.has(flag)) continue;
+    const io::Json *s = js.find(key), *g = jg.find(key);
+    ORBIT_CHECK(s && g, "config field '", key, "' missing");
+    const bool same = s->kind == g->kind && s->text == g->text && s->boolean == g->boolean;
+    ORBIT_CHECK(same, "--", flag, " ", a.str(flag), " differs from the resumed run's value (", key, " = ",
+                s->kind == io::Json::Kind::boolean ? (s->boolean ? "true" : "false") : s->text,
+                " in ", ckpt, "); only --epochs, --device, --threads and --quiet may change on --resume");
+  }
+  given.validate();
+  return given;
 }
 
 const char* metric_name(egnn::Task t) { return t == egnn::Task::nbody ? "MSE" : "relative MSE"; }
@@ -87,14 +130,48 @@ void set_threads(const Args& a) {
 
 int run_train(const Args& a) {
   set_threads(a);
-  TrainConfig c = config_from(a);
-  const fs::path dir = a.str("out");
+  const bool resume = a.has("resume");
+  const fs::path dir = resume ? a.str("resume") : a.str("out");
+  if (resume)
+    ORBIT_CHECK(!a.has("out") || fs::path(a.str("out")) == dir, "--out ", a.str("out"), " and --resume ", dir.string(),
+                " differ: a resumed run writes into the folder it resumes");
+  const fs::path ckpt = dir / "checkpoint.safetensors", metrics = dir / "metrics.jsonl";
+  std::map<std::string, std::string> meta;
+  if (resume) {
+    ORBIT_CHECK(fs::exists(ckpt), "cannot resume: '", ckpt.string(),
+                "' does not exist (orbit egnn train --out DIR writes it after every epoch)");
+    meta = egnn::read_train_checkpoint_meta(ckpt.string());
+  }
+  TrainConfig c = resume ? resume_config(a, meta, ckpt.string()) : config_from(a);
+  const std::string preset = resume && meta.count("preset") ? meta.at("preset") : a.str("preset");
+  int start_epoch = 0;
+  if (resume) {
+    // The metrics log goes back to where it was when the checkpoint was written (a run killed after
+    // logging an epoch but before checkpointing it logged one line too many).
+    auto lb = meta.find("log_bytes"), ep = meta.find("epoch");
+    ORBIT_CHECK(lb != meta.end() && ep != meta.end(), "checkpoint '", ckpt.string(), "' lacks log_bytes / epoch");
+    const uintmax_t bytes = std::stoull(lb->second);
+    start_epoch = std::stoi(ep->second);
+    ORBIT_CHECK(fs::exists(metrics) && fs::file_size(metrics) >= bytes, "cannot resume: '", metrics.string(),
+                "' is missing or shorter than the checkpoint's ", bytes, " bytes");
+    fs::resize_file(metrics, bytes);
+  }
   fs::create_directories(dir);
   const bool quiet = a.flag("quiet");
   if (!quiet) std::fprintf(stderr, "egnn: preparing the %s data ...\n", egnn::task_name(c.task));
   auto data = egnn::load_task(c);
-  util::JsonlLog log((dir / "metrics.jsonl").string());
-  util::Progress bar(c.epochs, "egnn", util::Progress::Options{quiet});
+  if (!quiet && resume) std::fprintf(stderr, "egnn: resuming %s at epoch %d of %d\n", dir.string().c_str(), start_epoch + 1, c.epochs);
+  util::JsonlLog log(metrics.string(), resume ? util::JsonlLog::Mode::append : util::JsonlLog::Mode::truncate);
+  util::Progress::Options po;
+  po.quiet = quiet;
+  po.initial = std::min(start_epoch, c.epochs);
+  util::Progress bar(c.epochs, "egnn", po);
+  egnn::Checkpointing ck;
+  ck.path = ckpt.string();
+  ck.resume = resume;
+  ck.meta = [&] {
+    return std::map<std::string, std::string>{{"log_bytes", std::to_string(fs::file_size(metrics))}, {"preset", preset}};
+  };
   auto r = egnn::train(c, data, [&](const egnn::EpochLog& l) {
     util::Progress::Metrics m{{"loss", l.train_loss}};
     if (l.val >= 0) m.push_back({"val", l.val});
@@ -104,12 +181,12 @@ int run_train(const Args& a) {
     if (l.val >= 0) line.push_back({"val", l.val});
     if (l.test >= 0) line.push_back({"test", l.test});
     log.write(line);
-  });
+  }, ck);
   bar.finish();
   ORBIT_CHECK(r.best_params != nullptr, "no evaluation happened");
-  optim::CheckpointState ck{r.best_params.get(), nullptr, nullptr, 0,
-                            {{"config", c.json()}, {"best_epoch", std::to_string(r.best_epoch)}}};
-  optim::save_checkpoint((dir / "best.safetensors").string(), ck);
+  optim::CheckpointState best{r.best_params.get(), nullptr, nullptr, 0,
+                              {{"config", c.json()}, {"best_epoch", std::to_string(r.best_epoch)}}};
+  optim::save_checkpoint((dir / "best.safetensors").string(), best);
   auto pred = egnn::predict(c, *r.best_params, data.test);
   write_npy((dir / "test_prediction.npy").string(),
             Tensor::from<double>({data.test.count, data.test.n, data.test.dim}, pred));
@@ -126,7 +203,8 @@ int run_train(const Args& a) {
               "linear baseline %.6g; %d epochs in %.1f s\n",
               egnn::task_name(c.task), static_cast<long long>(c.channels), static_cast<long long>(data.train.count),
               metric_name(c.task), r.test_at_best, r.best_epoch, r.best_val, r.baseline_test, r.epochs_run, r.seconds);
-  std::printf("wrote %s/{results.json, metrics.jsonl, best.safetensors, test_prediction.npy, egnn.png, egnn.svg}\n",
+  std::printf("wrote %s/{results.json, metrics.jsonl, best.safetensors, checkpoint.safetensors, test_prediction.npy, "
+              "egnn.png, egnn.svg}\n",
               dir.string().c_str());
   return 0;
 }
@@ -191,7 +269,11 @@ Command egnn_train_command() {
                   {"data-seed", "simulation seed when no --data is given", "43"},
                   {"graph", "dense (batched, fully connected) or sparse (edge lists)", "dense"},
                   {"threads", "CPU threads (0: OpenMP's default, OMP_NUM_THREADS); 1 is fastest on a busy machine", "0"},
-                  {"out", "output folder", "egnn_out"}},
+                  {"out", "output folder (a checkpoint.safetensors of the latest epoch is written there every epoch)",
+                   "egnn_out"},
+                  {"resume", "continue the run in this folder from its checkpoint.safetensors, bit for bit as if never "
+                             "stopped; only --epochs (a new total), --device, --threads and --quiet may be given anew",
+                   ""}},
                  run_train);
 }
 

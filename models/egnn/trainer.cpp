@@ -8,6 +8,8 @@
 #include <sstream>
 
 #include "engine/io/json.h"
+#include "engine/io/safetensors.h"
+#include "engine/optim/checkpoint.h"
 #include "engine/optim/train_step.h"
 #include "engine/orbit.h"
 #include "kernels/scalar/random.h"
@@ -244,6 +246,77 @@ std::vector<double> predict_with(const TrainConfig& cfg, Program& prog, int64_t 
   return out;
 }
 
+constexpr const char* kCheckpointKind = "orbit-egnn-train";
+const std::string kBest = "best/";
+
+std::string exact(double x) {  // 17 significant digits read back to the same double (inf too)
+  std::ostringstream os;
+  os.precision(17);
+  os << x;
+  return os.str();
+}
+
+std::string history_text(const std::vector<EpochLog>& h) {
+  std::string out;
+  for (auto& l : h)
+    out += std::to_string(l.epoch) + " " + exact(l.train_loss) + " " + exact(l.val) + " " + exact(l.test) + " " +
+           exact(l.lr) + " " + exact(l.seconds) + " " + (l.best ? "1" : "0") + "\n";
+  return out;
+}
+
+std::vector<EpochLog> parse_history(const std::string& text, const std::string& path) {
+  std::vector<EpochLog> h;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::string f[7];
+    for (auto& x : f) ORBIT_CHECK(static_cast<bool>(ls >> x), "checkpoint '", path, "': bad history line '", line, "'");
+    EpochLog l;
+    try {
+      l.epoch = std::stoi(f[0]);
+      l.train_loss = std::stod(f[1]), l.val = std::stod(f[2]), l.test = std::stod(f[3]);
+      l.lr = std::stod(f[4]), l.seconds = std::stod(f[5]);
+    } catch (const std::exception&) {
+      throw Error("checkpoint '" + path + "': bad history line '" + line + "'");
+    }
+    l.best = f[6] == "1";
+    h.push_back(l);
+  }
+  return h;
+}
+
+const std::string& meta_at(const std::map<std::string, std::string>& meta, const std::string& key, const std::string& path) {
+  auto it = meta.find(key);
+  ORBIT_CHECK(it != meta.end(), "checkpoint '", path, "' lacks the EGNN training state '", key,
+              "' (not written by orbit egnn train, or damaged)");
+  return it->second;
+}
+
+double meta_real(const std::map<std::string, std::string>& meta, const std::string& key, const std::string& path) {
+  const std::string& v = meta_at(meta, key, path);
+  try {
+    size_t used = 0;
+    const double x = std::stod(v, &used);
+    if (used == v.size()) return x;
+  } catch (const std::exception&) {
+  }
+  throw Error("checkpoint '" + path + "': bad '" + key + "' '" + v + "'");
+}
+
+// The first field (other than epochs and device) where two configs differ, or "".
+std::string config_difference(const TrainConfig& stored, const TrainConfig& given) {
+  TrainConfig a = stored, b = given;
+  a.epochs = b.epochs;
+  a.device = b.device;
+  io::Json ja = io::parse_json(a.json(), "config"), jb = io::parse_json(b.json(), "config");
+  for (auto& [k, v] : ja.members) {
+    const io::Json* w = jb.find(k);
+    if (!w || w->kind != v.kind || w->text != v.text || w->boolean != v.boolean) return k;
+  }
+  return "";
+}
+
 }  // namespace
 
 double metric(Task task, const Split& s, const std::vector<double>& pred) {
@@ -320,7 +393,23 @@ std::shared_ptr<ParamStore> init_params(const TrainConfig& cfg) {
   return store;
 }
 
-TrainResult train(const TrainConfig& cfg, const TaskData& data, const std::function<void(const EpochLog&)>& on_epoch) {
+std::map<std::string, std::string> read_train_checkpoint_meta(const std::string& path) {
+  ORBIT_CHECK(std::filesystem::exists(path), "no checkpoint to resume: '", path, "' does not exist");
+  std::map<std::string, Tensor> tensors;
+  std::map<std::string, std::string> meta;
+  try {
+    read_safetensors(path, tensors, meta);
+  } catch (const Error& e) {
+    throw Error("cannot resume from '" + path + "': " + e.what());
+  }
+  auto it = meta.find("kind");
+  ORBIT_CHECK(it != meta.end() && it->second == kCheckpointKind, "'", path,
+              "' is not an orbit egnn train checkpoint (no kind '", kCheckpointKind, "' in its metadata)");
+  return meta;
+}
+
+TrainResult train(const TrainConfig& cfg, const TaskData& data, const std::function<void(const EpochLog&)>& on_epoch,
+                  const Checkpointing& ck) {
   cfg.validate();
   const Split& tr = data.train;
   const int64_t B = cfg.batch, n = tr.n, d = tr.dim, F = tr.features;
@@ -329,11 +418,58 @@ TrainResult train(const TrainConfig& cfg, const TaskData& data, const std::funct
   auto store = init_params(cfg);
   TrainResult res;
   for (auto& name : store->names()) res.parameters += store->get(name).numel();
-  if (!cfg.device.is_cpu())
-    for (auto& name : store->names()) store->set(name, store->get(name).to(cfg.device));
   auto adam = std::make_shared<optim::Adam>(std::make_shared<optim::ConstantLr>(cfg.lr), 0.9, 0.999, 1e-8,
                                             cfg.weight_decay, false);
+  res.best_val = std::numeric_limits<double>::infinity();
+  int first_epoch = 1, since_best = 0;
+  double prior_seconds = 0;
+  uint64_t run_index = 0;
+  ORBIT_CHECK(!ck.resume || !ck.path.empty(), "train: resume needs a checkpoint path");
+  if (ck.resume) {
+    const auto meta = read_train_checkpoint_meta(ck.path);
+    const TrainConfig stored = TrainConfig::from_json(meta_at(meta, "config", ck.path));
+    const std::string diff = config_difference(stored, cfg);
+    ORBIT_CHECK(diff.empty(), "cannot resume '", ck.path, "': the configuration's '", diff,
+                "' differs from the checkpoint's (only epochs and device may change)");
+    // Current and best weights (best/...) and Adam's state, on the host; moved to the device below.
+    ParamStore both;
+    for (auto& name : store->names()) {
+      both.set(name, store->get(name));
+      both.set(kBest + name, store->get(name));
+    }
+    optim::CheckpointState st;
+    st.params = &both;
+    st.optimizer = adam.get();
+    try {
+      optim::load_checkpoint(ck.path, st);
+    } catch (const Error& e) {
+      throw Error(std::string("cannot resume: ") + e.what());
+    }
+    run_index = st.run_index;
+    for (auto& name : store->names()) store->set(name, both.get(name));
+    res.best_epoch = static_cast<int>(meta_real(meta, "best_epoch", ck.path));
+    if (res.best_epoch > 0) {
+      res.best_val = meta_real(meta, "best_val", ck.path);
+      res.test_at_best = meta_real(meta, "test_at_best", ck.path);
+      res.best_params = std::make_shared<ParamStore>();
+      for (auto& name : store->names()) res.best_params->set(name, both.get(kBest + name));
+    }
+    const int epoch = static_cast<int>(meta_real(meta, "epoch", ck.path));
+    ORBIT_CHECK(epoch >= 1 && res.best_epoch >= 0 && res.best_epoch <= epoch, "checkpoint '", ck.path,
+                "': bad epoch ", epoch, " / best epoch ", res.best_epoch);
+    first_epoch = epoch + 1;
+    res.epochs_run = epoch;
+    res.resumed_from = epoch;
+    since_best = static_cast<int>(meta_real(meta, "since_best", ck.path));
+    prior_seconds = meta_real(meta, "seconds", ck.path);
+    res.history = parse_history(meta_at(meta, "history", ck.path), ck.path);
+    ORBIT_CHECK(static_cast<int>(res.history.size()) == epoch, "checkpoint '", ck.path, "': the history has ",
+                res.history.size(), " epochs, expected ", epoch);
+  }
+  if (!cfg.device.is_cpu())
+    for (auto& name : store->names()) store->set(name, store->get(name).to(cfg.device));
   optim::TrainStep step(*m.g, m.loss, m.params, store, adam, cfg.device);
+  step.program().set_run_index(run_index);
   const int64_t E = std::min<int64_t>(500, std::max(data.val.count, data.test.count));
   Model me = build(cfg, E, n, d, F);
   CompileOptions eo;
@@ -343,12 +479,38 @@ TrainResult train(const TrainConfig& cfg, const TaskData& data, const std::funct
   res.baseline_test = data.baseline_test;
   res.baseline_tau = data.baseline_tau;
   res.data_source = data.source;
-  res.best_val = std::numeric_limits<double>::infinity();
   std::vector<int64_t> order(tr.count);
   const int64_t steps_per_epoch = tr.count / B;  // the last partial batch is dropped (drop_last)
   auto t0 = std::chrono::steady_clock::now();
-  int since_best = 0;
-  for (int epoch = 1; epoch <= cfg.epochs; ++epoch) {
+  auto host_copy = [&] {
+    auto p = std::make_shared<ParamStore>();
+    for (auto& name : store->names()) p->set(name, store->get(name).to(Device::cpu()));
+    return p;
+  };
+  auto save = [&](int epoch) {
+    ParamStore both;
+    for (auto& name : store->names()) {
+      both.set(name, store->get(name));
+      both.set(kBest + name, res.best_params ? res.best_params->get(name) : store->get(name));
+    }
+    optim::CheckpointState st;
+    st.params = &both;
+    st.optimizer = adam.get();
+    st.run_index = step.program().run_index();
+    if (ck.meta) st.meta = ck.meta();
+    st.meta["kind"] = kCheckpointKind;
+    st.meta["config"] = cfg.json();
+    st.meta["epoch"] = std::to_string(epoch);
+    st.meta["best_epoch"] = std::to_string(res.best_epoch);
+    st.meta["best_val"] = exact(res.best_val);
+    st.meta["test_at_best"] = exact(res.test_at_best);
+    st.meta["since_best"] = std::to_string(since_best);
+    st.meta["seconds"] = exact(res.history.empty() ? prior_seconds : res.history.back().seconds);
+    st.meta["history"] = history_text(res.history);
+    optim::save_checkpoint(ck.path, st);
+  };
+  const bool stopped = ck.resume && cfg.early_stop > 0 && since_best >= cfg.early_stop;
+  for (int epoch = first_epoch; epoch <= cfg.epochs && !stopped; ++epoch) {
     std::iota(order.begin(), order.end(), 0);
     for (int64_t i = tr.count - 1; i > 0; --i) {  // Fisher-Yates on the run's stream
       const double u = scalar::random_uniform<double>(cfg.seed, 0xba7c, static_cast<uint64_t>(epoch), static_cast<uint64_t>(i));
@@ -373,19 +535,20 @@ TrainResult train(const TrainConfig& cfg, const TaskData& data, const std::funct
         res.best_val = lg.val;
         res.test_at_best = lg.test;
         res.best_epoch = epoch;
-        res.best_params = std::make_shared<ParamStore>();
-        for (auto& name : store->names()) res.best_params->set(name, store->get(name).to(Device::cpu()));
+        res.best_params = host_copy();
         since_best = 0;
       }
     }
     if (!lg.best) ++since_best;
-    lg.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    lg.seconds = prior_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     res.history.push_back(lg);
     res.epochs_run = epoch;
     if (on_epoch) on_epoch(lg);
+    if (!ck.path.empty()) save(epoch);
     if (cfg.early_stop > 0 && since_best >= cfg.early_stop) break;
   }
-  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  res.seconds = prior_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  res.final_params = host_copy();
   return res;
 }
 

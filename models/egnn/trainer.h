@@ -8,6 +8,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -79,12 +80,35 @@ struct TrainResult {
   double seconds = 0;
   int64_t parameters = 0;
   std::shared_ptr<ParamStore> best_params;
-  std::vector<EpochLog> history;
+  std::shared_ptr<ParamStore> final_params;  // the weights after the last epoch (on the host)
+  std::vector<EpochLog> history;             // every epoch, those before a resume included
+  int resumed_from = 0;                      // the checkpoint's epoch when resumed, else 0
   std::string data_source;
 };
 
+// Resumable training. With `path` set, a checkpoint of the latest epoch is written there (atomically:
+// temp file + rename) after every epoch, after on_epoch: the weights ("param/egnn/..."), the best
+// weights so far ("param/best/egnn/..."), Adam's moments, step and schedule state, and as metadata the
+// epoch, the best validation metric / its test metric / its epoch, the epochs since the best, the
+// elapsed seconds, the history, the config and whatever `meta` returns (the CLI stores its
+// metrics.jsonl byte position). The batch order is a pure function of (seed, epoch), so the epoch is
+// the whole RNG / shuffle state. With `resume`, training continues from `path` after its epoch up to
+// cfg.epochs; the result (weights, every logged number but the wall times) equals an uninterrupted
+// run's bit for bit. The config must equal the stored one except `epochs` and `device` (an error
+// naming the first differing field otherwise).
+struct Checkpointing {
+  std::string path;
+  bool resume = false;
+  std::function<std::map<std::string, std::string>()> meta;
+};
+
 // Trains; on_epoch is called after every epoch (with val/test set on evaluation epochs).
-TrainResult train(const TrainConfig& cfg, const TaskData& data, const std::function<void(const EpochLog&)>& on_epoch = {});
+TrainResult train(const TrainConfig& cfg, const TaskData& data, const std::function<void(const EpochLog&)>& on_epoch = {},
+                  const Checkpointing& ck = {});
+
+// The metadata of a checkpoint written by train() ("config", "epoch", the caller's keys, ...); throws an
+// error naming the path when it is missing, unreadable or not an EGNN training checkpoint.
+std::map<std::string, std::string> read_train_checkpoint_meta(const std::string& path);
 
 // The metric of the model with `params` on a split (MSE or relative MSE).
 double evaluate(const TrainConfig& cfg, const ParamStore& params, const Split& split);

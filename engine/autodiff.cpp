@@ -1,5 +1,7 @@
 #include "engine/autodiff.h"
 
+#include <map>
+#include <set>
 #include <unordered_map>
 
 #include "engine/builtin_ops.h"
@@ -88,6 +90,38 @@ Var jvp(Var y, Var x, Var tangent) {
   Var u = full(g, 0.0, y.shape(), y.dtype());
   Var jt_u = grad(y, {x}, u)[0];
   return grad(sum(jt_u * tangent), {u})[0];
+}
+
+std::vector<Var> vjp_by_expansion(VjpCtx& c, const std::function<Var(const std::vector<Var>&)>& expand) {
+  const Var cot = c.grad;
+  std::vector<Var> ins;
+  for (size_t i = 0; i < c.n().inputs.size(); ++i) ins.push_back(c.in(static_cast<int>(i)));
+  Graph& g = c.g;
+  const NodeId first = g.size();
+  Var y = expand(ins);
+  std::map<NodeId, Var> ct;
+  ct[y.id()] = cot;
+  for (NodeId id = y.id(); id >= first; --id) {
+    auto it = ct.find(id);
+    if (it == ct.end() || g.node(id).kind != NodeKind::op) continue;
+    const OpDef& def = ops().get(g.node(id).op);
+    if (!def.vjp) continue;  // piecewise constant (comparisons, sign): no gradient
+    const std::vector<NodeId> node_inputs = g.node(id).inputs;
+    VjpCtx ctx{g, id, it->second};
+    std::vector<Var> gs = def.vjp(ctx);
+    for (size_t k = 0; k < gs.size() && k < node_inputs.size(); ++k) {
+      if (!gs[k].valid()) continue;
+      Var& acc = ct[node_inputs[k]];
+      acc = acc.valid() ? acc + gs[k] : gs[k];
+    }
+  }
+  std::vector<Var> out(ins.size());
+  std::set<NodeId> given;
+  for (size_t i = 0; i < ins.size(); ++i) {
+    auto it = ct.find(ins[i].id());
+    if (it != ct.end() && given.insert(ins[i].id()).second) out[i] = it->second;  // a repeated input: once
+  }
+  return out;
 }
 
 }  // namespace orbit

@@ -6,6 +6,8 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #if defined(ORBIT_CLI_PATH)
@@ -30,6 +32,21 @@ inline CliResult run_orbit(const std::string& args) {
 
 inline std::string temp_path(const std::string& name) {
   return (std::filesystem::temp_directory_path() / name).string();
+}
+
+// A whole file as bytes ("" when it cannot be read: the checks that follow then fail).
+inline std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// The number after "key": in a JSON text written by the CLI.
+inline double json_number(const std::string& text, const std::string& key) {
+  auto at = text.find("\"" + key + "\": ");
+  REQUIRE_MESSAGE(at != std::string::npos, "no '" << key << "' in " << text);
+  return std::stod(text.substr(at + key.size() + 4));
 }
 
 }  // namespace orbit::testing

@@ -9,23 +9,10 @@
 #include "tests/cli_runner.h"
 
 #if defined(ORBIT_CLI_PATH)
+using orbit::testing::json_number;
+using orbit::testing::read_file;
 using orbit::testing::run_orbit;
 using orbit::testing::temp_path;
-
-namespace {
-std::string read_file(const std::string& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-// The number after "key": in a JSON text.
-double json_number(const std::string& text, const std::string& key) {
-  auto at = text.find("\"" + key + "\": ");
-  REQUIRE_MESSAGE(at != std::string::npos, "no '" << key << "' in " << text);
-  return std::stod(text.substr(at + key.size() + 4));
-}
-}  // namespace
 
 TEST_SUITE("cpu") {
   TEST_CASE("cli egnn: data nbody, train on it, eval the checkpoint (same test MSE), and corrupted files") {

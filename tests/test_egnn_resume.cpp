@@ -17,20 +17,11 @@
 
 #if defined(ORBIT_CLI_PATH)
 using orbit::testing::run_orbit;
+using orbit::testing::json_number;
+using orbit::testing::read_file;
 using orbit::testing::temp_path;
 
 namespace {
-std::string slurp(const std::string& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-double json_number(const std::string& text, const std::string& key) {
-  auto at = text.find("\"" + key + "\": ");
-  REQUIRE_MESSAGE(at != std::string::npos, "no '" << key << "' in " << text);
-  return std::stod(text.substr(at + key.size() + 4));
-}
 // metrics.jsonl without the wall-clock field.
 std::string without_seconds(const std::string& log) {
   return std::regex_replace(log, std::regex("\"seconds\": ?[-0-9.eE+]+,? ?"), "");
@@ -75,18 +66,18 @@ TEST_SUITE("cpu") {
 
     check_same_safetensors(a + "/checkpoint.safetensors", b + "/checkpoint.safetensors");
     check_same_safetensors(a + "/best.safetensors", b + "/best.safetensors");
-    CHECK(slurp(a + "/test_prediction.npy") == slurp(b + "/test_prediction.npy"));
-    const std::string la = slurp(a + "/metrics.jsonl"), lb = slurp(b + "/metrics.jsonl");
+    CHECK(read_file(a + "/test_prediction.npy") == read_file(b + "/test_prediction.npy"));
+    const std::string la = read_file(a + "/metrics.jsonl"), lb = read_file(b + "/metrics.jsonl");
     CHECK(std::count(la.begin(), la.end(), '\n') == 4);
     CHECK(without_seconds(la) == without_seconds(lb));
-    const std::string ra = slurp(a + "/results.json"), rb = slurp(b + "/results.json");
+    const std::string ra = read_file(a + "/results.json"), rb = read_file(b + "/results.json");
     for (const char* k : {"test", "best_val", "best_epoch", "epochs_run"}) CHECK(json_number(ra, k) == json_number(rb, k));
     CHECK(json_number(rb, "epochs_run") == 4);
 
     // Resuming a finished run trains nothing and reports the same.
     r = run_orbit("egnn train --resume " + b + " --threads 1 --quiet");
     REQUIRE_MESSAGE(r.code == 0, r.out);
-    CHECK(json_number(slurp(b + "/results.json"), "test") == json_number(ra, "test"));
+    CHECK(json_number(read_file(b + "/results.json"), "test") == json_number(ra, "test"));
     check_same_safetensors(a + "/checkpoint.safetensors", b + "/checkpoint.safetensors");
 
     // Errors: a changed option (named), --out elsewhere, an empty folder, a corrupt checkpoint.

@@ -176,14 +176,10 @@ Rewritten fuse(const Graph& g, const std::vector<NodeId>& outputs) {
       // Over the kernels' limits: the group's nodes run unfused, in their original order.
       for (NodeId m : groups[gid].members) {
         if (m == i) break;
-        Node copy = g.node(m);
-        for (auto& in : copy.inputs) in = remap[in];
-        remap[m] = out.graph.add_node_unchecked(std::move(copy));
+        remap[m] = copy_remapped(out.graph, g.node(m), remap);
       }
     }
-    Node copy = g.node(i);
-    for (auto& in : copy.inputs) in = remap[in];
-    remap[i] = out.graph.add_node_unchecked(std::move(copy));
+    remap[i] = copy_remapped(out.graph, g.node(i), remap);
   }
   for (NodeId o : outputs) out.outputs.push_back(remap[o]);
   return out;

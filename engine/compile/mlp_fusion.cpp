@@ -171,9 +171,7 @@ Rewritten fuse_mlp(const Graph& g, const std::vector<NodeId>& outputs) {
       remap[i] = out.graph.add_node_unchecked(std::move(node));
       continue;
     }
-    Node copy = g.node(i);
-    for (auto& in : copy.inputs) in = remap[in];
-    remap[i] = out.graph.add_node_unchecked(std::move(copy));
+    remap[i] = copy_remapped(out.graph, g.node(i), remap);
   }
   for (NodeId o : outputs) out.outputs.push_back(remap[o]);
   return out;

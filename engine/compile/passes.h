@@ -16,6 +16,14 @@ struct Rewritten {
   std::vector<NodeId> outputs;
 };
 
+// Appends a copy of `node` to `out` with its inputs renamed through `remap` (old id -> new id);
+// returns the copy's id. The passes rebuild graphs node by node with it.
+inline NodeId copy_remapped(Graph& out, const Node& node, const std::vector<NodeId>& remap) {
+  Node copy = node;
+  for (auto& in : copy.inputs) in = remap[in];
+  return out.add_node_unchecked(std::move(copy));
+}
+
 // Validates the graph (no cycles, no dangling inputs) and keeps only what the outputs need, in
 // topological order. Errors name the nodes on a cycle.
 Rewritten prune(const Graph& g, const std::vector<NodeId>& outputs);

@@ -41,9 +41,7 @@ Rewritten prune(const Graph& g, const std::vector<NodeId>& outputs) {
   Rewritten r;
   std::vector<NodeId> remap(n, -1);
   for (NodeId old : order) {
-    Node copy = g.node(old);
-    for (auto& in : copy.inputs) in = remap[in];
-    remap[old] = r.graph.add_node_unchecked(std::move(copy));
+    remap[old] = copy_remapped(r.graph, g.node(old), remap);
   }
   for (NodeId o : outputs) r.outputs.push_back(remap[o]);
   return r;

@@ -178,40 +178,10 @@ void register_fused() {
     }
     return {a.shape, a.dtype};
   };
-  // The program expanded into primitive ops, then a reverse sweep over the expansion's nodes alone with
-  // their own VJP rules. (Not grad(): the inputs may depend on one another, e.g. b and square(b), and a
-  // sweep that went on past them would count such paths twice.)
+  // The program expanded into primitive ops, differentiated by a sweep over the expansion alone.
   d.vjp = [](VjpCtx& c) -> std::vector<Var> {
     const FusedAttr a = c.attr<FusedAttr>();  // a copy: building nodes may move the graph's storage
-    const Var cot = c.grad;
-    std::vector<Var> ins;
-    for (size_t i = 0; i < c.n().inputs.size(); ++i) ins.push_back(c.in(static_cast<int>(i)));
-    Graph& g = c.g;
-    const NodeId first = g.size();
-    Var y = expand_fused(a, ins);
-    std::map<NodeId, Var> ct;
-    ct[y.id()] = cot;
-    for (NodeId id = y.id(); id >= first; --id) {
-      auto it = ct.find(id);
-      if (it == ct.end() || g.node(id).kind != NodeKind::op) continue;
-      const OpDef& def = ops().get(g.node(id).op);
-      if (!def.vjp) continue;  // piecewise constant (comparisons, sign): no gradient
-      const std::vector<NodeId> node_inputs = g.node(id).inputs;
-      VjpCtx ctx{g, id, it->second};
-      std::vector<Var> gs = def.vjp(ctx);
-      for (size_t k = 0; k < gs.size() && k < node_inputs.size(); ++k) {
-        if (!gs[k].valid()) continue;
-        Var& acc = ct[node_inputs[k]];
-        acc = acc.valid() ? acc + gs[k] : gs[k];
-      }
-    }
-    std::vector<Var> out(ins.size());
-    std::set<NodeId> given;
-    for (size_t i = 0; i < ins.size(); ++i) {
-      auto it = ct.find(ins[i].id());
-      if (it != ct.end() && given.insert(ins[i].id()).second) out[i] = it->second;  // a repeated input: once
-    }
-    return out;
+    return vjp_by_expansion(c, [&](const std::vector<Var>& ins) { return expand_fused(a, ins); });
   };
   d.kernels[static_cast<int>(Device::Kind::cpu)] = fused_cpu;
 #if defined(ORBIT_WITH_CUDA)

@@ -5,12 +5,14 @@
 #include <mutex>
 #include <set>
 
+#include "engine/autodiff.h"
 #include "engine/builtin_ops.h"
 #include "engine/mlp_fused.h"
 #include "engine/op_registry.h"
 #include "engine/ops.h"
 #include "kernels/cpu/mlp_fused.h"
 #if defined(ORBIT_WITH_CUDA)
+#include "engine/ops/cuda_kernel.h"
 #include "kernels/cuda/mlp_fused.h"
 #include "kernels/cuda/runtime.h"
 #endif
@@ -71,40 +73,11 @@ TypeInfo infer_mlp(const InferCtx& c) {
   return {Shape({c.shape(0)[0], width}), dt};
 }
 
-// The network expanded into primitive ops, then a reverse sweep over the expansion's nodes alone with
-// their own VJP rules (as the fused elementwise op does: not grad(), since the inputs may depend on one
-// another and a sweep past them would count such paths twice).
+// The network expanded into primitive ops, differentiated by a sweep over the expansion alone
+// (engine/autodiff.h), as the fused elementwise op is.
 std::vector<Var> vjp_mlp(VjpCtx& c) {
   const MlpFusedAttr a = c.attr<MlpFusedAttr>();  // a copy: building nodes may move the graph's storage
-  const Var cot = c.grad;
-  std::vector<Var> ins;
-  for (size_t i = 0; i < c.n().inputs.size(); ++i) ins.push_back(c.in(static_cast<int>(i)));
-  Graph& g = c.g;
-  const NodeId first = g.size();
-  Var y = expand_mlp_fused(a, ins);
-  std::map<NodeId, Var> ct;
-  ct[y.id()] = cot;
-  for (NodeId id = y.id(); id >= first; --id) {
-    auto it = ct.find(id);
-    if (it == ct.end() || g.node(id).kind != NodeKind::op) continue;
-    const OpDef& def = ops().get(g.node(id).op);
-    if (!def.vjp) continue;
-    const std::vector<NodeId> node_inputs = g.node(id).inputs;
-    VjpCtx ctx{g, id, it->second};
-    std::vector<Var> gs = def.vjp(ctx);
-    for (size_t k = 0; k < gs.size() && k < node_inputs.size(); ++k) {
-      if (!gs[k].valid()) continue;
-      Var& acc = ct[node_inputs[k]];
-      acc = acc.valid() ? acc + gs[k] : gs[k];
-    }
-  }
-  std::vector<Var> out(ins.size());
-  std::set<NodeId> given;
-  for (size_t i = 0; i < ins.size(); ++i) {
-    auto it = ct.find(ins[i].id());
-    if (it != ct.end() && given.insert(ins[i].id()).second) out[i] = it->second;  // a repeated input: once
-  }
-  return out;
+  return vjp_by_expansion(c, [&](const std::vector<Var>& ins) { return expand_mlp_fused(a, ins); });
 }
 
 void mlp_cpu(KernelCtx& k) {
@@ -129,24 +102,17 @@ void mlp_cpu(KernelCtx& k) {
 #if defined(ORBIT_WITH_CUDA)
 void mlp_cuda(KernelCtx& k) {
   const auto& a = k.node.attr_as<MlpFusedAttr>();
-  try {
-    cuda::MlpDesc d;
-    d.layers = a.layers();
-    d.widths[0] = k.in[0].shape()[1];
-    for (int l = 0; l < d.layers; ++l) {
-      d.widths[l + 1] = k.in[1 + 2 * l].shape()[1];
-      d.acts[l] = a.acts[l];
-      d.w[l] = k.in[1 + 2 * l].raw();
-      d.b[l] = k.in[2 + 2 * l].raw();
-    }
-    cuda::mlp_fused(k.out.dtype() == DType::f64 ? cuda::Elem::f64 : cuda::Elem::f32, k.in[0].raw(),
-                    k.in[0].shape()[0], d, k.out.raw(), static_cast<cudaStream_t>(k.stream));
-    if (cuda::sync_every_op()) cuda::sync(static_cast<cudaStream_t>(k.stream));
-  } catch (const Error&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw Error(detail::cat("op 'mlp_fused' at node '", k.node.name, "' on cuda:0: ", e.what()));
+  cuda::MlpDesc d;
+  d.layers = a.layers();
+  d.widths[0] = k.in[0].shape()[1];
+  for (int l = 0; l < d.layers; ++l) {
+    d.widths[l + 1] = k.in[1 + 2 * l].shape()[1];
+    d.acts[l] = a.acts[l];
+    d.w[l] = k.in[1 + 2 * l].raw();
+    d.b[l] = k.in[2 + 2 * l].raw();
   }
+  cuda::mlp_fused(k.out.dtype() == DType::f64 ? cuda::Elem::f64 : cuda::Elem::f32, k.in[0].raw(), k.in[0].shape()[0],
+                  d, k.out.raw(), static_cast<cudaStream_t>(k.stream));
 }
 #endif
 
@@ -161,7 +127,7 @@ void register_mlp() {
   d.vjp = vjp_mlp;
   d.kernels[static_cast<int>(Device::Kind::cpu)] = mlp_cpu;
 #if defined(ORBIT_WITH_CUDA)
-  d.kernels[static_cast<int>(Device::Kind::cuda)] = mlp_cuda;
+  d.kernels[static_cast<int>(Device::Kind::cuda)] = detail::cuda_kernel("mlp_fused", mlp_cuda);
 #endif
   g_mlp = ops().add(std::move(d));
 }

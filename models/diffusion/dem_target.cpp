@@ -7,6 +7,7 @@
 #include "engine/ops.h"
 #include "kernels/cpu/dem_target.h"
 #if defined(ORBIT_WITH_CUDA)
+#include "engine/ops/cuda_kernel.h"
 #include "kernels/cuda/runtime.h"
 #include "kernels/cuda/systems.h"
 #endif
@@ -87,21 +88,15 @@ void register_now() {
                              x.shape()[0], k.out.data<float>());
   };
 #if defined(ORBIT_WITH_CUDA)
-  d.kernels[static_cast<int>(Device::Kind::cuda)] = [](KernelCtx& k) {
-    try {
-      const auto& a = k.node.attr_as<DemTargetAttr>();
-      const Tensor &x = k.in[0], &s = k.in[1];
-      const int64_t comps = a.gmm ? k.in[2].shape()[0] : 0;
-      scalar::DemParams p = a.params(x.shape()[1], comps, k.run_index);
-      cuda::dem_target(x.dtype() == DType::f64 ? cuda::Elem::f64 : cuda::Elem::f32, p, x.raw(), s.raw(),
-                       a.gmm ? k.in[2].raw() : nullptr, x.shape()[0], k.out.raw(), k.run_index_dev, static_cast<cudaStream_t>(k.stream));
-      if (cuda::sync_every_op()) cuda::sync(static_cast<cudaStream_t>(k.stream));
-    } catch (const Error&) {
-      throw;
-    } catch (const std::exception& e) {
-      throw Error(detail::cat("op 'dem_score_target' at node '", k.node.name, "' on cuda:0: ", e.what()));
-    }
-  };
+  d.kernels[static_cast<int>(Device::Kind::cuda)] = detail::cuda_kernel("dem_score_target", [](KernelCtx& k) {
+    const auto& a = k.node.attr_as<DemTargetAttr>();
+    const Tensor &x = k.in[0], &s = k.in[1];
+    const int64_t comps = a.gmm ? k.in[2].shape()[0] : 0;
+    scalar::DemParams p = a.params(x.shape()[1], comps, k.run_index);
+    cuda::dem_target(x.dtype() == DType::f64 ? cuda::Elem::f64 : cuda::Elem::f32, p, x.raw(), s.raw(),
+                     a.gmm ? k.in[2].raw() : nullptr, x.shape()[0], k.out.raw(), k.run_index_dev,
+                     static_cast<cudaStream_t>(k.stream));
+  });
 #endif
   g_op = ops().add(std::move(d));
 }

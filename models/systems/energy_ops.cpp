@@ -9,6 +9,7 @@
 #include "engine/op_registry.h"
 #include "kernels/cpu/systems.h"
 #if defined(ORBIT_WITH_CUDA)
+#include "engine/ops/cuda_kernel.h"
 #include "kernels/cuda/runtime.h"
 #include "kernels/cuda/systems.h"
 #endif
@@ -117,19 +118,7 @@ void gmm_cpu(KernelCtx& k) {
 }
 
 #if defined(ORBIT_WITH_CUDA)
-template <class Body>
-Kernel cuda_kernel(const char* op, Body body) {
-  return [op, body](KernelCtx& k) {
-    try {
-      body(k);
-      if (cuda::sync_every_op()) cuda::sync(static_cast<cudaStream_t>(k.stream));
-    } catch (const Error&) {
-      throw;
-    } catch (const std::exception& e) {
-      throw Error(detail::cat("op '", op, "' at node '", k.node.name, "' on cuda:0: ", e.what()));
-    }
-  };
-}
+using detail::cuda_kernel;
 
 struct RawOut {
   void *energy = nullptr, *grad = nullptr;

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "engine/error.h"
+#include "kernels/cpu/isa.h"
 #include "engine/io/npy.h"
 #include "engine/version.h"
 #include "kernels/scalar/random.h"
@@ -155,7 +156,8 @@ std::string device_description(Device d) {
       if (p != std::string::npos) model = line.substr(p + 2);
       break;
     }
-  return model + " (" + std::to_string(std::thread::hardware_concurrency()) + " hardware threads)";
+  return model + " (" + std::to_string(std::thread::hardware_concurrency()) + " hardware threads, " +
+         cpu::isa_name(cpu::active_isa()) + " kernels)";
 }
 
 namespace {

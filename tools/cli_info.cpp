@@ -5,6 +5,7 @@
 
 #include "engine/io/json.h"
 #include "engine/orbit.h"
+#include "kernels/cpu/isa.h"
 #include "tools/commands.h"
 
 #if defined(_OPENMP)
@@ -27,17 +28,21 @@ int run_info(const Args& args) {
 #endif
   const int gpus = cuda_device_count();
   const Device best = Device::best();
+  const std::string isa = cpu::isa_name(cpu::active_isa());
+  std::string isas;
+  for (cpu::Isa v : cpu::isa_available()) isas += std::string(isas.empty() ? "" : ", ") + cpu::isa_name(v);
   if (args.flag("json")) {
     std::printf("{\"version\": %s, \"cuda_built\": %s, \"cuda_architectures\": %s, \"cpu_threads\": %d, "
-                "\"hardware_threads\": %u, \"cuda_devices\": %d, \"default_device\": %s, \"ops\": %d}\n",
+                "\"hardware_threads\": %u, \"cpu_isa\": %s, \"cuda_devices\": %d, \"default_device\": %s, \"ops\": %d}\n",
                 io::json_quote(version()).c_str(), cuda_built() ? "true" : "false", io::json_quote(archs).c_str(),
-                threads, std::thread::hardware_concurrency(), gpus, io::json_quote(best.str()).c_str(), ops().size());
+                threads, std::thread::hardware_concurrency(), io::json_quote(isa).c_str(), gpus, io::json_quote(best.str()).c_str(), ops().size());
     return 0;
   }
   std::printf("orbit %s\n", version());
   if (cuda_built()) std::printf("build: CUDA backend on (architectures %s)\n", archs.c_str());
   else std::printf("build: CUDA backend off (CPU only)\n");
   std::printf("cpu: %d threads (%u hardware threads)\n", threads, std::thread::hardware_concurrency());
+  std::printf("cpu kernels: %s (this CPU and build: %s; ORBIT_CPU_ISA overrides)\n", isa.c_str(), isas.c_str());
   if (!cuda_built()) std::printf("devices: cpu\n");
   else if (gpus == 0) std::printf("devices: cpu (no CUDA device visible: no GPU or no driver)\n");
   else std::printf("devices: cpu, %d CUDA device(s)\n", gpus);

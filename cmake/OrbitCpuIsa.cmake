@@ -1,0 +1,36 @@
+# orbit_add_cpu_isa_variants(target): compiles kernels/cpu/isa/gemm_x86v3.cpp and gemm_x86v4.cpp with
+# -march=x86-64-v3 / -march=x86-64-v4 (when the target is x86-64 and the compiler takes the flag) into
+# object libraries linked into `target`, and defines ORBIT_CPU_ISA_X86V3 / V4 so that
+# kernels/cpu/isa.cpp knows they exist. ORBIT_CPU_ISA_VARIANTS=OFF builds the baseline only.
+include(CheckCXXCompilerFlag)
+option(ORBIT_CPU_ISA_VARIANTS "Compile AVX2 / AVX-512 variants of the CPU matrix products, chosen at run time" ON)
+set(ORBIT_CPU_ISA_OBJECT_LIBS "" CACHE INTERNAL "object libraries of the CPU ISA variants")
+
+function(orbit_add_cpu_isa_variants target)
+  set(libs "")
+  if(NOT ORBIT_CPU_ISA_VARIANTS OR NOT CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
+    set(ORBIT_CPU_ISA_OBJECT_LIBS "" CACHE INTERNAL "")
+    return()
+  endif()
+  foreach(v 3 4)
+    check_cxx_compiler_flag(-march=x86-64-v${v} ORBIT_HAS_MARCH_X86V${v})
+    if(NOT ORBIT_HAS_MARCH_X86V${v})
+      continue()
+    endif()
+    set(lib ${target}_isa_x86v${v})
+    add_library(${lib} OBJECT ${PROJECT_SOURCE_DIR}/kernels/cpu/isa/gemm_x86v${v}.cpp)
+    target_include_directories(${lib} PRIVATE ${PROJECT_SOURCE_DIR})
+    target_compile_features(${lib} PRIVATE cxx_std_20)
+    target_compile_options(${lib} PRIVATE -march=x86-64-v${v} -Wall -Wextra -Wno-unused-parameter
+      -Wno-maybe-uninitialized)  # GCC 12 warns inside its own avx512fintrin.h
+    target_link_libraries(${lib} PRIVATE Eigen3::Eigen)
+    if(OpenMP_CXX_FOUND)
+      target_link_libraries(${lib} PRIVATE OpenMP::OpenMP_CXX)
+    endif()
+    target_sources(${target} PRIVATE $<TARGET_OBJECTS:${lib}>)
+    target_compile_definitions(${target} PRIVATE ORBIT_CPU_ISA_X86V${v}=1)
+    list(APPEND libs ${lib})
+  endforeach()
+  set(ORBIT_CPU_ISA_OBJECT_LIBS "${libs}" CACHE INTERNAL "")
+  message(STATUS "orbit: CPU instruction-set variants: baseline ${libs}")
+endfunction()

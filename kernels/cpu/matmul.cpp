@@ -33,6 +33,11 @@ GemmFn<T> gemm_for(Isa isa) {
 }  // namespace
 
 template <class T>
+void gemm(const T* a, const T* b, T* c, int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b) {
+  gemm_for<T>(active_isa())(a, b, c, m, n, k, trans_a, trans_b);
+}
+
+template <class T>
 void matmul(const T* a, const T* b, T* c, int64_t batch, const int64_t* a_off, const int64_t* b_off,
             int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b) {
   const GemmFn<T> gemm = gemm_for<T>(active_isa());
@@ -44,6 +49,8 @@ void matmul(const T* a, const T* b, T* c, int64_t batch, const int64_t* a_off, c
     for (int64_t i = 0; i < batch; ++i) one(i);
 }
 
+template void gemm<float>(const float*, const float*, float*, int64_t, int64_t, int64_t, bool, bool);
+template void gemm<double>(const double*, const double*, double*, int64_t, int64_t, int64_t, bool, bool);
 template void matmul<float>(const float*, const float*, float*, int64_t, const int64_t*, const int64_t*,
                             int64_t, int64_t, int64_t, bool, bool);
 template void matmul<double>(const double*, const double*, double*, int64_t, const int64_t*,

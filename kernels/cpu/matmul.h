@@ -1,4 +1,4 @@
-// CPU (batched) matrix products through Eigen. c[b] = op(a[b]) * op(b[b]), row-major, where the
+// CPU (batched) matrix products through Eigen, in the instruction-set variant the CPU runs best. c[b] = op(a[b]) * op(b[b]), row-major, where the
 // per-batch element offsets of a and b allow broadcast batch dims.
 #pragma once
 #include <cstdint>
@@ -9,6 +9,13 @@ template <class T>
 void matmul(const T* a, const T* b, T* c, int64_t batch, const int64_t* a_off, const int64_t* b_off,
             int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b);
 
+// One row-major product c [m, n] = op(a) * op(b) on the calling thread (Eigen may add threads outside a
+// parallel region), by the instruction-set variant in use (kernels/cpu/isa.h).
+template <class T>
+void gemm(const T* a, const T* b, T* c, int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b);
+
+extern template void gemm<float>(const float*, const float*, float*, int64_t, int64_t, int64_t, bool, bool);
+extern template void gemm<double>(const double*, const double*, double*, int64_t, int64_t, int64_t, bool, bool);
 extern template void matmul<float>(const float*, const float*, float*, int64_t, const int64_t*,
                                    const int64_t*, int64_t, int64_t, int64_t, bool, bool);
 extern template void matmul<double>(const double*, const double*, double*, int64_t, const int64_t*,

@@ -1,9 +1,9 @@
 #include "kernels/cpu/mlp_fused.h"
 
-#include <Eigen/Core>
 #include <algorithm>
 #include <vector>
 
+#include "kernels/cpu/matmul.h"
 #include "kernels/cpu/parallel.h"
 
 namespace orbit::cpu {
@@ -44,7 +44,6 @@ int64_t mlp_block_rows(int64_t max_width, int64_t elem) {
 template <class T>
 void mlp_fused(const T* x, int64_t n, const MlpShape& s, const T* const* w, const T* const* b, T* y,
                int64_t block_rows) {
-  using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   if (n <= 0 || s.layers <= 0) return;
   int64_t max_w = 0;
   for (int l = 0; l <= s.layers; ++l) max_w = std::max(max_w, s.widths[l]);
@@ -57,9 +56,7 @@ void mlp_fused(const T* x, int64_t n, const MlpShape& s, const T* const* w, cons
     for (int l = 0; l < s.layers; ++l) {
       const int64_t k = s.widths[l], nw = s.widths[l + 1];
       T* out = l + 1 == s.layers ? y + r0 * nw : scratch.data() + (l % 2) * rows * max_w;
-      Eigen::Map<Mat> O(out, m, nw);
-      if (k == 0) O.setZero();
-      else O.noalias() = Eigen::Map<const Mat>(h, m, k) * Eigen::Map<const Mat>(w[l], k, nw);
+      gemm(h, w[l], out, m, nw, k, false, false);  // the CPU's best instruction-set variant
       bias_act(s.acts[l], out, m, nw, b[l]);
       h = out;
     }

@@ -93,10 +93,13 @@ Var jvp(Var y, Var x, Var tangent) {
 }
 
 std::vector<Var> vjp_by_expansion(VjpCtx& c, const std::function<Var(const std::vector<Var>&)>& expand) {
-  const Var cot = c.grad;
   std::vector<Var> ins;
   for (size_t i = 0; i < c.n().inputs.size(); ++i) ins.push_back(c.in(static_cast<int>(i)));
-  Graph& g = c.g;
+  return vjp_by_expansion(c.g, ins, c.grad, expand);
+}
+
+std::vector<Var> vjp_by_expansion(Graph& g, const std::vector<Var>& ins, Var cot,
+                                  const std::function<Var(const std::vector<Var>&)>& expand) {
   const NodeId first = g.size();
   Var y = expand(ins);
   std::map<NodeId, Var> ct;

@@ -25,5 +25,9 @@ Var jvp(Var y, Var x, Var tangent);
 // gets its gradient once. `expand` must not read the node's attributes through the graph (building
 // nodes may move its storage): capture a copy.
 std::vector<Var> vjp_by_expansion(VjpCtx& c, const std::function<Var(const std::vector<Var>&)>& expand);
+// The same sweep for inputs `ins` of graph g and cotangent `cot` of expand(ins)'s output, without a node
+// to differentiate (a composite VJP op's own expansion builds its gradients with it).
+std::vector<Var> vjp_by_expansion(Graph& g, const std::vector<Var>& ins, Var cot,
+                                  const std::function<Var(const std::vector<Var>&)>& expand);
 
 }  // namespace orbit

@@ -13,6 +13,7 @@
 #include "engine/compile/memory_plan.h"
 #include "engine/compile/cuda_codegen.h"
 #include "engine/compile/passes.h"
+#include "engine/egnn_message.h"
 #include "engine/fused.h"
 #include "engine/op_registry.h"
 #include "kernels/cuda/nvrtc.h"
@@ -61,6 +62,7 @@ Program compile(const Graph& g, const std::vector<Var>& outputs, Device device, 
   if (device.is_cuda()) allocator_for(device);  // fails clearly when the backend is absent
 
   passes::Rewritten r = opts.optimize ? passes::simplify(g, out_ids) : passes::prune(g, out_ids);
+  if (expand_egnn_messages(r.graph, r.outputs, device) && opts.optimize) r = passes::simplify(r.graph, r.outputs);
   if (passes::mlp_fusion_enabled(opts, device)) r = passes::fuse_mlp(r.graph, r.outputs);
   if (fusion_enabled(opts, device)) r = passes::fuse(r.graph, r.outputs);
   Program p;

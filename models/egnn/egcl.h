@@ -28,6 +28,14 @@ namespace orbit::egnn {
 
 enum class ChannelInit { keep, replicate, mean };
 
+// Whether a layer on a dense Connectivity uses the fused message-passing op (engine/egnn_message.h):
+// possible when ch_in = ch_out = 1, act = silu and the coordinates are updated; otherwise (and on
+// sparse graphs) the generic path runs. automatic: on, unless ORBIT_EGNN_FUSED=0 (=1: on); the
+// environment variable is read once and overrides only `automatic`. Under `automatic` the node runs
+// fused on the CPU and is expanded into the generic ops when compiled for CUDA (its kernel has not
+// been run on a GPU yet); `on` runs the fused kernel on both.
+enum class FusedMessage { automatic, on, off };
+
 struct LayerOptions {
   int64_t node_in = 64;   // F (h's width)
   int64_t hidden = 64;    // width of the edge, node and coordinate MLPs
@@ -47,6 +55,7 @@ struct LayerOptions {
   bool velocity = false;      // the EGNN_vel term
   bool update_coords = true;
   nn::Activation act = nn::Activation::silu;
+  FusedMessage fused_message = FusedMessage::automatic;
 };
 
 class EGCL {
@@ -65,8 +74,14 @@ class EGCL {
   void init(ParamStore& store, uint64_t seed) const;  // torch defaults; phi_x's last layer xavier(0.001)
   const std::vector<Var>& params() const { return params_; }
   const LayerOptions& options() const { return opt_; }
+  // Whether operator() on connectivity c takes the fused message-passing op.
+  bool uses_fused_message(const Connectivity& c) const;
 
  private:
+  Out fused(const Connectivity& c, Var h, Var x, Var edge_attr, Var vel, Var node_attr) const;
+  // The coordinate and node updates from the aggregated coordinate updates and messages.
+  Out finish(const Connectivity& c, Var h, Var x, Var agg, Var magg, Var vel, Var node_attr) const;
+
   std::string name_;
   LayerOptions opt_;
   Linear e1_, e2_, att_, x1_, x2_, v1_, v2_, h1_, h2_;

@@ -37,6 +37,7 @@ LayerOptions EGNNConfig::layer() const {
   o.recurrent = recurrent;
   o.velocity = velocity;
   o.act = act;
+  o.fused_message = fused_message;
   return o;
 }
 
@@ -112,6 +113,7 @@ EGNNConfig DynamicsConfig::egnn() const {
   c.recurrent = true;
   c.velocity = false;
   c.act = act;
+  c.fused_message = fused_message;
   return c;
 }
 

@@ -31,6 +31,7 @@ struct EGNNConfig {
   bool recurrent = true;
   bool velocity = false;
   nn::Activation act = nn::Activation::silu;
+  FusedMessage fused_message = FusedMessage::automatic;  // every layer's (models/egnn/egcl.h)
 
   LayerOptions layer() const;  // the per-layer options (one channel)
   void validate() const;
@@ -74,6 +75,7 @@ struct DynamicsConfig {
   bool condition_time = true;
   bool sparse = false;  // edge lists (gather + segment_sum) instead of the dense batched path
   nn::Activation act = nn::Activation::silu;
+  FusedMessage fused_message = FusedMessage::automatic;  // dense path: the fused message-passing op
 
   EGNNConfig egnn() const;
 };

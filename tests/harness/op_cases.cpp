@@ -10,6 +10,7 @@ namespace orbit::testing {
 void add_system_cases(std::vector<OpCase>& cs);  // op_cases_systems.cpp
 void add_fused_cases(std::vector<OpCase>& cs);   // op_cases_fused.cpp
 void add_mlp_fused_cases(std::vector<OpCase>& cs);  // op_cases_mlp_fused.cpp
+void add_egnn_message_cases(std::vector<OpCase>& cs);  // op_cases_egnn_message.cpp
 
 namespace {
 
@@ -322,6 +323,7 @@ std::vector<OpCase> build_cases() {
   add_system_cases(cs);  // the custom energy ops of models/systems
   add_fused_cases(cs);   // the fusion pass's op
   add_mlp_fused_cases(cs);  // the MLP pass's op
+  add_egnn_message_cases(cs);  // the dense EGNN layer's fused message passing
   return cs;
 }
 

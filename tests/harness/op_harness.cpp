@@ -284,6 +284,10 @@ double accumulation_length(const Graph& g, NodeId id) {
     for (size_t i = 1; i < n.inputs.size(); i += 2) k += static_cast<double>(in_shape(static_cast<int>(i))[0]);
     return k;
   }
+  if (op == "egnn_message" || op == "egnn_message_vjp") {  // sums over n senders of H-term chains
+    const Shape p = in_shape(0);
+    return static_cast<double>(p[1] * 3 * p[2]);
+  }
   // The Monte-Carlo sum over K noised copies (a weighted average: its terms are the output's scale).
   if (op == "dem_score_target") return static_cast<double>(std::max<int64_t>(1, n.attr_as<diffusion::DemTargetAttr>().K));
   return 1;

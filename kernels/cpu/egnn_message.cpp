@@ -1,0 +1,354 @@
+#include "kernels/cpu/egnn_message.h"
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "kernels/cpu/parallel.h"
+#include "kernels/scalar/unary.h"
+
+namespace orbit::cpu {
+
+namespace {
+
+template <class T>
+using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <class T>
+using MapM = Eigen::Map<Mat<T>>;
+template <class T>
+using CMapM = Eigen::Map<const Mat<T>>;
+template <class T>
+using Vec = Eigen::Matrix<T, Eigen::Dynamic, 1>;
+template <class T>
+using MapV = Eigen::Map<Vec<T>>;
+template <class T>
+using CMapV = Eigen::Map<const Vec<T>>;
+
+// silu and its derivative as the unfused ops compute them (kernels/scalar/unary.h, def_elementwise.cpp).
+template <class T>
+inline T silu(T z) {
+  return scalar::Silu{}(z);
+}
+template <class T>
+inline T dsilu(T z) {
+  const T s = scalar::Sigmoid{}(z);
+  return s * (T(1) + z * (T(1) - s));
+}
+
+// Fixed chunks of whole graphs: at most 64, independent of the thread count.
+int64_t num_chunks(int64_t B) { return std::max<int64_t>(1, std::min<int64_t>(B, 64)); }
+
+int64_t tile_rows(int64_t H, int64_t elem, int64_t per_recv) {
+  const int64_t rows = std::clamp<int64_t>((int64_t(128) << 10) / (std::max<int64_t>(1, H) * elem), 32, 256);
+  return std::max(rows, per_recv);
+}
+
+// The per-edge forward of one tile of receivers [q0, q1) (q = b n + i), kept for the backward.
+template <class T>
+struct Tile {
+  const EgnnMsgShape& s;
+  const EgnnMsgIn<T>& in;
+  int64_t cap = 0, R = 0;
+  std::vector<int64_t> recv, send;  // q of the receiver and of the sender of each row
+  std::vector<T> D0, D, r, inv_s, sg, w0, w, PRE, U1, Z2, M0, M, Z3, U3;
+
+  Tile(const EgnnMsgShape& s_, const EgnnMsgIn<T>& in_, int64_t cap_) : s(s_), in(in_), cap(cap_) {
+    const size_t c = static_cast<size_t>(cap), ch = static_cast<size_t>(cap * s.H), cd = static_cast<size_t>(cap * s.d);
+    recv.resize(c), send.resize(c);
+    D0.resize(cd), D.resize(cd);
+    r.resize(c), inv_s.resize(c), sg.resize(c), w0.resize(c), w.resize(c);
+    for (auto* v : {&PRE, &U1, &Z2, &M0, &M, &Z3, &U3}) v->resize(ch);
+  }
+  MapM<T> m(std::vector<T>& v) { return MapM<T>(v.data(), R, s.H); }
+
+  void forward(int64_t q0, int64_t q1) {
+    const int64_t n = s.n, d = s.d, H = s.H, E = s.E;
+    R = 0;
+    for (int64_t q = q0; q < q1; ++q) {
+      const int64_t b = q / n, i = q - b * n;
+      for (int64_t j = 0; j < n; ++j) {
+        if (j == i && !s.self_loops) continue;
+        const int64_t e = R++;
+        const int64_t qj = b * n + j;
+        recv[e] = q, send[e] = qj;
+        const T* xi = in.x + q * d;
+        const T* xj = in.x + qj * d;
+        T* d0 = D0.data() + e * d;
+        T rr = 0;
+        for (int64_t k = 0; k < d; ++k) {
+          d0[k] = xi[k] - xj[k];
+          rr += d0[k] * d0[k];
+        }
+        r[e] = rr;
+        T* dd = D.data() + e * d;
+        if (s.norm_diff) {
+          const T sc = std::sqrt(rr + T(1e-8)) + T(1);
+          inv_s[e] = sc;  // the divisor itself (the unfused path divides)
+          for (int64_t k = 0; k < d; ++k) dd[k] = d0[k] / sc;
+        } else {
+          for (int64_t k = 0; k < d; ++k) dd[k] = d0[k];
+        }
+        T* pre = PRE.data() + e * H;
+        const T* p = in.P + q * H;
+        const T* qq = in.Q + qj * H;
+        for (int64_t h = 0; h < H; ++h) pre[h] = p[h] + qq[h] + rr * in.w_r[h];
+        if (E > 0) {
+          const T* a = in.a + (q * n + j) * E;
+          for (int64_t k = 0; k < E; ++k) {
+            const T ak = a[k];
+            const T* wa = in.W_a + k * H;
+            for (int64_t h = 0; h < H; ++h) pre[h] += ak * wa[h];
+          }
+        }
+      }
+    }
+    if (R == 0) return;
+    const int64_t n_el = R * H;
+    for (int64_t t = 0; t < n_el; ++t) U1[t] = silu(PRE[t]);
+    m(Z2).noalias() = m(U1) * CMapM<T>(in.W2, H, H);
+    for (int64_t e = 0; e < R; ++e)
+      for (int64_t h = 0; h < H; ++h) {
+        T& z = Z2[e * H + h];
+        z += in.b2[h];
+        M0[e * H + h] = silu(z);
+      }
+    if (s.attention) {
+      Vec<T> g = m(M0) * CMapV<T>(in.w_att, H);
+      for (int64_t e = 0; e < R; ++e) {
+        sg[e] = scalar::Sigmoid{}(g[e] + in.b_att[0]);
+        for (int64_t h = 0; h < H; ++h) M[e * H + h] = M0[e * H + h] * sg[e];
+      }
+    } else {
+      std::copy(M0.begin(), M0.begin() + n_el, M.begin());
+    }
+    m(Z3).noalias() = m(M) * CMapM<T>(in.W3, H, H);
+    for (int64_t e = 0; e < R; ++e)
+      for (int64_t h = 0; h < H; ++h) {
+        T& z = Z3[e * H + h];
+        z += in.b3[h];
+        U3[e * H + h] = silu(z);
+      }
+    MapV<T>(w0.data(), R).noalias() = m(U3) * CMapV<T>(in.w4, H);
+    const T cr = static_cast<T>(s.coords_range);
+    for (int64_t e = 0; e < R; ++e) w[e] = s.tanh ? std::tanh(w0[e]) * cr : w0[e];
+  }
+
+  // t = D w (clamped): the coordinate update of row e, component k.
+  T trans(int64_t e, int64_t k) const {
+    T t = D[e * s.d + k] * w[e];
+    if (s.coord_clamp > 0) {
+      const T c = static_cast<T>(s.coord_clamp);
+      t = std::min(std::max(t, -c), c);
+    }
+    return t;
+  }
+};
+
+template <class T>
+void for_chunks(const EgnnMsgShape& s, int64_t chunks, const std::function<void(int64_t, int64_t, int64_t)>& body) {
+  const int64_t per = (s.B + chunks - 1) / chunks;
+  parallel_for(chunks, 1, [&](int64_t c) {
+    const int64_t b0 = c * per, b1 = std::min(s.B, b0 + per);
+    if (b0 < b1) body(c, b0, b1);
+  });
+}
+
+}  // namespace
+
+template <class T>
+void egnn_message_forward(const EgnnMsgShape& s, const EgnnMsgIn<T>& in, T* out) {
+  const int64_t n = s.n, d = s.d, H = s.H, W = H + d;
+  std::fill(out, out + s.B * n * W, T(0));
+  const int64_t per_recv = s.self_loops ? n : n - 1;
+  if (s.B == 0 || per_recv == 0) return;
+  const int64_t cap = tile_rows(H, sizeof(T), per_recv);
+  const int64_t recv_per_tile = std::max<int64_t>(1, cap / per_recv);
+  for_chunks<T>(s, num_chunks(s.B), [&](int64_t, int64_t b0, int64_t b1) {
+    Tile<T> t(s, in, recv_per_tile * per_recv);
+    for (int64_t q0 = b0 * n; q0 < b1 * n; q0 += recv_per_tile) {
+      const int64_t q1 = std::min(b1 * n, q0 + recv_per_tile);
+      t.forward(q0, q1);
+      for (int64_t e = 0; e < t.R; ++e) {
+        T* o = out + t.recv[e] * W;
+        const T* mrow = t.M.data() + e * H;
+        for (int64_t h = 0; h < H; ++h) o[h] += mrow[h];
+        for (int64_t k = 0; k < d; ++k) o[H + k] += t.trans(e, k);
+      }
+    }
+  });
+}
+
+template <class T>
+void egnn_message_backward(const EgnnMsgShape& s, const EgnnMsgIn<T>& in, const T* G, const EgnnMsgGrad<T>& g) {
+  const int64_t n = s.n, d = s.d, H = s.H, E = s.E, W = H + d;
+  // The weight gradients, packed: w_r, W2, b2, W3, b3, w4, W_a, w_att, b_att.
+  const int64_t o_wr = 0, o_W2 = o_wr + H, o_b2 = o_W2 + H * H, o_W3 = o_b2 + H, o_b3 = o_W3 + H * H, o_w4 = o_b3 + H,
+                o_Wa = o_w4 + H, o_watt = o_Wa + E * H, o_batt = o_watt + (s.attention ? H : 0),
+                n_w = o_batt + (s.attention ? 1 : 0);
+  std::fill(g.P, g.P + s.B * n * H, T(0));
+  std::fill(g.Q, g.Q + s.B * n * H, T(0));
+  std::fill(g.x, g.x + s.B * n * d, T(0));
+  if (E > 0) std::fill(g.a, g.a + s.B * n * n * E, T(0));
+  const int64_t per_recv = s.self_loops ? n : n - 1;
+  const int64_t chunks = num_chunks(s.B);
+  std::vector<T> partial(static_cast<size_t>(chunks * n_w), T(0));
+  if (s.B > 0 && per_recv > 0) {
+    const int64_t cap = tile_rows(H, sizeof(T), per_recv);
+    const int64_t recv_per_tile = std::max<int64_t>(1, cap / per_recv);
+    for_chunks<T>(s, chunks, [&](int64_t c, int64_t b0, int64_t b1) {
+      Tile<T> t(s, in, recv_per_tile * per_recv);
+      T* pw = partial.data() + c * n_w;
+      std::vector<T> dw0(static_cast<size_t>(t.cap)), dg(static_cast<size_t>(t.cap)), dr(static_cast<size_t>(t.cap)),
+          dD(static_cast<size_t>(t.cap * d)), B1(static_cast<size_t>(t.cap * H)), B2(static_cast<size_t>(t.cap * H)),
+          A(static_cast<size_t>(t.cap * std::max<int64_t>(E, 1)));
+      const T cr = static_cast<T>(s.coords_range), cl = static_cast<T>(s.coord_clamp);
+      for (int64_t q0 = b0 * n; q0 < b1 * n; q0 += recv_per_tile) {
+        const int64_t q1 = std::min(b1 * n, q0 + recv_per_tile);
+        t.forward(q0, q1);
+        const int64_t R = t.R;
+        // The coordinate branch: dw0 per row, dD per row.
+        for (int64_t e = 0; e < R; ++e) {
+          const T* gx = G + t.recv[e] * W + H;
+          T dw = 0;
+          for (int64_t k = 0; k < d; ++k) {
+            const T Dk = t.D[e * d + k];
+            T dt = gx[k];
+            if (s.coord_clamp > 0) {
+              const T tk = Dk * t.w[e];
+              if (!(tk > -cl && tk < cl)) dt = 0;
+            }
+            dw += dt * Dk;
+            dD[e * d + k] = dt * t.w[e];
+          }
+          if (s.tanh) {
+            const T th = std::tanh(t.w0[e]);
+            dw = dw * cr * (T(1) - th * th);
+          }
+          dw0[e] = dw;
+        }
+        MapM<T> U3 = t.m(t.U3), Z3 = t.m(t.Z3), Mm = t.m(t.M), M0 = t.m(t.M0), Z2 = t.m(t.Z2), U1 = t.m(t.U1),
+                PRE = t.m(t.PRE);
+        MapV<T> vdw0(dw0.data(), R);
+        MapV<T>(pw + o_w4, H).noalias() += U3.transpose() * vdw0;
+        MapM<T> dZ3(B1.data(), R, H), dM(B2.data(), R, H);
+        for (int64_t e = 0; e < R; ++e)
+          for (int64_t h = 0; h < H; ++h) dZ3(e, h) = dw0[e] * in.w4[h] * dsilu(Z3(e, h));
+        MapV<T>(pw + o_b3, H).noalias() += dZ3.colwise().sum().transpose();
+        MapM<T>(pw + o_W3, H, H).noalias() += Mm.transpose() * dZ3;
+        dM.noalias() = dZ3 * CMapM<T>(in.W3, H, H).transpose();
+        for (int64_t e = 0; e < R; ++e) {
+          const T* gm = G + t.recv[e] * W;
+          for (int64_t h = 0; h < H; ++h) dM(e, h) += gm[h];
+        }
+        // dM -> dM0 (attention), then dZ2 into B1 (dZ3 is dead).
+        MapM<T> dZ2(B1.data(), R, H);
+        if (s.attention) {
+          for (int64_t e = 0; e < R; ++e) {
+            const T sgv = t.sg[e];
+            dg[e] = dM.row(e).dot(M0.row(e)) * (sgv * (T(1) - sgv));
+          }
+          MapV<T> vdg(dg.data(), R);
+          MapV<T>(pw + o_watt, H).noalias() += M0.transpose() * vdg;
+          pw[o_batt] += vdg.sum();
+          for (int64_t e = 0; e < R; ++e)
+            for (int64_t h = 0; h < H; ++h)
+              dZ2(e, h) = (dM(e, h) * t.sg[e] + dg[e] * in.w_att[h]) * dsilu(Z2(e, h));
+        } else {
+          for (int64_t e = 0; e < R; ++e)
+            for (int64_t h = 0; h < H; ++h) dZ2(e, h) = dM(e, h) * dsilu(Z2(e, h));
+        }
+        MapV<T>(pw + o_b2, H).noalias() += dZ2.colwise().sum().transpose();
+        MapM<T>(pw + o_W2, H, H).noalias() += U1.transpose() * dZ2;
+        MapM<T> dPRE(B2.data(), R, H);  // dM is dead
+        dPRE.noalias() = dZ2 * CMapM<T>(in.W2, H, H).transpose();
+        for (int64_t e = 0; e < R; ++e)
+          for (int64_t h = 0; h < H; ++h) dPRE(e, h) *= dsilu(PRE(e, h));
+        // The first edge layer's inputs.
+        MapV<T> vr(t.r.data(), R), vdr(dr.data(), R);
+        MapV<T>(pw + o_wr, H).noalias() += dPRE.transpose() * vr;
+        vdr.noalias() = dPRE * CMapV<T>(in.w_r, H);
+        if (E > 0) {
+          for (int64_t e = 0; e < R; ++e) {
+            const int64_t b = t.recv[e] / n, i = t.recv[e] - b * n, j = t.send[e] - b * n;
+            const int64_t off = ((b * n + i) * n + j) * E;
+            for (int64_t k = 0; k < E; ++k) A[e * E + k] = in.a[off + k];
+          }
+          MapM<T> Am(A.data(), R, E);
+          MapM<T>(pw + o_Wa, E, H).noalias() += Am.transpose() * dPRE;
+          Mat<T> ga = dPRE * CMapM<T>(in.W_a, E, H).transpose();  // [R, E]
+          for (int64_t e = 0; e < R; ++e) {
+            const int64_t b = t.recv[e] / n, i = t.recv[e] - b * n, j = t.send[e] - b * n;
+            T* dst = g.a + ((b * n + i) * n + j) * E;
+            for (int64_t k = 0; k < E; ++k) dst[k] = ga(e, k);
+          }
+        }
+        for (int64_t e = 0; e < R; ++e) {
+          T* gp = g.P + t.recv[e] * H;
+          T* gq = g.Q + t.send[e] * H;
+          for (int64_t h = 0; h < H; ++h) {
+            gp[h] += dPRE(e, h);
+            gq[h] += dPRE(e, h);
+          }
+          // Positions: through D (normalised) and through r.
+          const T* d0 = t.D0.data() + e * d;
+          const T* dd = dD.data() + e * d;
+          T drv = dr[e];
+          T dD0[8];
+          std::vector<T> big;
+          T* dv = dD0;
+          if (d > 8) {
+            big.resize(static_cast<size_t>(d));
+            dv = big.data();
+          }
+          if (s.norm_diff) {
+            const T sc = t.inv_s[e];
+            T dots = 0;
+            for (int64_t k = 0; k < d; ++k) {
+              dv[k] = dd[k] / sc;
+              dots += dd[k] * d0[k];
+            }
+            const T ds = -dots / (sc * sc);
+            drv += ds * (T(0.5) / std::sqrt(t.r[e] + T(1e-8)));
+          } else {
+            for (int64_t k = 0; k < d; ++k) dv[k] = dd[k];
+          }
+          T* gxi = g.x + t.recv[e] * d;
+          T* gxj = g.x + t.send[e] * d;
+          for (int64_t k = 0; k < d; ++k) {
+            const T v = dv[k] + T(2) * drv * d0[k];
+            gxi[k] += v;
+            gxj[k] -= v;
+          }
+        }
+      }
+    });
+  }
+  // Reduce the chunks' partials in chunk order.
+  std::vector<T> wsum(static_cast<size_t>(n_w), T(0));
+  for (int64_t c = 0; c < chunks; ++c)
+    for (int64_t k = 0; k < n_w; ++k) wsum[k] += partial[c * n_w + k];
+  auto put = [&](T* dst, int64_t off, int64_t len) {
+    if (dst) std::copy(wsum.begin() + off, wsum.begin() + off + len, dst);
+  };
+  put(g.w_r, o_wr, H);
+  put(g.W2, o_W2, H * H);
+  put(g.b2, o_b2, H);
+  put(g.W3, o_W3, H * H);
+  put(g.b3, o_b3, H);
+  put(g.w4, o_w4, H);
+  if (E > 0) put(g.W_a, o_Wa, E * H);
+  if (s.attention) {
+    put(g.w_att, o_watt, H);
+    put(g.b_att, o_batt, 1);
+  }
+}
+
+template void egnn_message_forward<float>(const EgnnMsgShape&, const EgnnMsgIn<float>&, float*);
+template void egnn_message_forward<double>(const EgnnMsgShape&, const EgnnMsgIn<double>&, double*);
+template void egnn_message_backward<float>(const EgnnMsgShape&, const EgnnMsgIn<float>&, const float*,
+                                           const EgnnMsgGrad<float>&);
+template void egnn_message_backward<double>(const EgnnMsgShape&, const EgnnMsgIn<double>&, const double*,
+                                            const EgnnMsgGrad<double>&);
+
+}  // namespace orbit::cpu

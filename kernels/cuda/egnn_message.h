@@ -1,0 +1,35 @@
+// CUDA kernels of the fused EGNN message-passing op (engine/egnn_message.h). Correctness first and
+// deterministic (no atomics): the forward runs one block per receiver (b, i) looping over its senders j
+// in order, H threads (one per hidden unit), the H x H products as per-thread dot products over shared
+// vectors, the sums over j in registers. The backward runs one block per graph b looping over its edges
+// (i, j) in order: the node gradients of graph b belong to that block alone, the weight gradients
+// accumulate into a per-block partial (each thread owns its columns) that a second kernel reduces over
+// the blocks in block order. NOT YET RUN ON A GPU (written and compiled without one; the op harness's gpu
+// suite compares it with the CPU kernel).
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "kernels/cuda/kernels.h"
+
+namespace orbit::cuda {
+
+// Slots of EgnnMsgDesc::in and of the backward's gradient pointers: the op's 9 fixed inputs, then these.
+enum : int { kEgnnA = 9, kEgnnWa = 10, kEgnnWatt = 11, kEgnnBatt = 12, kEgnnInputs = 13 };
+constexpr int64_t kEgnnMaxHidden = 1024;  // H <= one block's threads
+
+struct EgnnMsgDesc {
+  int64_t B = 0, n = 0, d = 0, H = 0, E = 0;
+  bool attention = false, norm_diff = false, tanh = false, self_loops = false;
+  double coords_range = 1.0, coord_clamp = 0.0;
+  // P, Q, x, w_r, W2, b2, W3, b3, w4, a, W_a, w_att, b_att (absent ones null)
+  const void* in[kEgnnInputs] = {};
+};
+
+// out [B, n, H + d].
+void egnn_message_forward(Elem t, const EgnnMsgDesc& d, void* out, cudaStream_t s);
+// G [B, n, H + d]; grads[k]: the gradient of input slot k (null for absent inputs), overwritten.
+void egnn_message_backward(Elem t, const EgnnMsgDesc& d, const void* G, void* const* grads, cudaStream_t s);
+
+}  // namespace orbit::cuda

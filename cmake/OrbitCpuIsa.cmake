@@ -1,7 +1,10 @@
-# orbit_add_cpu_isa_variants(target): compiles kernels/cpu/isa/gemm_x86v3.cpp and gemm_x86v4.cpp with
+# orbit_add_cpu_isa_variants(target): compiles kernels/cpu/isa/*_x86v3.cpp and *_x86v4.cpp with
 # -march=x86-64-v3 / -march=x86-64-v4 (when the target is x86-64 and the compiler takes the flag) into
 # object libraries linked into `target`, and defines ORBIT_CPU_ISA_X86V3 / V4 so that
 # kernels/cpu/isa.cpp knows they exist. ORBIT_CPU_ISA_VARIANTS=OFF builds the baseline only.
+# -ffp-contract=off: GCC would otherwise fuse a * b + c into FMA instructions (C++ mode contracts by
+# default), and the fused kernel's elementwise loops would round differently from the baseline's and
+# from the unfused kernels; Eigen's products use FMA explicitly and are not affected.
 include(CheckCXXCompilerFlag)
 option(ORBIT_CPU_ISA_VARIANTS "Compile AVX2 / AVX-512 variants of the CPU matrix products, chosen at run time" ON)
 set(ORBIT_CPU_ISA_OBJECT_LIBS "" CACHE INTERNAL "object libraries of the CPU ISA variants")
@@ -18,10 +21,11 @@ function(orbit_add_cpu_isa_variants target)
       continue()
     endif()
     set(lib ${target}_isa_x86v${v})
-    add_library(${lib} OBJECT ${PROJECT_SOURCE_DIR}/kernels/cpu/isa/gemm_x86v${v}.cpp)
+    add_library(${lib} OBJECT ${PROJECT_SOURCE_DIR}/kernels/cpu/isa/gemm_x86v${v}.cpp
+      ${PROJECT_SOURCE_DIR}/kernels/cpu/isa/fused_apply_x86v${v}.cpp)
     target_include_directories(${lib} PRIVATE ${PROJECT_SOURCE_DIR})
     target_compile_features(${lib} PRIVATE cxx_std_20)
-    target_compile_options(${lib} PRIVATE -march=x86-64-v${v} -Wall -Wextra -Wno-unused-parameter
+    target_compile_options(${lib} PRIVATE -march=x86-64-v${v} -fno-trapping-math -ffp-contract=off -Wall -Wextra -Wno-unused-parameter
       -Wno-maybe-uninitialized)  # GCC 12 warns inside its own avx512fintrin.h
     target_link_libraries(${lib} PRIVATE Eigen3::Eigen)
     if(OpenMP_CXX_FOUND)

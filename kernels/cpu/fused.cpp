@@ -3,7 +3,14 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/cpu/isa.h"
+#include "kernels/cpu/isa/fused_apply.h"
 #include "kernels/cpu/parallel.h"
+
+// The baseline variant of the per-instruction loops (x86-64-v3 / v4: kernels/cpu/isa/fused_apply_x86v*.cpp).
+#define ORBIT_ISA_NS isa_baseline
+#include "kernels/cpu/isa/fused_apply_body.inc"
+#undef ORBIT_ISA_NS
 
 namespace orbit::cpu {
 namespace {
@@ -58,58 +65,19 @@ void load(const FusedProgram& p, int k, const T* src, int64_t i0, int64_t m, T* 
   }
 }
 
-template <class T, class F>
-void map1(T* d, const T* a, int64_t m, F f) {
-  for (int64_t j = 0; j < m; ++j) d[j] = f(a[j]);
-}
-template <class T, class F>
-void map2(T* d, const T* a, const T* b, int64_t m, F f) {
-  for (int64_t j = 0; j < m; ++j) d[j] = f(a[j], b[j]);
-}
+template <class T>
+using ApplyFn = void (*)(const FusedInstr&, T*, const T*, const T*, const T*, int64_t);
 
 template <class T>
-void apply(const FusedInstr& in, T* d, const T* a, const T* b, const T* c, int64_t m) {
-  // a, b, c may be uninitialised for instructions that do not read them (never dereferenced then).
-  using namespace scalar;
-  switch (in.code) {
-    case f_neg: return map1(d, a, m, Neg{});
-    case f_abs: return map1(d, a, m, Abs{});
-    case f_sign: return map1(d, a, m, Sign{});
-    case f_exp: return map1(d, a, m, Exp{});
-    case f_log: return map1(d, a, m, Log{});
-    case f_log1p: return map1(d, a, m, Log1p{});
-    case f_sqrt: return map1(d, a, m, Sqrt{});
-    case f_rsqrt: return map1(d, a, m, Rsqrt{});
-    case f_square: return map1(d, a, m, Square{});
-    case f_sin: return map1(d, a, m, Sin{});
-    case f_cos: return map1(d, a, m, Cos{});
-    case f_tanh: return map1(d, a, m, Tanh{});
-    case f_erf: return map1(d, a, m, Erf{});
-    case f_sigmoid: return map1(d, a, m, Sigmoid{});
-    case f_silu: return map1(d, a, m, Silu{});
-    case f_relu: return map1(d, a, m, Relu{});
-    case f_gelu: return map1(d, a, m, Gelu{});
-    case f_softplus: return map1(d, a, m, Softplus{});
-    case f_pow_scalar: return map1(d, a, m, PowScalar{in.p0});
-    case f_clamp: return map1(d, a, m, Clamp{in.p0, in.p1});
-    case f_add: return map2(d, a, b, m, Add{});
-    case f_sub: return map2(d, a, b, m, Sub{});
-    case f_mul: return map2(d, a, b, m, Mul{});
-    case f_div: return map2(d, a, b, m, Div{});
-    case f_pow: return map2(d, a, b, m, Pow{});
-    case f_maximum: return map2(d, a, b, m, Maximum{});
-    case f_minimum: return map2(d, a, b, m, Minimum{});
-    case f_lt: return map2(d, a, b, m, Lt{});
-    case f_le: return map2(d, a, b, m, Le{});
-    case f_gt: return map2(d, a, b, m, Gt{});
-    case f_ge: return map2(d, a, b, m, Ge{});
-    case f_eq: return map2(d, a, b, m, Eq{});
-    case f_ne: return map2(d, a, b, m, Ne{});
-    case f_where:
-      for (int64_t j = 0; j < m; ++j) d[j] = Where{}(a[j], b[j], c[j]);
-      return;
-    case f_imm: std::fill(d, d + m, static_cast<T>(in.p0)); return;
-    default: return;
+ApplyFn<T> fused_apply_for(Isa isa) {
+  switch (isa) {
+#if defined(ORBIT_CPU_ISA_X86V3)
+    case Isa::x86_64_v3: return &isa_x86v3::fused_apply_chunk<T>;
+#endif
+#if defined(ORBIT_CPU_ISA_X86V4)
+    case Isa::x86_64_v4: return &isa_x86v4::fused_apply_chunk<T>;
+#endif
+    default: return &isa_baseline::fused_apply_chunk<T>;
   }
 }
 
@@ -117,6 +85,7 @@ void apply(const FusedInstr& in, T* d, const T* a, const T* b, const T* c, int64
 
 template <class T>
 void fused_elementwise(const FusedProgram& p, const T* const* in, T* out, int64_t n) {
+  const auto apply = fused_apply_for<T>(active_isa());
   const int64_t chunks = (n + kChunk - 1) / kChunk;
   // The last instruction that writes the output register writes straight into `out`.
   int last_out = -1;
@@ -136,7 +105,7 @@ void fused_elementwise(const FusedProgram& p, const T* const* in, T* out, int64_
         }
         load(p, ins.a, in[ins.a], i0, m, d);
       } else {
-        apply(ins, d, val[ins.a], val[ins.b], val[ins.c], m);
+        apply(ins, d, val[ins.a], val[ins.b], val[ins.c], m);  // the active instruction-set variant
       }
       val[ins.dst] = d;
     }

@@ -5,6 +5,19 @@
 #include <cmath>
 #endif
 #include "kernels/scalar/hd.h"
+#if !defined(__CUDACC_RTC__)
+#include <type_traits>
+
+#include "kernels/scalar/host_math.h"
+#endif
+// On the host, f32 exp / tanh / sigmoid (and so silu) use orbit's vectorisable versions
+// (kernels/scalar/host_math.h); device code and f64 use the platform's library.
+#if !defined(__CUDA_ARCH__) && !defined(__CUDACC_RTC__)
+#define ORBIT_HOST_F32_MATH(T, fn, x) \
+  if constexpr (std::is_same_v<T, float>) return hm::fn(x);
+#else
+#define ORBIT_HOST_F32_MATH(T, fn, x)
+#endif
 
 namespace orbit::scalar {
 
@@ -20,18 +33,29 @@ struct Sign {
 };
 struct Square { template <class T> ORBIT_HD T operator()(T x) const { return x * x; } };
 struct Relu { template <class T> ORBIT_HD T operator()(T x) const { return x > T(0) ? x : T(0); } };
-struct Exp { template <class T> ORBIT_HD T operator()(T x) const { return exp(x); } };
+struct Exp {
+  template <class T> ORBIT_HD T operator()(T x) const {
+    ORBIT_HOST_F32_MATH(T, exp, x)
+    return exp(x);
+  }
+};
 struct Log { template <class T> ORBIT_HD T operator()(T x) const { return log(x); } };
 struct Log1p { template <class T> ORBIT_HD T operator()(T x) const { return log1p(x); } };
 struct Sqrt { template <class T> ORBIT_HD T operator()(T x) const { return sqrt(x); } };
 struct Rsqrt { template <class T> ORBIT_HD T operator()(T x) const { return T(1) / sqrt(x); } };
 struct Sin { template <class T> ORBIT_HD T operator()(T x) const { return sin(x); } };
 struct Cos { template <class T> ORBIT_HD T operator()(T x) const { return cos(x); } };
-struct Tanh { template <class T> ORBIT_HD T operator()(T x) const { return tanh(x); } };
+struct Tanh {
+  template <class T> ORBIT_HD T operator()(T x) const {
+    ORBIT_HOST_F32_MATH(T, tanh, x)
+    return tanh(x);
+  }
+};
 struct Erf { template <class T> ORBIT_HD T operator()(T x) const { return erf(x); } };
 // Stable in both tails: never evaluates exp of a large positive number.
 struct Sigmoid {
   template <class T> ORBIT_HD T operator()(T x) const {
+    ORBIT_HOST_F32_MATH(T, sigmoid, x)
     if (x >= T(0)) return T(1) / (T(1) + exp(-x));
     T e = exp(x);
     return e / (T(1) + e);

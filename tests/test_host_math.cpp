@@ -1,0 +1,112 @@
+// orbit's vectorisable f32 exp / sigmoid / tanh for the CPU (kernels/scalar/host_math.h): accuracy
+// against the f64 C library over a sweep of every 101st float, special values, and the same bits
+// from the scalar functor, a vectorised kernel loop and the fused interpreter.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "engine/orbit.h"
+#include "kernels/scalar/host_math.h"
+#include "kernels/scalar/unary.h"
+
+using namespace orbit;
+
+namespace {
+
+// |got - exact| in units of the last place of the f32 nearest `exact` (subnormal spacing below).
+double ulps(float got, double exact) {
+  if (std::isnan(exact)) return std::isnan(got) ? 0 : 1e30;
+  const float near = static_cast<float>(exact);  // may round to infinity
+  if (std::isinf(near) || std::isinf(got)) {
+    if (got == near) return 0;
+    const float big = std::numeric_limits<float>::max();
+    return (std::fabs(got) == big || std::fabs(near) == big) ? 1 : 1e30;  // one step from overflow
+  }
+  double spacing = std::ldexp(1.0, -149);
+  if (std::fabs(near) >= std::numeric_limits<float>::min())
+    spacing = std::nextafter(std::fabs(near), std::numeric_limits<float>::infinity()) - std::fabs(near);
+  return std::fabs(static_cast<double>(got) - exact) / spacing;
+}
+
+float bits_to_float(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+}  // namespace
+
+TEST_SUITE("cpu") {
+  TEST_CASE("host math: f32 exp, sigmoid and tanh against the f64 library over the whole float range") {
+    double worst_exp = 0, worst_sig = 0, worst_tanh = 0;
+    for (uint64_t b = 0; b < (uint64_t{1} << 32); b += 101) {
+      const float x = bits_to_float(static_cast<uint32_t>(b));
+      if (std::isnan(x)) continue;
+      const double xd = x;
+      worst_exp = std::max(worst_exp, ulps(scalar::hm::exp(x), std::exp(xd)));
+      worst_sig = std::max(worst_sig, ulps(scalar::hm::sigmoid(x), 1.0 / (1.0 + std::exp(-xd))));
+      worst_tanh = std::max(worst_tanh, ulps(scalar::hm::tanh(x), std::tanh(xd)));
+    }
+    MESSAGE("worst errors (ulp): exp ", worst_exp, ", sigmoid ", worst_sig, ", tanh ", worst_tanh);
+    CHECK(worst_exp <= 1.2);
+    CHECK(worst_sig <= 2.5);
+    CHECK(worst_tanh <= 1.4);
+  }
+
+  TEST_CASE("host math: special values") {
+    const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+    CHECK(std::isnan(scalar::hm::exp(nan)));
+    CHECK(std::isnan(scalar::hm::sigmoid(nan)));
+    CHECK(std::isnan(scalar::hm::tanh(nan)));
+    CHECK(scalar::hm::exp(inf) == inf);
+    CHECK(scalar::hm::exp(-inf) == 0.0f);
+    CHECK(scalar::hm::exp(0.0f) == 1.0f);
+    CHECK(scalar::hm::exp(-0.0f) == 1.0f);
+    CHECK(scalar::hm::exp(88.8f) == inf);  // e^88.8 > FLT_MAX
+    CHECK(scalar::hm::exp(88.7f) < inf);
+    CHECK(scalar::hm::exp(-103.0f) > 0.0f);  // subnormal, not flushed
+    CHECK(scalar::hm::exp(-104.0f) == 0.0f);
+    CHECK(scalar::hm::sigmoid(inf) == 1.0f);
+    CHECK(scalar::hm::sigmoid(-inf) == 0.0f);
+    CHECK(scalar::hm::sigmoid(0.0f) == 0.5f);
+    CHECK(scalar::hm::sigmoid(-100.0f) > 0.0f);  // e^-100 / (1 + e^-100): subnormal-free, positive
+    CHECK(scalar::hm::tanh(inf) == 1.0f);
+    CHECK(scalar::hm::tanh(-inf) == -1.0f);
+    CHECK(scalar::hm::tanh(0.0f) == 0.0f);
+    CHECK(std::signbit(scalar::hm::tanh(-0.0f)));
+    CHECK(scalar::hm::tanh(1e-30f) == 1e-30f);
+    CHECK(scalar::hm::tanh(-20.0f) == -1.0f);
+  }
+
+  TEST_CASE("host math: the f32 functors, the unfused kernels and the fused interpreter give the same bits") {
+    CHECK(scalar::Exp{}(0.37f) == scalar::hm::exp(0.37f));
+    CHECK(scalar::Tanh{}(-0.7f) == scalar::hm::tanh(-0.7f));
+    CHECK(scalar::Sigmoid{}(-2.5f) == scalar::hm::sigmoid(-2.5f));
+    CHECK(scalar::Exp{}(0.37) == std::exp(0.37));  // f64 stays on the library
+    std::vector<float> xs(4099);
+    for (size_t i = 0; i < xs.size(); ++i) xs[i] = -30.0f + 60.0f * static_cast<float>(i) / 4098.0f;
+    const Tensor x = Tensor::from<float>({static_cast<int64_t>(xs.size())}, xs);
+    for (int fusion = 0; fusion < 2; ++fusion) {
+      Graph g;
+      Var v = g.input("x", Shape({static_cast<int64_t>(xs.size())}), DType::f32);
+      Var e = exp(v * 0.1), t = tanh(v), s = sigmoid(v), u = silu(v);
+      CompileOptions opt;
+      opt.fusion = fusion ? CompileOptions::Fusion::on : CompileOptions::Fusion::off;
+      Program p = compile(g, {e, t, s, u}, Device::cpu(), opt);
+      auto out = p.run({{"x", x}});
+      for (size_t i = 0; i < xs.size(); ++i) {
+        CAPTURE(xs[i]);
+        CAPTURE(fusion);
+        const float x01 = xs[i] * 0.1f;
+        REQUIRE(out[0].data<float>()[i] == scalar::hm::exp(x01));
+        REQUIRE(out[1].data<float>()[i] == scalar::hm::tanh(xs[i]));
+        REQUIRE(out[2].data<float>()[i] == scalar::hm::sigmoid(xs[i]));
+        REQUIRE(out[3].data<float>()[i] == xs[i] * scalar::hm::sigmoid(xs[i]));
+      }
+    }
+  }
+}

@@ -3,8 +3,12 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <vector>
 
+#include "kernels/cpu/isa.h"
+#include "kernels/cpu/isa/fused_apply.h"
+#include "kernels/cpu/matmul.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/scalar/unary.h"
 
@@ -25,15 +29,48 @@ using MapV = Eigen::Map<Vec<T>>;
 template <class T>
 using CMapV = Eigen::Map<const Vec<T>>;
 
-// silu and its derivative as the unfused ops compute them (kernels/scalar/unary.h, def_elementwise.cpp).
+// silu's derivative as the unfused VJP computes it (def_elementwise.cpp).
+// silu'(z) from z and its sigmoid s (the forward's, kept).
 template <class T>
-inline T silu(T z) {
-  return scalar::Silu{}(z);
-}
-template <class T>
-inline T dsilu(T z) {
-  const T s = scalar::Sigmoid{}(z);
+inline T dsilu(T z, T s) {
   return s * (T(1) + z * (T(1) - s));
+}
+
+// c [m, n] += op(a) op(b) through a [m, n] temporary (cpu::gemm overwrites).
+template <class T>
+void gemm_acc(const T* a, const T* b, T* c, int64_t m, int64_t n, int64_t k, bool ta, bool tb, std::vector<T>& tmp) {
+  tmp.resize(static_cast<size_t>(m * n));
+  gemm(a, b, tmp.data(), m, n, k, ta, tb);
+  for (int64_t i = 0; i < m * n; ++i) c[i] += tmp[i];
+}
+
+// The fused kernel's per-ISA instruction loops (kernels/cpu/isa/fused_apply.h), chosen as
+// kernels/cpu/fused.cpp does: the sigmoids vectorise at the CPU's full width (kernels/scalar/host_math.h),
+// with the same bits as the scalar functors.
+template <class T>
+using ApplyFn = void (*)(const scalar::FusedInstr&, T*, const T*, const T*, const T*, int64_t);
+
+template <class T>
+ApplyFn<T> apply_for(Isa isa) {
+  switch (isa) {
+#if defined(ORBIT_CPU_ISA_X86V3)
+    case Isa::x86_64_v3: return &isa_x86v3::fused_apply_chunk<T>;
+#endif
+#if defined(ORBIT_CPU_ISA_X86V4)
+    case Isa::x86_64_v4: return &isa_x86v4::fused_apply_chunk<T>;
+#endif
+    default: return &isa_baseline::fused_apply_chunk<T>;
+  }
+}
+
+// s = sigmoid(z), u = z s = silu(z) over m contiguous elements.
+template <class T>
+void silu_keep_n(ApplyFn<T> f, const T* z, T* s, T* u, int64_t m) {
+  scalar::FusedInstr sig, mul;
+  sig.code = scalar::f_sigmoid;
+  mul.code = scalar::f_mul;
+  f(sig, s, z, z, z, m);
+  f(mul, u, z, s, z, m);
 }
 
 // Fixed chunks of whole graphs: at most 64, independent of the thread count.
@@ -51,14 +88,15 @@ struct Tile {
   const EgnnMsgIn<T>& in;
   int64_t cap = 0, R = 0;
   std::vector<int64_t> recv, send;  // q of the receiver and of the sender of each row
-  std::vector<T> D0, D, r, inv_s, sg, w0, w, PRE, U1, Z2, M0, M, Z3, U3;
+  ApplyFn<T> apply = apply_for<T>(active_isa());
+  std::vector<T> D0, D, r, inv_s, sg, w0, w, PRE, U1, Z2, M0, M, Z3, U3, S1, S2, S3;
 
   Tile(const EgnnMsgShape& s_, const EgnnMsgIn<T>& in_, int64_t cap_) : s(s_), in(in_), cap(cap_) {
     const size_t c = static_cast<size_t>(cap), ch = static_cast<size_t>(cap * s.H), cd = static_cast<size_t>(cap * s.d);
     recv.resize(c), send.resize(c);
     D0.resize(cd), D.resize(cd);
     r.resize(c), inv_s.resize(c), sg.resize(c), w0.resize(c), w.resize(c);
-    for (auto* v : {&PRE, &U1, &Z2, &M0, &M, &Z3, &U3}) v->resize(ch);
+    for (auto* v : {&PRE, &U1, &Z2, &M0, &M, &Z3, &U3, &S1, &S2, &S3}) v->resize(ch);
   }
   MapM<T> m(std::vector<T>& v) { return MapM<T>(v.data(), R, s.H); }
 
@@ -105,14 +143,11 @@ struct Tile {
     }
     if (R == 0) return;
     const int64_t n_el = R * H;
-    for (int64_t t = 0; t < n_el; ++t) U1[t] = silu(PRE[t]);
-    m(Z2).noalias() = m(U1) * CMapM<T>(in.W2, H, H);
+    silu_keep_n(apply, PRE.data(), S1.data(), U1.data(), n_el);
+    gemm(U1.data(), in.W2, Z2.data(), R, H, H, false, false);
     for (int64_t e = 0; e < R; ++e)
-      for (int64_t h = 0; h < H; ++h) {
-        T& z = Z2[e * H + h];
-        z += in.b2[h];
-        M0[e * H + h] = silu(z);
-      }
+      for (int64_t h = 0; h < H; ++h) Z2[e * H + h] += in.b2[h];
+    silu_keep_n(apply, Z2.data(), S2.data(), M0.data(), n_el);
     if (s.attention) {
       Vec<T> g = m(M0) * CMapV<T>(in.w_att, H);
       for (int64_t e = 0; e < R; ++e) {
@@ -122,13 +157,10 @@ struct Tile {
     } else {
       std::copy(M0.begin(), M0.begin() + n_el, M.begin());
     }
-    m(Z3).noalias() = m(M) * CMapM<T>(in.W3, H, H);
+    gemm(M.data(), in.W3, Z3.data(), R, H, H, false, false);
     for (int64_t e = 0; e < R; ++e)
-      for (int64_t h = 0; h < H; ++h) {
-        T& z = Z3[e * H + h];
-        z += in.b3[h];
-        U3[e * H + h] = silu(z);
-      }
+      for (int64_t h = 0; h < H; ++h) Z3[e * H + h] += in.b3[h];
+    silu_keep_n(apply, Z3.data(), S3.data(), U3.data(), n_el);
     MapV<T>(w0.data(), R).noalias() = m(U3) * CMapV<T>(in.w4, H);
     const T cr = static_cast<T>(s.coords_range);
     for (int64_t e = 0; e < R; ++e) w[e] = s.tanh ? std::tanh(w0[e]) * cr : w0[e];
@@ -198,6 +230,7 @@ void egnn_message_backward(const EgnnMsgShape& s, const EgnnMsgIn<T>& in, const 
     const int64_t recv_per_tile = std::max<int64_t>(1, cap / per_recv);
     for_chunks<T>(s, chunks, [&](int64_t c, int64_t b0, int64_t b1) {
       Tile<T> t(s, in, recv_per_tile * per_recv);
+      std::vector<T> tmp;
       T* pw = partial.data() + c * n_w;
       std::vector<T> dw0(static_cast<size_t>(t.cap)), dg(static_cast<size_t>(t.cap)), dr(static_cast<size_t>(t.cap)),
           dD(static_cast<size_t>(t.cap * d)), B1(static_cast<size_t>(t.cap * H)), B2(static_cast<size_t>(t.cap * H)),
@@ -233,10 +266,10 @@ void egnn_message_backward(const EgnnMsgShape& s, const EgnnMsgIn<T>& in, const 
         MapV<T>(pw + o_w4, H).noalias() += U3.transpose() * vdw0;
         MapM<T> dZ3(B1.data(), R, H), dM(B2.data(), R, H);
         for (int64_t e = 0; e < R; ++e)
-          for (int64_t h = 0; h < H; ++h) dZ3(e, h) = dw0[e] * in.w4[h] * dsilu(Z3(e, h));
+          for (int64_t h = 0; h < H; ++h) dZ3(e, h) = dw0[e] * in.w4[h] * dsilu(Z3(e, h), t.S3[e * H + h]);
         MapV<T>(pw + o_b3, H).noalias() += dZ3.colwise().sum().transpose();
-        MapM<T>(pw + o_W3, H, H).noalias() += Mm.transpose() * dZ3;
-        dM.noalias() = dZ3 * CMapM<T>(in.W3, H, H).transpose();
+        gemm_acc(Mm.data(), dZ3.data(), pw + o_W3, H, H, R, true, false, tmp);
+        gemm(dZ3.data(), in.W3, dM.data(), R, H, H, false, true);
         for (int64_t e = 0; e < R; ++e) {
           const T* gm = G + t.recv[e] * W;
           for (int64_t h = 0; h < H; ++h) dM(e, h) += gm[h];
@@ -253,17 +286,17 @@ void egnn_message_backward(const EgnnMsgShape& s, const EgnnMsgIn<T>& in, const 
           pw[o_batt] += vdg.sum();
           for (int64_t e = 0; e < R; ++e)
             for (int64_t h = 0; h < H; ++h)
-              dZ2(e, h) = (dM(e, h) * t.sg[e] + dg[e] * in.w_att[h]) * dsilu(Z2(e, h));
+              dZ2(e, h) = (dM(e, h) * t.sg[e] + dg[e] * in.w_att[h]) * dsilu(Z2(e, h), t.S2[e * H + h]);
         } else {
           for (int64_t e = 0; e < R; ++e)
-            for (int64_t h = 0; h < H; ++h) dZ2(e, h) = dM(e, h) * dsilu(Z2(e, h));
+            for (int64_t h = 0; h < H; ++h) dZ2(e, h) = dM(e, h) * dsilu(Z2(e, h), t.S2[e * H + h]);
         }
         MapV<T>(pw + o_b2, H).noalias() += dZ2.colwise().sum().transpose();
-        MapM<T>(pw + o_W2, H, H).noalias() += U1.transpose() * dZ2;
+        gemm_acc(U1.data(), dZ2.data(), pw + o_W2, H, H, R, true, false, tmp);
         MapM<T> dPRE(B2.data(), R, H);  // dM is dead
-        dPRE.noalias() = dZ2 * CMapM<T>(in.W2, H, H).transpose();
+        gemm(dZ2.data(), in.W2, dPRE.data(), R, H, H, false, true);
         for (int64_t e = 0; e < R; ++e)
-          for (int64_t h = 0; h < H; ++h) dPRE(e, h) *= dsilu(PRE(e, h));
+          for (int64_t h = 0; h < H; ++h) dPRE(e, h) *= dsilu(PRE(e, h), t.S1[e * H + h]);
         // The first edge layer's inputs.
         MapV<T> vr(t.r.data(), R), vdr(dr.data(), R);
         MapV<T>(pw + o_wr, H).noalias() += dPRE.transpose() * vr;

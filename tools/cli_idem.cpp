@@ -20,6 +20,7 @@
 #include "models/systems/mcmc.h"
 #include "models/systems/metric_plots.h"
 #include "models/systems/metrics.h"
+#include "models/systems/relax.h"
 #include "tools/commands.h"
 
 namespace orbit::cli {
@@ -107,11 +108,16 @@ std::string evaluate(const IdemConfig& c, const Tensor& samples, const Tensor& r
   return o.str();
 }
 
-// Metropolis-adjusted Langevin refinement of generated samples (beyond the paper): every sample starts
-// a MALA chain on the true energy; the step size adapts during the first steps, the state after
-// `steps` steps is kept. Returns the refined samples in original units.
-Tensor refine(const IdemConfig& c, const Tensor& samples, int64_t steps, Device dev) {
+// Metropolis-adjusted Langevin refinement of generated samples (beyond the paper): rows far above the
+// batch's energies are first relaxed by capped gradient descent (systems::relax_outliers: MALA rejects
+// every move from an overlapping pair), then every sample starts a MALA chain on the true energy; the
+// step size adapts during the first steps, the state after `steps` steps is kept. Returns the refined
+// samples in original units; `relax` gets what the relaxation did.
+Tensor refine(const IdemConfig& c, const Tensor& samples_in, int64_t steps, Device dev, systems::RelaxReport* relax) {
   const systems::System plain = systems::system_by_name(c.system);
+  systems::RelaxOptions ro;
+  ro.device = dev;
+  const Tensor samples = systems::relax_outliers(plain, samples_in, ro, relax);
   systems::McmcConfig m;
   m.method = systems::McmcMethod::mala;
   m.chains = samples.shape()[0] - samples.shape()[0] % 2;
@@ -128,6 +134,14 @@ Tensor refine(const IdemConfig& c, const Tensor& samples, int64_t steps, Device 
   v.resize(static_cast<size_t>(m.chains * plain.flat_dim()));
   Tensor init = Tensor::from(Shape({m.chains, plain.flat_dim()}), v);
   return systems::run_mcmc(plain, m, &init).samples;
+}
+
+std::string relax_json(const systems::RelaxReport& r) {
+  std::ostringstream o;
+  o.precision(10);
+  o << "{\"outliers\": " << r.outliers << ", \"relaxed\": " << r.relaxed << ", \"iterations\": " << r.iterations
+    << ", \"threshold\": " << r.threshold << ", \"target\": " << r.target << "}";
+  return o.str();
 }
 
 // One line of the headline metrics of an evaluate() result (distances for molecules, modes for the GMM).
@@ -218,10 +232,12 @@ int run_train(const Args& a) {
   const double sample_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
   write_npy((dir / "samples.npy").string(), samples.cast(DType::f32));
   std::string metrics = evaluate(c, samples, reference, ref_source, c.eval_n, (dir / "idem").string());
-  std::string refined = "null";
+  std::string refined = "null", relaxed = "null";
+  systems::RelaxReport relax;
   const int64_t refine_steps = a.integer("refine-steps", 0, 100000000);
   if (refine_steps > 0) {
-    Tensor r = refine(c, samples, refine_steps, c.device);
+    Tensor r = refine(c, samples, refine_steps, c.device, &relax);
+    relaxed = relax_json(relax);
     write_npy((dir / "samples_refined.npy").string(), r.cast(DType::f32));
     refined = evaluate(c, r, reference, ref_source, c.eval_n, (dir / "idem_refined").string());
   }
@@ -236,7 +252,7 @@ int run_train(const Args& a) {
   res << "{\"config\": " << c.json() << ", \"epochs_done\": " << run.epoch() << ", \"train_seconds\": " << train_seconds
       << ", \"sample_seconds\": " << sample_seconds << ", \"samples\": " << samples.shape()[0]
       << ", \"evaluation\": " << metrics << ", \"refine_steps\": " << refine_steps
-      << ", \"evaluation_refined\": " << refined << "}\n";
+      << ", \"refine_relaxation\": " << relaxed << ", \"evaluation_refined\": " << refined << "}\n";
   write_text(dir / "results.json", res.str());
   if (a.flag("json")) {
     std::printf("%s", res.str().c_str());
@@ -255,8 +271,9 @@ int run_train(const Args& a) {
     std::printf("against %s (%lld vs %lld): %s\n", ref_source.c_str(), static_cast<long long>(num("n_samples")),
                 static_cast<long long>(num("n_reference")), summary(metrics).c_str());
     if (refined != "null") {
-      std::printf("after %lld MALA refinement steps (beyond the paper): %s\n", static_cast<long long>(refine_steps),
-                  summary(refined).c_str());
+      std::printf("after %lld MALA refinement steps (beyond the paper; %lld of %lld outlier rows relaxed first): %s\n",
+                  static_cast<long long>(refine_steps), static_cast<long long>(relax.relaxed),
+                  static_cast<long long>(relax.outliers), summary(refined).c_str());
     }
     std::printf("plots: %s_energy.png, %s_distances.png, %s; all numbers: %s\n", (dir / "idem").string().c_str(),
                 (dir / "idem").string().c_str(), (dir / "loss.png").string().c_str(),
@@ -305,10 +322,12 @@ int run_eval(const Args& a) {
   std::string m = evaluate(c, samples, reference, source, a.integer("n", 2, 100000), a.str("plots"));
   const int64_t refine_steps = a.integer("refine-steps", 0, 100000000);
   if (refine_steps > 0) {
-    Tensor r = refine(c, samples, refine_steps, c.device);
+    systems::RelaxReport relax;
+    Tensor r = refine(c, samples, refine_steps, c.device, &relax);
     std::string mr = evaluate(c, r, reference, source, a.integer("n", 2, 100000),
                               a.str("plots").empty() ? "" : a.str("plots") + "_refined");
-    m = "{\"plain\": " + m + ", \"refine_steps\": " + std::to_string(refine_steps) + ", \"refined\": " + mr + "}";
+    m = "{\"plain\": " + m + ", \"refine_steps\": " + std::to_string(refine_steps) +
+        ", \"relaxation\": " + relax_json(relax) + ", \"refined\": " + mr + "}";
   }
   std::printf("%s\n", m.c_str());
   if (a.has("out")) write_text(a.str("out"), m + "\n");

@@ -121,7 +121,7 @@ Tensor refine(const IdemConfig& c, const Tensor& samples_in, int64_t steps, Devi
   systems::McmcConfig m;
   m.method = systems::McmcMethod::mala;
   m.chains = samples.shape()[0] - samples.shape()[0] % 2;
-  m.groups = 2;
+  m.groups = static_cast<int>(m.chains);  // a step size per chain: a hot sample needs a smaller one
   m.block = 10;
   m.burn_in = std::max<int64_t>(steps - m.block, 0);
   m.steps = m.block;

@@ -7,7 +7,7 @@
 #
 #   bash tools/device-session.sh            # on the GPU machine, with device_bin/ carried
 # Knobs: ORBIT_SESSION_BUDGET (seconds for device-check.sh, default 330), ORBIT_SESSION_VARIANTS (default
-# "nograph interp codegen"; "" skips), ORBIT_SESSION_WORKLOADS (default mlp,pinn,egnn,idem),
+# "egnnfused nograph interp codegen"; "" skips), ORBIT_SESSION_WORKLOADS (default mlp,pinn,egnn,idem),
 # ORBIT_SESSION_VARIANT_LIMIT (seconds per variant, 90), and device-check.sh's own knobs. The whole
 # script takes about 6 minutes on an H100 with the defaults.
 set -uo pipefail
@@ -33,7 +33,9 @@ OUT=$work bash tools/device-check.sh
 #   codegen  ORBIT_FUSION=1 ORBIT_FUSION_CODEGEN=1: NVRTC-generated fused kernels
 #   profile  ORBIT_PROFILE=1: every program's per-kernel profile, in profile.log
 #   mlpstream  ORBIT_MLP_CUDA_RESIDENT=0: the fused MLP kernel reloading weights per tile (mlp only)
-variants=${ORBIT_SESSION_VARIANTS-nograph interp codegen}
+#   egnnfused  ORBIT_EGNN_FUSED=1: the egnn_message CUDA kernels instead of their expansion (egnn, idem;
+#              never run on a GPU before: the gpu step's harness cases check them first)
+variants=${ORBIT_SESSION_VARIANTS-egnnfused nograph interp codegen}
 workloads=${ORBIT_SESSION_WORKLOADS:-mlp,pinn,egnn,idem}
 for variant in $variants; do
   envs=()
@@ -45,12 +47,14 @@ for variant in $variants; do
     codegen) envs=(ORBIT_FUSION=1 ORBIT_FUSION_CODEGEN=1 ORBIT_CACHE_DIR="$work/kernel-cache") ;;
     profile) envs=(ORBIT_PROFILE=1) ;;
     mlpstream) envs=(ORBIT_MLP_CUDA_RESIDENT=0) ;;
+    egnnfused) envs=(ORBIT_EGNN_FUSED=1) ;;
     *) echo "unknown variant $variant"; continue ;;
   esac
   repeat=5
   [ "$variant" = profile ] && repeat=2
   wl=$workloads
   [ "$variant" = mlpstream ] && wl=mlp
+  [ "$variant" = egnnfused ] && wl=egnn,idem
   [ "$variant" = profile ] && wl=${ORBIT_SESSION_PROFILE_WORKLOADS:-$workloads}
   echo "== orbit_bench ($variant: ${envs[*]:-as built}): $wl"
   env "${envs[@]}" timeout "${ORBIT_SESSION_VARIANT_LIMIT:-90}" "${ORBIT_DEVICE_BIN:-device_bin}/orbit_bench" \

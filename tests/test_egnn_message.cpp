@@ -17,6 +17,16 @@ using namespace orbit::egnn_test;
 
 namespace {
 
+DynamicsConfig dynamics_config(int64_t n, int64_t d, int64_t hidden, int64_t layers, FusedMessage fused) {
+  DynamicsConfig c;
+  c.n_particles = n;
+  c.dim = d;
+  c.hidden = hidden;
+  c.layers = layers;
+  c.fused_message = fused;
+  return c;
+}
+
 struct Opts {
   bool norm_diff = false, attention = false, tanh = false;
   double clamp = 0;
@@ -187,12 +197,7 @@ TEST_SUITE("cpu") {
         std::vector<std::vector<Tensor>> res;
         for (FusedMessage fm : {FusedMessage::off, FusedMessage::on}) {
           Graph g;
-          DynamicsConfig cfg;
-          cfg.n_particles = n;
-          cfg.dim = d;
-          cfg.hidden = 16;
-          cfg.layers = 3;
-          cfg.fused_message = fm;
+          const DynamicsConfig cfg = dynamics_config(n, d, 16, 3, fm);
           Dynamics dyn(g, "score", cfg, dt);
           Var t = g.input("t", {B, 1}, dt), x = g.input("x", {B, n * d}, dt), w = g.input("w", {B, n * d}, dt);
           Var s = dyn(t, x);
@@ -251,12 +256,7 @@ TEST_SUITE("cpu") {
   TEST_CASE("egnn_message: the CUDA default's expansion into generic ops (compiled on the CPU) equals the kernels") {
     const int64_t B = 2, n = 4, d = 3;
     Graph g;
-    DynamicsConfig cfg;
-    cfg.n_particles = n;
-    cfg.dim = d;
-    cfg.hidden = 8;
-    cfg.layers = 2;
-    cfg.fused_message = FusedMessage::automatic;
+    const DynamicsConfig cfg = dynamics_config(n, d, 8, 2, FusedMessage::automatic);
     Dynamics dyn(g, "score", cfg, DType::f64);
     Var t = g.input("t", {B, 1}, DType::f64), x = g.input("x", {B, n * d}, DType::f64);
     Var s = dyn(t, x);
@@ -288,12 +288,7 @@ TEST_SUITE("cpu") {
   TEST_CASE("egnn_message: a train step with every fusion pass runs the node and is deterministic") {
     const int64_t B = 8, n = 13, d = 3;
     Graph g;
-    DynamicsConfig cfg;
-    cfg.n_particles = n;
-    cfg.dim = d;
-    cfg.hidden = 32;
-    cfg.layers = 2;
-    cfg.fused_message = FusedMessage::on;
+    const DynamicsConfig cfg = dynamics_config(n, d, 32, 2, FusedMessage::on);
     Dynamics dyn(g, "score", cfg, DType::f32);
     Var t = g.input("t", {B, 1}, DType::f32), x = g.input("x", {B, n * d}, DType::f32);
     Var loss = mean(square(dyn(t, x) - x));

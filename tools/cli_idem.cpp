@@ -115,6 +115,8 @@ std::string evaluate(const IdemConfig& c, const Tensor& samples, const Tensor& r
 // samples in original units; `relax` gets what the relaxation did.
 Tensor refine(const IdemConfig& c, const Tensor& samples_in, int64_t steps, Device dev, systems::RelaxReport* relax) {
   const systems::System plain = systems::system_by_name(c.system);
+  ORBIT_CHECK(samples_in.rank() == 2 && samples_in.shape()[0] >= 2, "MALA refinement needs at least 2 samples, got ",
+              samples_in.shape().str());
   systems::RelaxOptions ro;
   ro.device = dev;
   const Tensor samples = systems::relax_outliers(plain, samples_in, ro, relax);

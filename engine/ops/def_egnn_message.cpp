@@ -139,8 +139,9 @@ std::vector<Var> vjp_vjp(VjpCtx& c) {
   return vjp_by_expansion(c, [a](const std::vector<Var>& ins) { return expand_vjp(a, ins); });
 }
 
-cpu::EgnnMsgShape cpu_shape(const EgnnMessageAttr& a, const KernelCtx& k) {
-  cpu::EgnnMsgShape s;
+// The kernels' problem shape (the CPU kernel's argument; the base of the CUDA descriptor).
+scalar::EgnnMsgShape msg_shape(const EgnnMessageAttr& a, const KernelCtx& k) {
+  scalar::EgnnMsgShape s;
   s.B = k.in[P].shape()[0];
   s.n = k.in[P].shape()[1];
   s.H = k.in[P].shape()[2];
@@ -180,7 +181,7 @@ cpu::EgnnMsgIn<T> cpu_inputs(const EgnnMessageAttr& a, const KernelCtx& k) {
 
 void fwd_cpu(KernelCtx& k) {
   const auto& a = k.node.attr_as<EgnnMessageAttr>();
-  const auto s = cpu_shape(a, k);
+  const auto s = msg_shape(a, k);
   dispatch_float(k.out.dtype(), [&]<class T>() { cpu::egnn_message_forward<T>(s, cpu_inputs<T>(a, k), k.out.data<T>()); });
 }
 
@@ -192,7 +193,7 @@ std::vector<int64_t> kernel_offsets(const EgnnMessageAttr& a, const KernelCtx& k
 
 void vjp_cpu(KernelCtx& k) {
   const auto& a = k.node.attr_as<EgnnMessageVjpAttr>().fwd;
-  const auto s = cpu_shape(a, k);
+  const auto s = msg_shape(a, k);
   const auto off = kernel_offsets(a, k);
   dispatch_float(k.out.dtype(), [&]<class T>() {
     T* o = k.out.data<T>();
@@ -207,17 +208,7 @@ void vjp_cpu(KernelCtx& k) {
 #if defined(ORBIT_WITH_CUDA)
 cuda::EgnnMsgDesc cuda_desc(const EgnnMessageAttr& a, const KernelCtx& k) {
   cuda::EgnnMsgDesc d;
-  d.B = k.in[P].shape()[0];
-  d.n = k.in[P].shape()[1];
-  d.H = k.in[P].shape()[2];
-  d.d = k.in[X].shape()[2];
-  d.E = a.edge_attr;
-  d.attention = a.attention;
-  d.norm_diff = a.norm_diff;
-  d.tanh = a.tanh;
-  d.self_loops = a.self_loops;
-  d.coords_range = a.coords_range;
-  d.coord_clamp = a.coord_clamp;
+  static_cast<scalar::EgnnMsgShape&>(d) = msg_shape(a, k);
   for (int i = 0; i < kFixed; ++i) d.in[i] = k.in[i].raw();
   if (a.edge_attr > 0) {
     d.in[cuda::kEgnnA] = k.in[a_index(a)].raw();

@@ -6,8 +6,8 @@
 #include <functional>
 #include <vector>
 
-#include "kernels/cpu/isa.h"
 #include "kernels/cpu/isa/fused_apply.h"
+#include "kernels/cpu/isa/select.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/scalar/unary.h"
@@ -44,24 +44,11 @@ void gemm_acc(const T* a, const T* b, T* c, int64_t m, int64_t n, int64_t k, boo
   for (int64_t i = 0; i < m * n; ++i) c[i] += tmp[i];
 }
 
-// The fused kernel's per-ISA instruction loops (kernels/cpu/isa/fused_apply.h), chosen as
-// kernels/cpu/fused.cpp does: the sigmoids vectorise at the CPU's full width (kernels/scalar/host_math.h),
-// with the same bits as the scalar functors.
+// The fused kernel's per-ISA instruction loops (kernels/cpu/isa/fused_apply.h, picked by
+// ORBIT_ISA_SELECT): the sigmoids vectorise at the CPU's full width (kernels/scalar/host_math.h), with
+// the same bits as the scalar functors.
 template <class T>
 using ApplyFn = void (*)(const scalar::FusedInstr&, T*, const T*, const T*, const T*, int64_t);
-
-template <class T>
-ApplyFn<T> apply_for(Isa isa) {
-  switch (isa) {
-#if defined(ORBIT_CPU_ISA_X86V3)
-    case Isa::x86_64_v3: return &isa_x86v3::fused_apply_chunk<T>;
-#endif
-#if defined(ORBIT_CPU_ISA_X86V4)
-    case Isa::x86_64_v4: return &isa_x86v4::fused_apply_chunk<T>;
-#endif
-    default: return &isa_baseline::fused_apply_chunk<T>;
-  }
-}
 
 // s = sigmoid(z), u = z s = silu(z) over m contiguous elements.
 template <class T>
@@ -88,7 +75,7 @@ struct Tile {
   const EgnnMsgIn<T>& in;
   int64_t cap = 0, R = 0;
   std::vector<int64_t> recv, send;  // q of the receiver and of the sender of each row
-  ApplyFn<T> apply = apply_for<T>(active_isa());
+  ApplyFn<T> apply = ORBIT_ISA_SELECT(active_isa(), fused_apply_chunk<T>);
   std::vector<T> D0, D, r, inv_s, sg, w0, w, PRE, U1, Z2, M0, M, Z3, U3, S1, S2, S3;
 
   Tile(const EgnnMsgShape& s_, const EgnnMsgIn<T>& in_, int64_t cap_) : s(s_), in(in_), cap(cap_) {

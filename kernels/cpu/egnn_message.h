@@ -6,13 +6,11 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/scalar/egnn_message_shape.h"
+
 namespace orbit::cpu {
 
-struct EgnnMsgShape {
-  int64_t B = 0, n = 0, d = 0, H = 0, E = 0;
-  bool attention = false, norm_diff = false, tanh = false, self_loops = false;
-  double coords_range = 1.0, coord_clamp = 0.0;
-};
+using scalar::EgnnMsgShape;
 
 template <class T>
 struct EgnnMsgIn {

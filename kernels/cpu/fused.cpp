@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
-#include "kernels/cpu/isa.h"
 #include "kernels/cpu/isa/fused_apply.h"
+#include "kernels/cpu/isa/select.h"
 #include "kernels/cpu/parallel.h"
 
 // The baseline variant of the per-instruction loops (x86-64-v3 / v4: kernels/cpu/isa/fused_apply_x86v*.cpp).
@@ -65,27 +65,11 @@ void load(const FusedProgram& p, int k, const T* src, int64_t i0, int64_t m, T* 
   }
 }
 
-template <class T>
-using ApplyFn = void (*)(const FusedInstr&, T*, const T*, const T*, const T*, int64_t);
-
-template <class T>
-ApplyFn<T> fused_apply_for(Isa isa) {
-  switch (isa) {
-#if defined(ORBIT_CPU_ISA_X86V3)
-    case Isa::x86_64_v3: return &isa_x86v3::fused_apply_chunk<T>;
-#endif
-#if defined(ORBIT_CPU_ISA_X86V4)
-    case Isa::x86_64_v4: return &isa_x86v4::fused_apply_chunk<T>;
-#endif
-    default: return &isa_baseline::fused_apply_chunk<T>;
-  }
-}
-
 }  // namespace
 
 template <class T>
 void fused_elementwise(const FusedProgram& p, const T* const* in, T* out, int64_t n) {
-  const auto apply = fused_apply_for<T>(active_isa());
+  const auto apply = ORBIT_ISA_SELECT(active_isa(), fused_apply_chunk<T>);
   const int64_t chunks = (n + kChunk - 1) / kChunk;
   // The last instruction that writes the output register writes straight into `out`.
   int last_out = -1;

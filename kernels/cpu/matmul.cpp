@@ -2,8 +2,8 @@
 
 #include <Eigen/Core>
 
-#include "kernels/cpu/isa.h"
 #include "kernels/cpu/isa/gemm.h"
+#include "kernels/cpu/isa/select.h"
 #include "kernels/cpu/parallel.h"
 
 // The baseline variant of the product (the x86-64-v3 / v4 ones: kernels/cpu/isa/gemm_x86v*.cpp).
@@ -12,36 +12,16 @@
 
 namespace orbit::cpu {
 
-namespace {
-
-template <class T>
-using GemmFn = void (*)(const T*, const T*, T*, int64_t, int64_t, int64_t, bool, bool);
-
-template <class T>
-GemmFn<T> gemm_for(Isa isa) {
-  switch (isa) {
-#if defined(ORBIT_CPU_ISA_X86V3)
-    case Isa::x86_64_v3: return &isa_x86v3::gemm<T>;
-#endif
-#if defined(ORBIT_CPU_ISA_X86V4)
-    case Isa::x86_64_v4: return &isa_x86v4::gemm<T>;
-#endif
-    default: return &isa_baseline::gemm<T>;
-  }
-}
-
-}  // namespace
-
 template <class T>
 void gemm(const T* a, const T* b, T* c, int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b) {
-  gemm_for<T>(active_isa())(a, b, c, m, n, k, trans_a, trans_b);
+  ORBIT_ISA_SELECT(active_isa(), gemm<T>)(a, b, c, m, n, k, trans_a, trans_b);
 }
 
 template <class T>
 void matmul(const T* a, const T* b, T* c, int64_t batch, const int64_t* a_off, const int64_t* b_off,
             int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b) {
-  const GemmFn<T> gemm = gemm_for<T>(active_isa());
-  auto one = [&](int64_t i) { gemm(a + a_off[i], b + b_off[i], c + i * m * n, m, n, k, trans_a, trans_b); };
+  const auto product = ORBIT_ISA_SELECT(active_isa(), gemm<T>);
+  auto one = [&](int64_t i) { product(a + a_off[i], b + b_off[i], c + i * m * n, m, n, k, trans_a, trans_b); };
   // Many small products: threads over the batch. Few large ones: Eigen threads inside each.
   if (batch > 1 && m * n * k < (1 << 18))
     parallel_for(batch, 4, one);

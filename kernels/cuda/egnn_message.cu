@@ -67,6 +67,28 @@ __device__ __forceinline__ T edge_pre(const Shape& s, const Ptrs<T>& p, int q, i
   return pre;
 }
 
+// Unit h of a dense layer over a shared vector: b[h] + sum_k in[k] W[k, h] (W [H, H] row-major).
+template <class T>
+__device__ __forceinline__ T dense_unit(const T* in, const T* W, const T* b, int H, int h) {
+  T z = b[h];
+  for (int k = 0; k < H; ++k) z += in[k] * W[k * H + h];
+  return z;
+}
+
+// The layer's input gradient at entry h: acc + sum_k W[h, k] dz[k] (dz a shared vector).
+template <class T>
+__device__ __forceinline__ T dense_input_grad(T acc, const T* W, const T* dz, int H, int h) {
+  for (int k = 0; k < H; ++k) acc += W[h * H + k] * dz[k];
+  return acc;
+}
+
+// The layer's parameter gradients of unit h into a partial: dW[k, h] += in[k] dz, db[h] += dz.
+template <class T>
+__device__ __forceinline__ void dense_param_grad(T* dW, T* db, const T* in, T dz, int H, int h) {
+  db[h] += dz;
+  for (int k = 0; k < H; ++k) dW[k * H + h] += in[k] * dz;
+}
+
 // Shared memory: u1 [NT], ms [NT], buf [NT] (a third vector), red [NT].
 template <class T>
 __global__ void forward_kernel(Shape s, Ptrs<T> p, T* out) {
@@ -88,11 +110,7 @@ __global__ void forward_kernel(Shape s, Ptrs<T> p, T* out) {
     if (hv) u1[h] = silu(edge_pre(s, p, q, qj, i, j, b, r, h));
     __syncthreads();
     T m = 0;
-    if (hv) {
-      T z = p.b2[h];
-      for (int k = 0; k < s.H; ++k) z += u1[k] * p.W2[k * s.H + h];
-      m = silu(z);
-    }
+    if (hv) m = silu(dense_unit(u1, p.W2, p.b2, s.H, h));
     if (s.attention) {
       const T g = block_sum(hv ? m * p.w_att[h] : T(0), red) + p.b_att[0];
       m *= scalar::Sigmoid{}(g);
@@ -103,11 +121,7 @@ __global__ void forward_kernel(Shape s, Ptrs<T> p, T* out) {
     }
     __syncthreads();
     T u3 = 0;
-    if (hv) {
-      T z = p.b3[h];
-      for (int k = 0; k < s.H; ++k) z += ms[k] * p.W3[k * s.H + h];
-      u3 = silu(z);
-    }
+    if (hv) u3 = silu(dense_unit(ms, p.W3, p.b3, s.H, h));
     const T w0 = block_sum(hv ? u3 * p.w4[h] : T(0), red);
     const T w = s.tanh ? tanh(w0) * cr : w0;
     if (h < s.d) {
@@ -181,8 +195,7 @@ __global__ void backward_kernel(Shape s, Ptrs<T> p, const T* G, T* gP, T* gQ, T*
       }
       __syncthreads();
       if (hv) {
-        z2 = p.b2[h];
-        for (int k = 0; k < H; ++k) z2 += u1[k] * p.W2[k * H + h];
+        z2 = dense_unit(u1, p.W2, p.b2, H, h);
         m0 = silu(z2);
       }
       T sg = 1;
@@ -191,8 +204,7 @@ __global__ void backward_kernel(Shape s, Ptrs<T> p, const T* G, T* gP, T* gQ, T*
       if (hv) ms[h] = m;
       __syncthreads();
       if (hv) {
-        z3 = p.b3[h];
-        for (int k = 0; k < H; ++k) z3 += ms[k] * p.W3[k * H + h];
+        z3 = dense_unit(ms, p.W3, p.b3, H, h);
         u3 = silu(z3);
       }
       const T w0 = block_sum(hv ? u3 * p.w4[h] : T(0), red);
@@ -218,15 +230,13 @@ __global__ void backward_kernel(Shape s, Ptrs<T> p, const T* G, T* gP, T* gQ, T*
       if (hv) {
         pw[o.w4 + h] += dw0 * u3;
         dz3 = dw0 * p.w4[h] * dsilu(z3);
-        pw[o.b3 + h] += dz3;
-        for (int k = 0; k < H; ++k) pw[o.W3 + k * H + h] += ms[k] * dz3;
+        dense_param_grad(pw + o.W3, pw + o.b3, ms, dz3, H, h);
         dz3s[h] = dz3;
       }
       __syncthreads();
       T dm = 0;
       if (hv) {
-        dm = G[static_cast<int64_t>(q) * W + h];
-        for (int k = 0; k < H; ++k) dm += p.W3[h * H + k] * dz3s[k];
+        dm = dense_input_grad(G[static_cast<int64_t>(q) * W + h], p.W3, dz3s, H, h);
       }
       T dm0 = dm;
       if (s.attention) {
@@ -240,16 +250,13 @@ __global__ void backward_kernel(Shape s, Ptrs<T> p, const T* G, T* gP, T* gQ, T*
       T dz2 = 0;
       if (hv) {
         dz2 = dm0 * dsilu(z2);
-        pw[o.b2 + h] += dz2;
-        for (int k = 0; k < H; ++k) pw[o.W2 + k * H + h] += u1[k] * dz2;
+        dense_param_grad(pw + o.W2, pw + o.b2, u1, dz2, H, h);
         dz2s[h] = dz2;
       }
       __syncthreads();
       T dpre = 0;
       if (hv) {
-        T du1 = 0;
-        for (int k = 0; k < H; ++k) du1 += p.W2[h * H + k] * dz2s[k];
-        dpre = du1 * dsilu(pre);
+        dpre = dense_input_grad(T(0), p.W2, dz2s, H, h) * dsilu(pre);
         gP[static_cast<int64_t>(q) * H + h] += dpre;
         gQ[static_cast<int64_t>(qj) * H + h] += dpre;
         pw[o.wr + h] += dpre * r;

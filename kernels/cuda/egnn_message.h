@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "kernels/cuda/kernels.h"
+#include "kernels/scalar/egnn_message_shape.h"
 
 namespace orbit::cuda {
 
@@ -19,10 +20,7 @@ namespace orbit::cuda {
 enum : int { kEgnnA = 9, kEgnnWa = 10, kEgnnWatt = 11, kEgnnBatt = 12, kEgnnInputs = 13 };
 constexpr int64_t kEgnnMaxHidden = 1024;  // H <= one block's threads
 
-struct EgnnMsgDesc {
-  int64_t B = 0, n = 0, d = 0, H = 0, E = 0;
-  bool attention = false, norm_diff = false, tanh = false, self_loops = false;
-  double coords_range = 1.0, coord_clamp = 0.0;
+struct EgnnMsgDesc : scalar::EgnnMsgShape {
   // P, Q, x, w_r, W2, b2, W3, b3, w4, a, W_a, w_att, b_att (absent ones null)
   const void* in[kEgnnInputs] = {};
 };

@@ -19,11 +19,7 @@ using Ins = std::vector<Var>;
 using Refs = std::vector<Nd>;
 
 InputSpec real(std::vector<int64_t> shape, double lo = -1.5, double hi = 1.5) {
-  InputSpec s;
-  s.shape = std::move(shape);
-  s.lo = lo;
-  s.hi = hi;
-  return s;
+  return InputSpec::uniform(std::move(shape), lo, hi);
 }
 InputSpec nonzero(std::vector<int64_t> shape, double min_abs = 0.1) {
   InputSpec s = real(std::move(shape));

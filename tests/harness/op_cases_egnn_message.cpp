@@ -19,11 +19,7 @@ struct MsgCase {
 };
 
 InputSpec spec(std::vector<int64_t> shape, double lo = -1.0, double hi = 1.0) {
-  InputSpec s;
-  s.shape = std::move(shape);
-  s.lo = lo;
-  s.hi = hi;
-  return s;
+  return InputSpec::uniform(std::move(shape), lo, hi);
 }
 
 std::vector<InputSpec> input_specs(const MsgCase& m) {

@@ -48,11 +48,7 @@ Nd mlp_ref(const std::vector<Nd>& in, const std::vector<int64_t>& widths, const 
 }
 
 InputSpec spec(std::vector<int64_t> shape, double lo = -1.2, double hi = 1.2) {
-  InputSpec s;
-  s.shape = std::move(shape);
-  s.lo = lo;
-  s.hi = hi;
-  return s;
+  return InputSpec::uniform(std::move(shape), lo, hi);
 }
 
 void add_case(std::vector<OpCase>& cs, const std::string& label, int64_t n, const std::vector<int64_t>& widths,

@@ -6,6 +6,7 @@
 #pragma once
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/orbit.h"
@@ -26,6 +27,15 @@ struct InputSpec {
   bool sorted = false;          // index kind: non-decreasing
   bool int64 = false;           // index kind: i64 (else i32)
   bool integer = false;         // real kind in an integer-dtype case: whole numbers
+
+  // Real values uniform in [lo, hi]: the spec most cases use.
+  static InputSpec uniform(std::vector<int64_t> shape, double lo = -1.5, double hi = 1.5) {
+    InputSpec s;
+    s.shape = std::move(shape);
+    s.lo = lo;
+    s.hi = hi;
+    return s;
+  }
 };
 
 struct OpCase {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/error.h"
+#include "kernels/cpu/dem_target.h"
 #include "kernels/cpu/isa.h"
 #include "kernels/cpu/matmul.h"
 
@@ -71,9 +72,86 @@ void check_variants(double tol) {
     }
 }
 
+// The DEM score target of a Gaussian mixture with the ISA's kernel (kernels/cpu/isa/gmm_energy_body.inc).
+std::vector<double> gmm_target(cpu::Isa isa, const scalar::DemParams& p, const std::vector<double>& x,
+                               const std::vector<double>& sigma, const std::vector<double>& means) {
+  cpu::set_active_isa(isa);
+  std::vector<double> out(x.size());
+  cpu::dem_target<double>(p, x.data(), sigma.data(), means.data(), static_cast<int64_t>(sigma.size()), out.data());
+  return out;
+}
+
+// The same from the shared scalar energy (kernels/scalar/pair_potential.h) and plain softmax weights.
+std::vector<double> gmm_target_reference(const scalar::DemParams& p, const std::vector<double>& x,
+                                         const std::vector<double>& sigma, const std::vector<double>& means) {
+  const int D = p.D;
+  std::vector<double> out(x.size());
+  for (size_t b = 0; b < sigma.size(); ++b) {
+    std::vector<double> e(p.K), g(static_cast<size_t>(p.K) * D), y(D);
+    for (int k = 0; k < p.K; ++k) {
+      for (int j = 0; j < D; ++j)
+        y[j] = x[b * D + j] + sigma[b] * scalar::random_normal<double>(p.seed, p.stream, p.run,
+                                                                       scalar::dem_noise_index(p, b, k, j));
+      e[k] = scalar::gmm_energy_grad<double>(p.mixture, y.data(), means.data(), &g[static_cast<size_t>(k) * D]);
+    }
+    const double emin = *std::min_element(e.begin(), e.end());
+    double z = 0;
+    for (int k = 0; k < p.K; ++k) z += std::exp(emin - e[k]);
+    for (int j = 0; j < D; ++j) {
+      double v = 0;
+      for (int k = 0; k < p.K; ++k) v -= std::exp(emin - e[k]) / z * g[static_cast<size_t>(k) * D + j];
+      out[b * D + j] = v;
+    }
+    scalar::dem_clip<double>(p, &out[b * D]);
+  }
+  return out;
+}
+
 }  // namespace
 
 TEST_SUITE("cpu") {
+  TEST_CASE("cpu isa: the GMM score-target kernel gives the same bits on every variant, and the reference's values") {
+    IsaGuard guard;
+    std::mt19937_64 rng(11);
+    std::normal_distribution<double> nd;
+    // Component counts around the kernel's 8 partial sums, dimensions 1..8, far points (weights that
+    // underflow), clipping on and off.
+    const int shapes[][2] = {{40, 2}, {3, 2}, {8, 1}, {17, 3}, {1, 8}};
+    for (auto& s : shapes) {
+      const int C = s[0], D = s[1];
+      scalar::DemParams p;
+      p.gmm = true;
+      p.D = D;
+      p.K = 37;
+      p.seed = 5;
+      p.stream = 2;
+      p.run = 3;
+      p.mixture.dim = D;
+      p.mixture.components = C;
+      p.mixture.std = 0.7;
+      p.mixture.scale = 1.9;
+      p.max_norm = C == 17 ? 4.0 : 0.0;
+      p.clip_group = D;
+      std::vector<double> means(static_cast<size_t>(C) * D), x(static_cast<size_t>(6) * D), sigma(6);
+      for (auto& v : means) v = 8 * nd(rng);
+      for (auto& v : x) v = 3 * nd(rng);
+      for (size_t b = 0; b < sigma.size(); ++b) sigma[b] = b == 5 ? 40.0 : 0.05 + 0.5 * b;
+      const auto base = gmm_target(cpu::Isa::baseline, p, x, sigma, means);
+      const auto ref = gmm_target_reference(p, x, sigma, means);
+      for (size_t i = 0; i < x.size(); ++i) {
+        CAPTURE(C);
+        CAPTURE(D);
+        CAPTURE(i);
+        REQUIRE(std::isfinite(base[i]));
+        CHECK(std::abs(base[i] - ref[i]) <= 1e-12 * (1 + std::abs(ref[i])));
+      }
+      for (cpu::Isa isa : cpu::isa_available()) {
+        CAPTURE(cpu::isa_name(isa));
+        CHECK(gmm_target(isa, p, x, sigma, means) == base);
+      }
+    }
+  }
+
   TEST_CASE("cpu isa: every available variant computes the baseline's products (f32, f64)") {
     IsaGuard guard;
     const auto avail = cpu::isa_available();

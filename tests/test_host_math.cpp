@@ -1,6 +1,6 @@
-// orbit's vectorisable f32 exp / sigmoid / tanh for the CPU (kernels/scalar/host_math.h): accuracy
-// against the f64 C library over a sweep of every 101st float, special values, and the same bits
-// from the scalar functor, a vectorised kernel loop and the fused interpreter.
+// orbit's vectorisable f32 exp / sigmoid / tanh and f64 exp for the CPU (kernels/scalar/host_math.h):
+// accuracy against the f64 C library (f32) or long double (f64) over sweeps of the whole range,
+// special values, and the same bits from the scalar functor, a vectorised kernel loop and the fused interpreter.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -80,6 +80,44 @@ TEST_SUITE("cpu") {
     CHECK(std::signbit(scalar::hm::tanh(-0.0f)));
     CHECK(scalar::hm::tanh(1e-30f) == 1e-30f);
     CHECK(scalar::hm::tanh(-20.0f) == -1.0f);
+  }
+
+  TEST_CASE("host math: f64 exp against long double over its whole range") {
+    // Every 2^20-th double between the underflow and overflow limits, plus a dense sweep near 0.
+    auto check_range = [](double lo, double hi, int steps, double& worst) {
+      for (int i = 0; i <= steps; ++i) {
+        const double x = lo + (hi - lo) * static_cast<double>(i) / steps;
+        const long double exact = std::exp(static_cast<long double>(x));
+        const double near = static_cast<double>(exact);
+        const double got = scalar::hm::exp(x);
+        if (near == 0 || std::isinf(near)) {
+          // At the ends: 0 / the smallest subnormal, or infinity / DBL_MAX, one step apart at most.
+          CHECK((got == near || std::fabs(got - near) <= std::ldexp(1.0, -1074) ||
+                 (std::isinf(near) && got == std::numeric_limits<double>::max())));
+          continue;
+        }
+        const double spacing = std::fabs(near) >= std::numeric_limits<double>::min()
+                                   ? std::nextafter(near, INFINITY) - near
+                                   : std::ldexp(1.0, -1074);
+        worst = std::max(worst, static_cast<double>(std::fabs(static_cast<long double>(got) - exact) / spacing));
+      }
+    };
+    double worst = 0;
+    check_range(-745.5, 709.9, 1 << 21, worst);
+    check_range(-1.0, 1.0, 1 << 18, worst);
+    check_range(-745.13, -708.0, 1 << 16, worst);  // results in the subnormal range
+    MESSAGE("worst f64 exp error: ", worst, " ulp");
+    CHECK(worst <= 1.0);
+    const double inf = std::numeric_limits<double>::infinity();
+    CHECK(std::isnan(scalar::hm::exp(std::numeric_limits<double>::quiet_NaN())));
+    CHECK(scalar::hm::exp(inf) == inf);
+    CHECK(scalar::hm::exp(-inf) == 0.0);
+    CHECK(scalar::hm::exp(0.0) == 1.0);
+    CHECK(scalar::hm::exp(-0.0) == 1.0);
+    CHECK(scalar::hm::exp(709.8) == inf);
+    CHECK(scalar::hm::exp(709.7) < inf);
+    CHECK(scalar::hm::exp(-745.0) > 0.0);
+    CHECK(scalar::hm::exp(-746.0) == 0.0);
   }
 
   TEST_CASE("host math: the f32 functors, the unfused kernels and the fused interpreter give the same bits") {

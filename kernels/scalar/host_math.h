@@ -1,4 +1,5 @@
-// exp, sigmoid and tanh in f32 for the CPU kernels, written so that compilers vectorise them.
+// exp, sigmoid and tanh in f32 (and exp in f64) for the CPU kernels, written so that compilers
+// vectorise them.
 //
 // glibc's expf / tanhf are scalar calls: a loop over them runs one element at a time, and a CPU
 // elementwise kernel spent ~20 ns per tanh (PINN step on one core, 2026-11-27). These are branch-free
@@ -7,7 +8,9 @@
 // They use only +, -, *, / without contraction (orbit compiles in ISO C++ mode: no implicit FMA), so
 // every CPU kernel and every vector width gives the same bits. Accuracy (tests/test_host_math.cpp):
 // exp within 1.2 ulp of the exact result over its whole range (subnormals, overflow, NaN and
-// infinities included), tanh within 1.4 ulp, sigmoid within 2.5 ulp. f64 stays on the C library.
+// infinities included), tanh within 1.4 ulp, sigmoid within 2.5 ulp. The f64 exp (1 ulp) serves the
+// kernels whose inner loops are exponentials (the GMM's logsumexp over its components); the f64
+// elementwise functors stay on the C library.
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -30,6 +33,18 @@ ORBIT_HM_INLINE float from_bits(int32_t b) {
 
 ORBIT_HM_INLINE int32_t to_bits(float f) {
   int32_t b;
+  std::memcpy(&b, &f, sizeof b);
+  return b;
+}
+
+ORBIT_HM_INLINE double from_bits(int64_t b) {
+  double f;
+  std::memcpy(&f, &b, sizeof f);
+  return f;
+}
+
+ORBIT_HM_INLINE int64_t to_bits(double f) {
+  int64_t b;
   std::memcpy(&b, &f, sizeof b);
   return b;
 }
@@ -57,6 +72,39 @@ ORBIT_HM_INLINE float exp(float x) {
   const int32_t ni = static_cast<int32_t>(n);
   const int32_t n1 = ni >> 1, n2 = ni - n1;
   const float y = (p * from_bits((n1 + 127) << 23)) * from_bits((n2 + 127) << 23);
+  return x != x ? x : y;
+}
+
+// The same construction in f64. n is read from the shifted sum's bits instead of a float-to-integer
+// conversion (SSE2 and AVX2 have none for 64-bit lanes), and halved with a logical shift of n + 2048
+// (there is no 64-bit arithmetic shift below AVX-512).
+ORBIT_HM_INLINE double exp(double x) {
+  double xc = x > -746.0 ? x : -746.0;
+  xc = xc < 710.0 ? xc : 710.0;
+  const double shifter = 6755399441055744.0;  // 1.5 * 2^52
+  const double t = xc * 1.4426950408889634074 + shifter;
+  const double n = t - shifter;
+  // ln2_hi has 32 significant bits, so n * ln2_hi is exact for |n| <= 2^21.
+  const double r = (xc - n * 6.93147180369123816490e-01) - n * 1.90821492927058770002e-10;
+  // e^r = 1 + (r + r^2 q(r)), q the Taylor series of (e^r - 1 - r) / r^2 to degree 11 (truncation
+  // < 5e-18 relative for |r| <= 0.347); adding 1 last keeps the error near half an ulp.
+  double q = 1.0 / 6227020800.0;
+  q = q * r + 1.0 / 479001600.0;
+  q = q * r + 1.0 / 39916800.0;
+  q = q * r + 1.0 / 3628800.0;
+  q = q * r + 1.0 / 362880.0;
+  q = q * r + 1.0 / 40320.0;
+  q = q * r + 1.0 / 5040.0;
+  q = q * r + 1.0 / 720.0;
+  q = q * r + 1.0 / 120.0;
+  q = q * r + 1.0 / 24.0;
+  q = q * r + 1.0 / 6.0;
+  q = q * r + 0.5;
+  const double p = 1.0 + (r + (r * r) * q);
+  // n in [-1077, 1025]: 2^n as two normal powers of two, so the result rounds once.
+  const int64_t ni = to_bits(t) - to_bits(shifter);
+  const int64_t n1 = static_cast<int64_t>(static_cast<uint64_t>(ni + 2048) >> 1) - 1024, n2 = ni - n1;
+  const double y = (p * from_bits((n1 + 1023) << 52)) * from_bits((n2 + 1023) << 52);
   return x != x ? x : y;
 }
 

@@ -2,6 +2,7 @@
 // references written here from the textbook formulas (distances and unit vectors, no shared code).
 // Particles sit on a lattice plus a perturbation driven by the harness input, so that finite
 // differences probe the potentials away from their singularities.
+#include <algorithm>
 #include <cmath>
 
 #include "engine/ops.h"
@@ -74,19 +75,26 @@ EG pair_reference(const scalar::PairParams& p, const std::vector<double>& x) {
 }
 
 EG gmm_reference(const std::vector<double>& mu, int K, double std, double scale, const std::vector<double>& x) {
+  // p(x) = sum_c N(scale x; mu_c, var I) / K, summed relative to the largest term so that points far
+  // from every mean (the DEM target's noisy copies) do not underflow.
   const int d = static_cast<int>(x.size());
-  double p = 0;
-  std::vector<double> dp(d, 0.0);
-  const double var = std * std, norm = std::pow(2 * M_PI * var, -0.5 * d) / K;
+  const double var = std * std, log_norm = -0.5 * d * std::log(2 * M_PI * var) - std::log(K);
+  std::vector<double> l(K);
   for (int c = 0; c < K; ++c) {
     double s = 0;
     for (int k = 0; k < d; ++k) s += std::pow(scale * x[k] - mu[c * d + k], 2);
-    double pc = norm * std::exp(-0.5 * s / var);
+    l[c] = log_norm - 0.5 * s / var;
+  }
+  const double lmax = *std::max_element(l.begin(), l.end());
+  double p = 0;  // p(x) / e^lmax
+  std::vector<double> dp(d, 0.0);
+  for (int c = 0; c < K; ++c) {
+    const double pc = std::exp(l[c] - lmax);
     p += pc;
     for (int k = 0; k < d; ++k) dp[k] += pc * (-(scale * x[k] - mu[c * d + k]) / var) * scale;
   }
   EG r;
-  r.e = -std::log(p);
+  r.e = -(lmax + std::log(p));
   r.g.resize(d);
   for (int k = 0; k < d; ++k) r.g[k] = -dp[k] / p;
   return r;
@@ -282,6 +290,51 @@ void add_system_cases(std::vector<OpCase>& cs) {
     dem_case("dw4", 5, 0.1, 0.8);
     dem_case("lj13", 6, 0.01, 0.05);
     dem_case("lj13", 7, 1.0, 2.0);
+
+    // GMM-40 in iDEM's normalised coordinates, clipped as one vector (max norm 70 as iDEM; 3 here so
+    // that the clip acts): points spread over the means' square, noise from a tenth of a mode to the
+    // whole square (the far components' weights underflow).
+    systems::SystemOptions opts;
+    opts.gmm_normalised = true;
+    const systems::System gmm = systems::system_by_name("gmm40", opts);
+    const uint64_t seed = 8;
+    OpCase c;
+    c.op = "dem_score_target";
+    c.label = "dem_score_target gmm40";
+    InputSpec xs, ss;
+    xs.shape = {5, 2};
+    xs.lo = -0.8;
+    xs.hi = 0.8;
+    ss.shape = {5, 1};
+    ss.lo = 0.002;
+    ss.hi = 0.8;
+    c.inputs = {xs, ss};
+    c.build = [gmm, K, seed, max_norm](Graph& g, const std::vector<Var>& in) {
+      return diffusion::dem_score_target(gmm, in[0], in[1], K, seed, max_norm);
+    };
+    c.ref = [gmm, K, seed, max_norm](const std::vector<Nd>& x) {
+      const int64_t B = x[0].shape[0];
+      Nd out({B, 2});
+      for (int64_t b = 0; b < B; ++b) {
+        std::vector<EG> r;
+        for (int64_t k = 0; k < K; ++k) {
+          std::vector<double> y(2);
+          for (int64_t j = 0; j < 2; ++j)
+            y[j] = x[0].v[b * 2 + j] + x[1].v[b] * scalar::random_normal<double>(seed, 0, 0, (b * K + k) * 2 + j);
+          r.push_back(gmm_reference(gmm.gmm_means, gmm.gmm_components(), gmm.gmm_std, gmm.gmm_scale, y));
+        }
+        double emin = INFINITY, z = 0, v[2] = {0, 0};
+        for (auto& e : r) emin = std::min(emin, e.e);
+        for (auto& e : r) z += std::exp(emin - e.e);
+        for (auto& e : r)
+          for (int j = 0; j < 2; ++j) v[j] -= std::exp(emin - e.e) / z * e.g[j];
+        const double s = std::min(1.0, max_norm / (std::hypot(v[0], v[1]) + 1e-6));
+        for (int j = 0; j < 2; ++j) out.v[b * 2 + j] = s * v[j];
+      }
+      return out;
+    };
+    c.grad = false;
+    cs.push_back(c);
   }
 }
 

@@ -7,6 +7,9 @@
 #include <cmath>
 #include <random>
 #include <vector>
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 
 #include "engine/error.h"
 #include "kernels/cpu/dem_target.h"
@@ -160,6 +163,16 @@ TEST_SUITE("cpu") {
     MESSAGE("CPU variants available here: ", avail.size(), ", in use: ", cpu::isa_name(cpu::active_isa()));
     check_variants<float>(1.2e-7);
     check_variants<double>(2.3e-16);
+#if defined(_OPENMP)
+    // One thread: the products run on the per-thread packing buffers (kernels/cpu/isa/gemm_body.inc),
+    // twice over so that the second pass reuses buffers the first grew.
+    const int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    check_variants<float>(1.2e-7);
+    check_variants<double>(2.3e-16);
+    check_variants<float>(1.2e-7);
+    omp_set_num_threads(threads);
+#endif
   }
 
   TEST_CASE("cpu isa: names, availability and bad selections") {

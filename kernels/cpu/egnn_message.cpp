@@ -150,7 +150,7 @@ struct Tile {
     silu_keep_n(apply, Z3.data(), S3.data(), U3.data(), n_el);
     MapV<T>(w0.data(), R).noalias() = m(U3) * CMapV<T>(in.w4, H);
     const T cr = static_cast<T>(s.coords_range);
-    for (int64_t e = 0; e < R; ++e) w[e] = s.tanh ? std::tanh(w0[e]) * cr : w0[e];
+    for (int64_t e = 0; e < R; ++e) w[e] = s.tanh ? scalar::Tanh{}(w0[e]) * cr : w0[e];
   }
 
   // t = D w (clamped): the coordinate update of row e, component k.
@@ -242,7 +242,7 @@ void egnn_message_backward(const EgnnMsgShape& s, const EgnnMsgIn<T>& in, const 
             dD[e * d + k] = dt * t.w[e];
           }
           if (s.tanh) {
-            const T th = std::tanh(t.w0[e]);
+            const T th = scalar::Tanh{}(t.w0[e]);
             dw = dw * cr * (T(1) - th * th);
           }
           dw0[e] = dw;

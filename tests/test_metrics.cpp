@@ -337,6 +337,18 @@ TEST_SUITE("cpu") {
     CHECK(write_metric_plots(prefix, "gmm40", e).size() == 2);
     std::filesystem::remove(prefix + "_energy.svg");
     std::filesystem::remove(prefix + "_energy.png");
+    // With 2-D points (GMM-40 as compute_metrics fills them): also the scatter panels, the means
+    // marked, a far-out sample counted.
+    e.points_reference = {0, 0, 1, 1, -1, 2, 3, -2};
+    e.points_samples = {0.5, 0.5, 40, 40};
+    e.means = {0, 0, 2, 2};
+    auto with_points = write_metric_plots(prefix, "gmm40", e);
+    REQUIRE(with_points.size() == 4);
+    CHECK(with_points[2] == prefix + "_samples.svg");
+    const std::string scatter = slurp(with_points[2]);
+    CHECK(scatter.find("samples (2), 1 off range") != std::string::npos);
+    CHECK(scatter.find("means") != std::string::npos);
+    for (auto& p : with_points) std::filesystem::remove(p);
     CHECK_THROWS_WITH_AS(write_metric_plots(prefix, "x", MetricsData{}), doctest::Contains("neither energies"), Error);
   }
 }

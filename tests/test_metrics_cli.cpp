@@ -159,8 +159,10 @@ TEST_SUITE("cpu") {
     CHECK(covered <= near_drawn);
     CHECK(covered < 30);
     CHECK(number(jh, "x_w2") > 3 * number(jf, "x_w2"));
-    CHECK(jh.find("plots")->items.size() == 2);  // energy only
-    for (auto& p : {s_all, s_half, ref, tmp("orbit_metrics_gmm_energy.svg"), tmp("orbit_metrics_gmm_energy.png")})
+    CHECK(jh.find("plots")->items.size() == 4);  // energy and the 2-D scatter panels
+    CHECK(std::filesystem::exists(tmp("orbit_metrics_gmm_samples.png")));
+    for (auto& p : {s_all, s_half, ref, tmp("orbit_metrics_gmm_energy.svg"), tmp("orbit_metrics_gmm_energy.png"),
+                    tmp("orbit_metrics_gmm_samples.svg"), tmp("orbit_metrics_gmm_samples.png")})
       std::filesystem::remove(p);
   }
 

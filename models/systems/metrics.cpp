@@ -314,6 +314,12 @@ SampleMetrics compute_metrics(ConfigSet samples, ConfigSet reference, const Metr
     m.dist_reference = stats_of(d.dist_reference);
   }
 
+  if (flat == 2) {
+    d.points_samples = samples.x;
+    d.points_reference = reference.x;
+    d.means = opts.gmm_means;
+  }
+
   if (!opts.gmm_means.empty()) {
     m.has_modes = true;
     m.modes_samples = mode_coverage(samples, opts.gmm_means, opts.dim * opts.n_particles, opts.mode_min_fraction);

@@ -138,6 +138,9 @@ SampleMetrics compute_metrics(ConfigSet samples, ConfigSet reference, const Metr
 // (computed by compute_metrics; empty when not applicable).
 struct MetricsData {
   std::vector<double> energy_samples, energy_reference, dist_samples, dist_reference;
+  // Two-dimensional systems (GMM-40): the configurations themselves ([n, 2] flat) and the mixture
+  // means, for a picture of where the samples lie.
+  std::vector<double> points_samples, points_reference, means;
 };
 SampleMetrics compute_metrics(ConfigSet samples, ConfigSet reference, const MetricsOptions& opts, MetricsData* data);
 

@@ -82,7 +82,7 @@ systems::ConfigSet set_of(const Tensor& t, int64_t n, uint64_t seed, uint64_t st
 
 // Metrics of `samples` (original units) against the reference; plots with `plot_prefix`.
 std::string evaluate(const IdemConfig& c, const Tensor& samples, const Tensor& reference, const std::string& source,
-                     int64_t n, const std::string& plot_prefix) {
+                     int64_t n, const std::string& plot_prefix, std::vector<std::string>* plots = nullptr) {
   if (!reference.defined() || reference.numel() == 0) return "null";
   const systems::System plain = systems::system_by_name(c.system);  // original units
   n = std::min<int64_t>({n, samples.shape()[0], reference.shape()[0]});
@@ -102,7 +102,10 @@ std::string evaluate(const IdemConfig& c, const Tensor& samples, const Tensor& r
   ORBIT_CHECK(n >= 2, "fewer than 2 finite samples to evaluate");
   systems::MetricsData data;
   systems::SampleMetrics m = systems::compute_metrics(set_of(good, n, c.seed, 0), set_of(reference, n, c.seed, 1), mo, &data);
-  if (!plot_prefix.empty()) systems::write_metric_plots(plot_prefix, plain.name, data);
+  if (!plot_prefix.empty()) {
+    auto written = systems::write_metric_plots(plot_prefix, plain.name, data);
+    if (plots) plots->insert(plots->end(), written.begin(), written.end());
+  }
   std::ostringstream o;
   o << "{\"reference\": " << io::json_quote(source) << ", \"nonfinite_samples\": " << bad << ", \"metrics\": " << m.to_json() << "}";
   return o.str();
@@ -233,7 +236,8 @@ int run_train(const Args& a) {
   Tensor samples = run.sample(c.eval_n, c.seed + 99);
   const double sample_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
   write_npy((dir / "samples.npy").string(), samples.cast(DType::f32));
-  std::string metrics = evaluate(c, samples, reference, ref_source, c.eval_n, (dir / "idem").string());
+  std::vector<std::string> plots;
+  std::string metrics = evaluate(c, samples, reference, ref_source, c.eval_n, (dir / "idem").string(), &plots);
   std::string refined = "null", relaxed = "null";
   systems::RelaxReport relax;
   const int64_t refine_steps = a.integer("refine-steps", 0, 100000000);
@@ -241,13 +245,14 @@ int run_train(const Args& a) {
     Tensor r = refine(c, samples, refine_steps, c.device, &relax);
     relaxed = relax_json(relax);
     write_npy((dir / "samples_refined.npy").string(), r.cast(DType::f32));
-    refined = evaluate(c, r, reference, ref_source, c.eval_n, (dir / "idem_refined").string());
+    refined = evaluate(c, r, reference, ref_source, c.eval_n, (dir / "idem_refined").string(), &plots);
   }
   if (!losses.empty()) {
     plot::Figure fig(720, 420);
     fig.axes("iDEM " + c.system + ": training loss per epoch", "epoch", "loss").line(ep, losses, "loss").log_y();
     fig.save((dir / "loss.svg").string());
     fig.save((dir / "loss.png").string());
+    plots.push_back((dir / "loss.png").string());
   }
   std::ostringstream res;
   res.precision(10);
@@ -277,9 +282,10 @@ int run_train(const Args& a) {
                   static_cast<long long>(refine_steps), static_cast<long long>(relax.relaxed),
                   static_cast<long long>(relax.outliers), summary(refined).c_str());
     }
-    std::printf("plots: %s_energy.png, %s_distances.png, %s; all numbers: %s\n", (dir / "idem").string().c_str(),
-                (dir / "idem").string().c_str(), (dir / "loss.png").string().c_str(),
-                (dir / "results.json").string().c_str());
+    std::string pngs;
+    for (const auto& p : plots)
+      if (p.size() > 4 && p.compare(p.size() - 4, 4, ".png") == 0) pngs += (pngs.empty() ? "" : ", ") + p;
+    std::printf("plots: %s; all numbers: %s\n", pngs.c_str(), (dir / "results.json").string().c_str());
   }
   return 0;
 }

@@ -10,8 +10,8 @@
 
 #include "kernels/scalar/host_math.h"
 #endif
-// On the host, f32 exp / tanh / sigmoid (and so silu) use orbit's vectorisable versions
-// (kernels/scalar/host_math.h); device code and f64 use the platform's library.
+// On the host, f32 exp / tanh / sigmoid / erf / sin / cos (and so silu and gelu) use orbit's
+// vectorisable versions (kernels/scalar/host_math.h); device code and f64 use the platform's library.
 #if !defined(__CUDA_ARCH__) && !defined(__CUDACC_RTC__)
 #define ORBIT_HOST_F32_MATH(T, fn, x) \
   if constexpr (std::is_same_v<T, float>) return hm::fn(x);
@@ -43,15 +43,30 @@ struct Log { template <class T> ORBIT_HD T operator()(T x) const { return log(x)
 struct Log1p { template <class T> ORBIT_HD T operator()(T x) const { return log1p(x); } };
 struct Sqrt { template <class T> ORBIT_HD T operator()(T x) const { return sqrt(x); } };
 struct Rsqrt { template <class T> ORBIT_HD T operator()(T x) const { return T(1) / sqrt(x); } };
-struct Sin { template <class T> ORBIT_HD T operator()(T x) const { return sin(x); } };
-struct Cos { template <class T> ORBIT_HD T operator()(T x) const { return cos(x); } };
+struct Sin {
+  template <class T> ORBIT_HD T operator()(T x) const {
+    ORBIT_HOST_F32_MATH(T, sin, x)
+    return sin(x);
+  }
+};
+struct Cos {
+  template <class T> ORBIT_HD T operator()(T x) const {
+    ORBIT_HOST_F32_MATH(T, cos, x)
+    return cos(x);
+  }
+};
 struct Tanh {
   template <class T> ORBIT_HD T operator()(T x) const {
     ORBIT_HOST_F32_MATH(T, tanh, x)
     return tanh(x);
   }
 };
-struct Erf { template <class T> ORBIT_HD T operator()(T x) const { return erf(x); } };
+struct Erf {
+  template <class T> ORBIT_HD T operator()(T x) const {
+    ORBIT_HOST_F32_MATH(T, erf, x)
+    return erf(x);
+  }
+};
 // Stable in both tails: never evaluates exp of a large positive number.
 struct Sigmoid {
   template <class T> ORBIT_HD T operator()(T x) const {
@@ -65,7 +80,7 @@ struct Silu { template <class T> ORBIT_HD T operator()(T x) const { return x * S
 // Exact (erf) GELU, as PyTorch's default.
 struct Gelu {
   template <class T> ORBIT_HD T operator()(T x) const {
-    return T(0.5) * x * (T(1) + erf(x * T(0.70710678118654752440)));
+    return T(0.5) * x * (T(1) + Erf{}(x * T(0.70710678118654752440)));
   }
 };
 // log(1 + e^x) = max(x, 0) + log1p(e^-|x|)

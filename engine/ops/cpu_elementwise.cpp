@@ -2,7 +2,10 @@
 #include "engine/ops/register.h"
 #include "engine/ops/strided.h"
 #include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/isa/fused_apply.h"
+#include "kernels/cpu/isa/select.h"
 #include "kernels/scalar/binary.h"
+#include "kernels/scalar/fused.h"
 #include "kernels/scalar/unary.h"
 
 namespace orbit::detail {
@@ -25,6 +28,29 @@ Kernel unary_plain() {
   return unary<IntsToo>([](const Node&) { return F{}; });
 }
 
+// The floating-point unary ops whose functor is real work (exp, tanh, erf, sin, ...): the fused
+// kernel's per-instruction-set loops (kernels/cpu/isa/fused_apply.h) with the op's fused opcode, so a
+// lone op also runs at the CPU's vector width (this file is compiled for baseline x86-64 only). The
+// loops call the same functor: the same bits as map_unary, which integers and other ops keep.
+template <scalar::FusedCode Code>
+Kernel unary_isa() {
+  return [](KernelCtx& k) {
+    auto run = [&]<class T>() {
+      const auto apply = ORBIT_ISA_SELECT(cpu::active_isa(), fused_apply_chunk<T>);
+      scalar::FusedInstr in;
+      in.code = Code;
+      const T* x = k.in[0].data<T>();
+      T* y = k.out.data<T>();
+      const int64_t n = k.out.numel();
+      cpu::parallel_for((n + 1023) / 1024, cpu::kElementGrain / 1024, [&](int64_t blk) {
+        const int64_t b = blk * 1024, e = b + 1024 < n ? b + 1024 : n;
+        apply(in, y + b, x + b, x + b, x + b, e - b);
+      });
+    };
+    dispatch_float(k.out.dtype(), run);
+  };
+}
+
 template <bool IntsToo, class F>
 Kernel binary() {
   return [](KernelCtx& k) {
@@ -43,21 +69,21 @@ void bind_cpu_elementwise(OpRegistry& r) {
   bind(r, Op::neg, unary_plain<true, Neg>());
   bind(r, Op::abs, unary_plain<true, Abs>());
   bind(r, Op::sign, unary_plain<true, Sign>());
-  bind(r, Op::exp, unary_plain<false, Exp>());
-  bind(r, Op::log, unary_plain<false, Log>());
-  bind(r, Op::log1p, unary_plain<false, Log1p>());
-  bind(r, Op::sqrt, unary_plain<false, Sqrt>());
-  bind(r, Op::rsqrt, unary_plain<false, Rsqrt>());
+  bind(r, Op::exp, unary_isa<f_exp>());
+  bind(r, Op::log, unary_isa<f_log>());
+  bind(r, Op::log1p, unary_isa<f_log1p>());
+  bind(r, Op::sqrt, unary_isa<f_sqrt>());
+  bind(r, Op::rsqrt, unary_isa<f_rsqrt>());
   bind(r, Op::square, unary_plain<true, Square>());
-  bind(r, Op::sin, unary_plain<false, Sin>());
-  bind(r, Op::cos, unary_plain<false, Cos>());
-  bind(r, Op::tanh, unary_plain<false, Tanh>());
-  bind(r, Op::erf, unary_plain<false, Erf>());
-  bind(r, Op::sigmoid, unary_plain<false, Sigmoid>());
-  bind(r, Op::silu, unary_plain<false, Silu>());
+  bind(r, Op::sin, unary_isa<f_sin>());
+  bind(r, Op::cos, unary_isa<f_cos>());
+  bind(r, Op::tanh, unary_isa<f_tanh>());
+  bind(r, Op::erf, unary_isa<f_erf>());
+  bind(r, Op::sigmoid, unary_isa<f_sigmoid>());
+  bind(r, Op::silu, unary_isa<f_silu>());
   bind(r, Op::relu, unary_plain<true, Relu>());
-  bind(r, Op::gelu, unary_plain<false, Gelu>());
-  bind(r, Op::softplus, unary_plain<false, Softplus>());
+  bind(r, Op::gelu, unary_isa<f_gelu>());
+  bind(r, Op::softplus, unary_isa<f_softplus>());
   bind(r, Op::pow_scalar,
        unary<false>([](const Node& n) { return PowScalar{n.attr_as<PowScalarAttr>().exponent}; }));
   bind(r, Op::clamp, unary<true>([](const Node& n) {

@@ -42,10 +42,7 @@ Kernel unary_isa() {
       const T* x = k.in[0].data<T>();
       T* y = k.out.data<T>();
       const int64_t n = k.out.numel();
-      cpu::parallel_for((n + 1023) / 1024, cpu::kElementGrain / 1024, [&](int64_t blk) {
-        const int64_t b = blk * 1024, e = b + 1024 < n ? b + 1024 : n;
-        apply(in, y + b, x + b, x + b, x + b, e - b);
-      });
+      cpu::for_element_blocks(n, [&](int64_t b, int64_t e) { apply(in, y + b, x + b, x + b, x + b, e - b); });
     };
     dispatch_float(k.out.dtype(), run);
   };

@@ -8,10 +8,18 @@ namespace orbit::cpu {
 
 constexpr int64_t kElementGrain = 1 << 15;
 
+// f(b, e) over [0, n) in blocks of 1024 elements, on the thread pool.
+template <class F>
+void for_element_blocks(int64_t n, F f) {
+  parallel_for((n + 1023) / 1024, kElementGrain / 1024, [&](int64_t blk) {
+    const int64_t b = blk * 1024, e = b + 1024 < n ? b + 1024 : n;
+    f(b, e);
+  });
+}
+
 template <class T, class F>
 void map_unary(const T* x, T* y, int64_t n, F f) {
-  parallel_for((n + 1023) / 1024, kElementGrain / 1024, [&](int64_t blk) {
-    int64_t b = blk * 1024, e = b + 1024 < n ? b + 1024 : n;
+  for_element_blocks(n, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) y[i] = f(x[i]);
   });
 }

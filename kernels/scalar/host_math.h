@@ -14,8 +14,9 @@
 // of inf or NaN is NaN). The f64 exp (1 ulp) serves the kernels whose inner loops are exponentials (the
 // GMM's logsumexp over its components); the f64 elementwise functors stay on the C library.
 #pragma once
+#include <bit>
 #include <cstdint>
-#include <cstring>
+#include <type_traits>
 
 // Always inlined: an out-of-line copy would be one symbol shared by the baseline objects and the
 // x86-64-v3 / v4 ones (kernels/cpu/isa.h), and the linker could hand either to both.
@@ -27,28 +28,16 @@
 
 namespace orbit::scalar::hm {
 
-ORBIT_HM_INLINE float from_bits(int32_t b) {
-  float f;
-  std::memcpy(&f, &b, sizeof f);
-  return f;
+// The float with the bits of an int32_t / the double with those of an int64_t, and back.
+template <class I>
+ORBIT_HM_INLINE auto from_bits(I b) {
+  static_assert(std::is_same_v<I, int32_t> || std::is_same_v<I, int64_t>);
+  return std::bit_cast<std::conditional_t<sizeof(I) == 4, float, double>>(b);
 }
-
-ORBIT_HM_INLINE int32_t to_bits(float f) {
-  int32_t b;
-  std::memcpy(&b, &f, sizeof b);
-  return b;
-}
-
-ORBIT_HM_INLINE double from_bits(int64_t b) {
-  double f;
-  std::memcpy(&f, &b, sizeof f);
-  return f;
-}
-
-ORBIT_HM_INLINE int64_t to_bits(double f) {
-  int64_t b;
-  std::memcpy(&b, &f, sizeof b);
-  return b;
+template <class F>
+ORBIT_HM_INLINE auto to_bits(F f) {
+  static_assert(std::is_same_v<F, float> || std::is_same_v<F, double>);
+  return std::bit_cast<std::conditional_t<sizeof(F) == 4, int32_t, int64_t>>(f);
 }
 
 ORBIT_HM_INLINE float exp(float x) {

@@ -18,6 +18,15 @@
 #else
 #define ORBIT_HOST_F32_MATH(T, fn, x)
 #endif
+// A functor whose value is the library's fn, or hm::fn for f32 on the host.
+#define ORBIT_HOST_MATH_FUNCTOR(Name, fn)        \
+  struct Name {                                  \
+    template <class T>                           \
+    ORBIT_HD T operator()(T x) const {           \
+      ORBIT_HOST_F32_MATH(T, fn, x)              \
+      return fn(x);                              \
+    }                                            \
+  };
 
 namespace orbit::scalar {
 
@@ -33,40 +42,16 @@ struct Sign {
 };
 struct Square { template <class T> ORBIT_HD T operator()(T x) const { return x * x; } };
 struct Relu { template <class T> ORBIT_HD T operator()(T x) const { return x > T(0) ? x : T(0); } };
-struct Exp {
-  template <class T> ORBIT_HD T operator()(T x) const {
-    ORBIT_HOST_F32_MATH(T, exp, x)
-    return exp(x);
-  }
-};
+ORBIT_HOST_MATH_FUNCTOR(Exp, exp)
 struct Log { template <class T> ORBIT_HD T operator()(T x) const { return log(x); } };
 struct Log1p { template <class T> ORBIT_HD T operator()(T x) const { return log1p(x); } };
 struct Sqrt { template <class T> ORBIT_HD T operator()(T x) const { return sqrt(x); } };
 struct Rsqrt { template <class T> ORBIT_HD T operator()(T x) const { return T(1) / sqrt(x); } };
-struct Sin {
-  template <class T> ORBIT_HD T operator()(T x) const {
-    ORBIT_HOST_F32_MATH(T, sin, x)
-    return sin(x);
-  }
-};
-struct Cos {
-  template <class T> ORBIT_HD T operator()(T x) const {
-    ORBIT_HOST_F32_MATH(T, cos, x)
-    return cos(x);
-  }
-};
-struct Tanh {
-  template <class T> ORBIT_HD T operator()(T x) const {
-    ORBIT_HOST_F32_MATH(T, tanh, x)
-    return tanh(x);
-  }
-};
-struct Erf {
-  template <class T> ORBIT_HD T operator()(T x) const {
-    ORBIT_HOST_F32_MATH(T, erf, x)
-    return erf(x);
-  }
-};
+ORBIT_HOST_MATH_FUNCTOR(Sin, sin)
+ORBIT_HOST_MATH_FUNCTOR(Cos, cos)
+ORBIT_HOST_MATH_FUNCTOR(Tanh, tanh)
+ORBIT_HOST_MATH_FUNCTOR(Erf, erf)
+#undef ORBIT_HOST_MATH_FUNCTOR
 // Stable in both tails: never evaluates exp of a large positive number.
 struct Sigmoid {
   template <class T> ORBIT_HD T operator()(T x) const {

@@ -4,7 +4,8 @@
 # kernels/cpu/isa.cpp knows they exist. ORBIT_CPU_ISA_VARIANTS=OFF builds the baseline only.
 # -ffp-contract=off: GCC would otherwise fuse a * b + c into FMA instructions (C++ mode contracts by
 # default), and the fused kernel's elementwise loops would round differently from the baseline's and
-# from the unfused kernels; Eigen's products use FMA explicitly and are not affected.
+# from the unfused kernels; Eigen's products use FMA explicitly and are not affected. -fno-math-errno:
+# as for the library (CMakeLists.txt), so that loops with a square root vectorise.
 include(CheckCXXCompilerFlag)
 option(ORBIT_CPU_ISA_VARIANTS "Compile AVX2 / AVX-512 variants of the CPU matrix products, chosen at run time" ON)
 set(ORBIT_CPU_ISA_OBJECT_LIBS "" CACHE INTERNAL "object libraries of the CPU ISA variants")
@@ -23,10 +24,11 @@ function(orbit_add_cpu_isa_variants target)
     set(lib ${target}_isa_x86v${v})
     add_library(${lib} OBJECT ${PROJECT_SOURCE_DIR}/kernels/cpu/isa/gemm_x86v${v}.cpp
       ${PROJECT_SOURCE_DIR}/kernels/cpu/isa/fused_apply_x86v${v}.cpp
-      ${PROJECT_SOURCE_DIR}/kernels/cpu/isa/gmm_energy_x86v${v}.cpp)
+      ${PROJECT_SOURCE_DIR}/kernels/cpu/isa/gmm_energy_x86v${v}.cpp
+      ${PROJECT_SOURCE_DIR}/kernels/cpu/isa/random_normal_x86v${v}.cpp)
     target_include_directories(${lib} PRIVATE ${PROJECT_SOURCE_DIR})
     target_compile_features(${lib} PRIVATE cxx_std_20)
-    target_compile_options(${lib} PRIVATE -march=x86-64-v${v} -fno-trapping-math -ffp-contract=off -Wall -Wextra -Wno-unused-parameter
+    target_compile_options(${lib} PRIVATE -march=x86-64-v${v} -fno-trapping-math -ffp-contract=off -fno-math-errno -Wall -Wextra -Wno-unused-parameter
       -Wno-maybe-uninitialized)  # GCC 12 warns inside its own avx512fintrin.h
     target_link_libraries(${lib} PRIVATE Eigen3::Eigen)
     if(OpenMP_CXX_FOUND)

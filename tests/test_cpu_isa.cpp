@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -15,6 +16,8 @@
 #include "kernels/cpu/dem_target.h"
 #include "kernels/cpu/isa.h"
 #include "kernels/cpu/matmul.h"
+#include "kernels/cpu/random.h"
+#include "kernels/scalar/random.h"
 
 using namespace orbit;
 
@@ -153,6 +156,50 @@ TEST_SUITE("cpu") {
         CHECK(gmm_target(isa, p, x, sigma, means) == base);
       }
     }
+  }
+
+  TEST_CASE("cpu isa: the Philox normals give scalar::random_normal's bits on every variant") {
+    IsaGuard guard;
+    // Counters past 2^32 and seeds, streams and runs with high halves (they enter the key); 600,000
+    // draws meet fdlibm's uncommon paths (log of u near a power of two, cos near a multiple of
+    // pi / 2), which the lanes hand to the scalar function; counted below so the test shows they ran.
+    struct Case {
+      uint64_t seed, stream, run, first;
+      int64_t count;
+    };
+    const Case cases[] = {{1, 0, 0, 0, 600000},
+                          {0x9e3779b97f4a7c15ull, (3ull << 32) | 5, (7ull << 40) | 11, (1ull << 32) - 37, 4099},
+                          {5, 2, 3, 17, 7},
+                          {5, 2, 3, 17, 71},
+                          {5, 2, 3, 0, 0}};
+    int64_t log_slow = 0, cos_slow = 0;
+    for (const Case& c : cases) {
+      std::vector<double> want(static_cast<size_t>(c.count));
+      for (int64_t i = 0; i < c.count; ++i) {
+        want[i] = scalar::random_normal<double>(c.seed, c.stream, c.run, c.first + static_cast<uint64_t>(i));
+        scalar::Philox4 w = scalar::philox_draw(c.seed, c.stream, c.run, c.first + static_cast<uint64_t>(i));
+        const double u1 = scalar::philox_unit_f64(w.v[0], w.v[1]), u2 = scalar::philox_unit_f64(w.v[2], w.v[3]);
+        const uint32_t hx = static_cast<uint32_t>(std::bit_cast<uint64_t>(u1) >> 32) & 0xfffffu;
+        log_slow += ((2 + hx) & 0xfffffu) < 3;
+        const double a = 6.283185307179586476925 * u2, near = std::remainder(a, 1.5707963267948966);
+        cos_slow += a > 0.7853981633974483 && std::abs(near) < a * 0x1p-16;
+      }
+      for (cpu::Isa isa : cpu::isa_available()) {
+        CAPTURE(cpu::isa_name(isa));
+        CAPTURE(c.count);
+        cpu::set_active_isa(isa);
+        std::vector<double> got(static_cast<size_t>(c.count) + 1, 42.0);
+        cpu::random_normals_f64(c.seed, c.stream, c.run, c.first, c.count, got.data());
+        CHECK(got.back() == 42.0);  // nothing written past the end
+        got.pop_back();
+        int64_t differ = 0;
+        for (int64_t i = 0; i < c.count; ++i) differ += std::bit_cast<uint64_t>(got[i]) != std::bit_cast<uint64_t>(want[i]);
+        CHECK(differ == 0);
+      }
+    }
+    MESSAGE("uncommon fdlibm paths met: log ", log_slow, ", cos ", cos_slow);
+    CHECK(log_slow > 0);
+    CHECK(cos_slow > 0);
   }
 
   TEST_CASE("cpu isa: every available variant computes the baseline's products (f32, f64)") {

@@ -25,7 +25,8 @@ function(orbit_add_cpu_isa_variants target)
     add_library(${lib} OBJECT ${PROJECT_SOURCE_DIR}/kernels/cpu/isa/gemm_x86v${v}.cpp
       ${PROJECT_SOURCE_DIR}/kernels/cpu/isa/fused_apply_x86v${v}.cpp
       ${PROJECT_SOURCE_DIR}/kernels/cpu/isa/gmm_energy_x86v${v}.cpp
-      ${PROJECT_SOURCE_DIR}/kernels/cpu/isa/random_normal_x86v${v}.cpp)
+      ${PROJECT_SOURCE_DIR}/kernels/cpu/isa/random_normal_x86v${v}.cpp
+      ${PROJECT_SOURCE_DIR}/kernels/cpu/isa/pair_energy_lanes_x86v${v}.cpp)
     target_include_directories(${lib} PRIVATE ${PROJECT_SOURCE_DIR})
     target_compile_features(${lib} PRIVATE cxx_std_20)
     target_compile_options(${lib} PRIVATE -march=x86-64-v${v} -fno-trapping-math -ffp-contract=off -fno-math-errno -Wall -Wextra -Wno-unused-parameter

@@ -15,6 +15,7 @@
 #include "engine/error.h"
 #include "kernels/cpu/dem_target.h"
 #include "kernels/cpu/isa.h"
+#include "kernels/cpu/isa/pair_energy_lanes.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/random.h"
 #include "kernels/scalar/random.h"
@@ -154,6 +155,46 @@ TEST_SUITE("cpu") {
       for (cpu::Isa isa : cpu::isa_available()) {
         CAPTURE(cpu::isa_name(isa));
         CHECK(gmm_target(isa, p, x, sigma, means) == base);
+      }
+    }
+  }
+
+  TEST_CASE("cpu isa: the lane-parallel pair energies give scalar::pair_energy_grad's bits on every variant") {
+    IsaGuard guard;
+    std::mt19937_64 rng(3);
+    std::normal_distribution<double> nd;
+    constexpr int L = cpu::kPairLanes;
+    // DW4 (2-D double well), LJ13 with iDEM's scale 2 and an oscillator, a softened 4-D LJ; one lane
+    // with two coincident particles (DW's de/dr2 = 0 branch, LJ's infinities).
+    std::vector<scalar::PairParams> systems(3);
+    systems[0].kind = scalar::PairKind::double_well, systems[0].n = 4, systems[0].dim = 2;
+    systems[0].a = 0.9, systems[0].b = -4, systems[0].d0 = 4;
+    systems[1].kind = scalar::PairKind::lennard_jones, systems[1].n = 13, systems[1].dim = 3;
+    systems[1].scale = 2, systems[1].oscillator = 1;
+    systems[2].kind = scalar::PairKind::lennard_jones, systems[2].n = 5, systems[2].dim = 4;
+    systems[2].eps = 0.7, systems[2].rm = 1.3, systems[2].softening = 0.01;
+    for (const auto& p : systems) {
+      const int D = p.n * p.dim;
+      std::vector<double> y(static_cast<size_t>(D) * L), conf(static_cast<size_t>(D));
+      for (auto& v : y) v = 1.5 * nd(rng);
+      for (int k = 0; k < p.dim; ++k) y[static_cast<size_t>(p.dim + k) * L + 3] = y[static_cast<size_t>(k) * L + 3];
+      std::vector<double> want_e(L), want_g(static_cast<size_t>(D) * L), g1(static_cast<size_t>(D));
+      for (int l = 0; l < L; ++l) {
+        for (int c = 0; c < D; ++c) conf[c] = y[static_cast<size_t>(c) * L + l];
+        want_e[l] = scalar::pair_energy_grad<double>(p, conf.data(), g1.data());
+        for (int c = 0; c < D; ++c) want_g[static_cast<size_t>(c) * L + l] = g1[c];
+      }
+      for (cpu::Isa isa : cpu::isa_available()) {
+        CAPTURE(cpu::isa_name(isa));
+        CAPTURE(p.n);
+        cpu::set_active_isa(isa);
+        std::vector<double> e(L), g(static_cast<size_t>(D) * L);
+        cpu::pair_energy_grad_lanes(p, y.data(), e.data(), g.data());
+        auto same = [](double a, double b) { return std::bit_cast<uint64_t>(a) == std::bit_cast<uint64_t>(b); };
+        for (int l = 0; l < L; ++l) CHECK(same(e[l], want_e[l]));
+        int differ = 0;
+        for (size_t c = 0; c < g.size(); ++c) differ += !same(g[c], want_g[c]);
+        CHECK(differ == 0);
       }
     }
   }

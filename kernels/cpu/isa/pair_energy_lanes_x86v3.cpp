@@ -1,0 +1,3 @@
+// The lane-parallel pair energies compiled with -march=x86-64-v3 (cmake/OrbitCpuIsa.cmake).
+#define ORBIT_ISA_NS isa_x86v3
+#include "kernels/cpu/isa/pair_energy_lanes_body.inc"

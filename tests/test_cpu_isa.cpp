@@ -248,7 +248,7 @@ TEST_SUITE("cpu") {
     const auto avail = cpu::isa_available();
     REQUIRE(!avail.empty());
     CHECK(avail.front() == cpu::Isa::baseline);
-    MESSAGE("CPU variants available here: ", avail.size(), ", in use: ", cpu::isa_name(cpu::active_isa()));
+    MESSAGE("CPU variants available here: ", avail.size(), ", in use: ", std::string(cpu::isa_name(cpu::active_isa())));
     check_variants<float>(1.2e-7);
     check_variants<double>(2.3e-16);
 #if defined(_OPENMP)

@@ -249,16 +249,18 @@ void egnn_message_backward(const EgnnMsgShape& s, const EgnnMsgIn<T>& in, const 
   const int64_t per_recv = s.self_loops ? n : n - 1;
   const int64_t chunks = num_chunks(s.B);
   // The chunks' weight-gradient partials (8 MB at H 128), kept by the calling thread between calls
-  // (allocated afresh, they cost a page fault per 4 KB per call).
-  thread_local std::vector<T> partial;
-  grown(partial, chunks * n_w);
-  std::fill(partial.begin(), partial.begin() + chunks * n_w, T(0));
+  // (allocated afresh, they cost a page fault per 4 KB per call). The workers reach them through
+  // `partials`: a lambda does not capture a thread_local, the name would mean the worker's own.
+  thread_local std::vector<T> partial_store;
+  grown(partial_store, chunks * n_w);
+  T* const partials = partial_store.data();
+  std::fill(partials, partials + chunks * n_w, T(0));
   if (s.B > 0 && per_recv > 0) {
     const int64_t cap = tile_rows(H, sizeof(T), per_recv);
     const int64_t recv_per_tile = std::max<int64_t>(1, cap / per_recv);
     for_chunks<T>(s, chunks, [&](int64_t c, int64_t b0, int64_t b1) {
       Tile<T> t(s, in, recv_per_tile * per_recv);
-      T* pw = partial.data() + c * n_w;
+      T* pw = partials + c * n_w;
       TileBuffers<T>& bb = t.buf;
       std::vector<T>&tmp = bb.tmp, &dw0 = grown(bb.dw0, t.cap), &dg = grown(bb.dg, t.cap), &dr = grown(bb.dr, t.cap),
       &dD = grown(bb.dD, t.cap * d), &B1 = grown(bb.B1, t.cap * H), &B2 = grown(bb.B2, t.cap * H),
@@ -388,7 +390,7 @@ void egnn_message_backward(const EgnnMsgShape& s, const EgnnMsgIn<T>& in, const 
   // Reduce the chunks' partials in chunk order.
   std::vector<T> wsum(static_cast<size_t>(n_w), T(0));
   for (int64_t c = 0; c < chunks; ++c)
-    for (int64_t k = 0; k < n_w; ++k) wsum[k] += partial[c * n_w + k];
+    for (int64_t k = 0; k < n_w; ++k) wsum[k] += partials[c * n_w + k];
   auto put = [&](T* dst, int64_t off, int64_t len) {
     if (dst) std::copy(wsum.begin() + off, wsum.begin() + off + len, dst);
   };

@@ -153,7 +153,7 @@ Program& field_program(Cfm::Impl& m, const CfmConfig& c, const std::shared_ptr<P
 // Integrates dz/dt = v, da/dt = div v from t0 to t1 (RK4, `steps` steps); z: [B, D] f64 in place;
 // returns a(t1) - a(t0) per point.
 std::vector<double> integrate(Cfm::Impl& m, const CfmConfig& c, const std::shared_ptr<ParamStore>& store, Tensor& z,
-                              double t0, double t1) {
+                              double t0, double t1, const std::function<void()>& on_step) {
   const int64_t B = z.shape()[0], D = z.shape()[1];
   Program& p = field_program(m, c, store, B);
   const double h = (t1 - t0) / static_cast<double>(c.ode_steps);
@@ -177,6 +177,7 @@ std::vector<double> integrate(Cfm::Impl& m, const CfmConfig& c, const std::share
     eval(tmp, t + h, k4, d4);
     for (int64_t i = 0; i < B * D; ++i) zc[i] += h / 6 * (k1[i] + 2 * k2[i] + 2 * k3[i] + k4[i]);
     for (int64_t b = 0; b < B; ++b) a[b] += h / 6 * (d1[b] + 2 * d2[b] + 2 * d3[b] + d4[b]);
+    if (on_step) on_step();
   }
   std::copy(zc.begin(), zc.end(), z.data<double>());
   return a;
@@ -197,7 +198,7 @@ std::vector<double> prior_logp(const systems::System& s, const Tensor& z, double
 
 }  // namespace
 
-CfmLikelihood Cfm::nll(const Tensor& x, int64_t batch) {
+CfmLikelihood Cfm::nll(const Tensor& x, int64_t batch, const ProgressFn& progress) {
   const systems::System& s = impl_->sys;
   systems::check_configurations(s, x, "the configurations");
   Tensor data = to_sample_units(s, x.rank() == 1 ? x.reshaped(Shape({1, s.flat_dim()})) : x, impl_->scale);
@@ -207,12 +208,17 @@ CfmLikelihood Cfm::nll(const Tensor& x, int64_t batch) {
   const double unit = dof * std::log(impl_->scale);
   CfmLikelihood r;
   r.nll = Tensor::empty(Shape({N}), DType::f64);
+  const int64_t total = (N + batch - 1) / batch * cfg_.ode_steps;
+  int64_t done = 0;
+  auto on_step = [&] {
+    if (progress) progress(++done, total);
+  };
   for (int64_t off = 0; off < N; off += batch) {
     const int64_t B = std::min(batch, N - off);
     Tensor z = Tensor::empty(Shape({B, D}), DType::f64);
     std::copy(data.data<double>() + off * D, data.data<double>() + (off + B) * D, z.data<double>());
     // From data (t = 1) to the prior (t = 0): a = int_1^0 div = -int_0^1 div.
-    std::vector<double> a = integrate(*impl_, cfg_, store_, z, 1.0, 0.0);
+    std::vector<double> a = integrate(*impl_, cfg_, store_, z, 1.0, 0.0, on_step);
     std::vector<double> lp = prior_logp(s, z, cfg_.prior_std);
     for (int64_t b = 0; b < B; ++b) r.nll.data<double>()[off + b] = -(lp[b] + a[b]) + unit;
   }
@@ -225,7 +231,7 @@ CfmLikelihood Cfm::nll(const Tensor& x, int64_t batch) {
   return r;
 }
 
-void Cfm::sample(int64_t n, uint64_t seed, Tensor& x, std::vector<double>& log_q) {
+void Cfm::sample(int64_t n, uint64_t seed, Tensor& x, std::vector<double>& log_q, const ProgressFn& progress) {
   ORBIT_CHECK(n >= 1, "number of samples must be >= 1");
   const systems::System& s = impl_->sys;
   const int64_t D = s.flat_dim();
@@ -235,7 +241,10 @@ void Cfm::sample(int64_t n, uint64_t seed, Tensor& x, std::vector<double>& log_q
   for (int64_t i = 0; i < n * D; ++i) z.data<double>()[i] = cfg_.prior_std * n01(rng);
   z = to_sample_units(s, z, 1.0);  // mean-free
   std::vector<double> lp0 = prior_logp(s, z, cfg_.prior_std);
-  std::vector<double> a = integrate(*impl_, cfg_, store_, z, 0.0, 1.0);  // a = int_0^1 div
+  int64_t done = 0;
+  std::vector<double> a = integrate(*impl_, cfg_, store_, z, 0.0, 1.0, [&] {  // a = int_0^1 div
+    if (progress) progress(++done, cfg_.ode_steps);
+  });
   const double dof = s.is_molecule() ? static_cast<double>((s.n_particles - 1) * s.dim) : static_cast<double>(D);
   x = z;
   for (int64_t i = 0; i < x.numel(); ++i) x.data<double>()[i] *= impl_->scale;
@@ -243,11 +252,11 @@ void Cfm::sample(int64_t n, uint64_t seed, Tensor& x, std::vector<double>& log_q
   for (int64_t b = 0; b < n; ++b) log_q[b] = lp0[b] - a[b] - dof * std::log(impl_->scale);
 }
 
-CfmImportance Cfm::importance(int64_t n, uint64_t seed) {
+CfmImportance Cfm::importance(int64_t n, uint64_t seed, const ProgressFn& progress) {
   const systems::System& s = impl_->sys;
   Tensor x;
   std::vector<double> log_q;
-  sample(n, seed, x, log_q);
+  sample(n, seed, x, log_q, progress);
   std::vector<double> e = systems::energies(s, x).to_vector(), logw(n);
   double mx = -INFINITY, mean = 0;
   int64_t finite = 0;

@@ -59,12 +59,14 @@ class Cfm {
   ~Cfm();
   // Trains on samples in original units ([N, D]); on_step(step, loss) every `log_every` steps.
   void train(const Tensor& samples, const std::function<void(int64_t, double)>& on_step = {}, int64_t log_every = 100);
+  // Progress of a long ODE integration: progress(done, total) after each RK4 step (of every batch).
+  using ProgressFn = std::function<void(int64_t done, int64_t total)>;
   // -log p(x) of configurations in original units, evaluated `batch` at a time.
-  CfmLikelihood nll(const Tensor& x, int64_t batch = 256);
+  CfmLikelihood nll(const Tensor& x, int64_t batch = 256, const ProgressFn& progress = {});
   // n model samples x ([n, D] f64, original units) and their log q(x), by integrating the ODE forwards.
-  void sample(int64_t n, uint64_t seed, Tensor& x, std::vector<double>& log_q);
+  void sample(int64_t n, uint64_t seed, Tensor& x, std::vector<double>& log_q, const ProgressFn& progress = {});
   // Samples n points from the model with their log q and importance weights against exp(-E).
-  CfmImportance importance(int64_t n, uint64_t seed);
+  CfmImportance importance(int64_t n, uint64_t seed, const ProgressFn& progress = {});
   const CfmConfig& config() const { return cfg_; }
 
   struct Impl;

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <sstream>
 
@@ -377,16 +378,21 @@ int run_nll(const Args& a) {
   const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   auto t1 = std::chrono::steady_clock::now();
   // The likelihood integrates the ODE with one reverse pass per coordinate at each stage (exact
-  // divergence): minutes to hours, so both integrations show progress in RK4 steps.
-  const int64_t nll_batch = 250;
-  util::Progress nll_bar((n + nll_batch - 1) / nll_batch * c.ode_steps, "nll " + c.system, po);
-  diffusion::CfmLikelihood l = cfm.nll(test, nll_batch, [&](int64_t done, int64_t) { nll_bar.update(done); });
-  nll_bar.finish();
+  // divergence): minutes to hours, so both integrations show progress in RK4 steps (a bar opened on
+  // the first report, with the total the integration gives).
+  std::optional<util::Progress> nll_bar, is_bar;
+  auto bar_for = [&po](std::optional<util::Progress>& bar, std::string label) {
+    return [&bar, &po, label](int64_t done, int64_t total) {
+      if (!bar) bar.emplace(total, label, po);
+      bar->update(done);
+    };
+  };
+  diffusion::CfmLikelihood l = cfm.nll(test, 250, bar_for(nll_bar, "nll " + c.system));
+  nll_bar.reset();
   const double nll_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
-  util::Progress is_bar(c.ode_steps, "model samples " + c.system, po);
-  diffusion::CfmImportance w = cfm.importance(a.integer("importance-n", 2, 1000000), c.seed + 1,
-                                              [&](int64_t done, int64_t) { is_bar.update(done); });
-  is_bar.finish();
+  diffusion::CfmImportance w =
+      cfm.importance(a.integer("importance-n", 2, 1000000), c.seed + 1, bar_for(is_bar, "model samples " + c.system));
+  is_bar.reset();
   // Beyond the paper: the model's own samples, and the same samples resampled by their importance
   // weights (towards exp(-E) / Z), scored against the test set like the sampler's output.
   Tensor resampled = diffusion::importance_resample(w.x, w.log_w, w.n, c.seed + 2);

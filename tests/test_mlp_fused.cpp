@@ -452,6 +452,7 @@ TEST_SUITE("gpu") {
   TEST_CASE("gpu mlp_fused: the resident mode (ORBIT_MLP_CUDA_RESIDENT=1: weights staged once per CTA) agrees too") {
     GPU_OR_SKIP();
     ScopedEnv e("ORBIT_MLP_CUDA_RESIDENT", "1");
+    ScopedEnv tc("ORBIT_MLP_CUDA_TC", "0");  // f32 would take the tensor-core kernel
     std::mt19937_64 rng(3);
     for (int64_t n : {int64_t(1), int64_t(129), int64_t(5000), (int64_t(1) << 18) + 7})
       for (DType dt : {DType::f32, DType::f64}) {
@@ -460,6 +461,26 @@ TEST_SUITE("gpu") {
         agree({9, 33, 100, 4}, random_acts(3, rng), n, dt, static_cast<uint64_t>(n) + 1);
         agree({5, 17, 12}, random_acts(2, rng), n, dt, static_cast<uint64_t>(n) + 2);
       }
+  }
+
+  TEST_CASE("gpu mlp_fused: f32 with the tensor-core kernel off (ORBIT_MLP_CUDA_TC=0: FP32 FMAs) agrees too") {
+    GPU_OR_SKIP();
+    ScopedEnv tc("ORBIT_MLP_CUDA_TC", "0");
+    std::mt19937_64 rng(31);
+    for (int64_t w : {1, 7, 8, 31, 64, 65, 100, 128})
+      agree({(w * 37) % 128 + 1, w, w, (w * 11) % 128 + 1}, random_acts(3, rng), 131 + w, DType::f32,
+            static_cast<uint64_t>(w));
+    for (int64_t n : {1, 63, 4099, (1 << 18) + 5})
+      agree({32, 64, 64, 64, 64, 16}, {MlpAct::relu, MlpAct::relu, MlpAct::relu, MlpAct::relu, MlpAct::identity}, n,
+            DType::f32, static_cast<uint64_t>(n));
+  }
+
+  TEST_CASE("gpu mlp_fused: tensor-core kernel (3xTF32) at tile edges: N around multiples of 16 and 32, input widths not a multiple of 4") {
+    GPU_OR_SKIP();
+    std::mt19937_64 rng(41);
+    for (int64_t n : {15, 16, 17, 31, 32, 33, 511, 512, 513, 100003})
+      for (const auto& widths : std::vector<std::vector<int64_t>>{{32, 64, 64, 16}, {3, 8, 1}, {128, 128, 2}, {6, 40, 40, 9}})
+        agree(widths, random_acts(widths.size() - 1, rng), n, DType::f32, static_cast<uint64_t>(n) + widths[0]);
   }
 
   TEST_CASE("gpu mlp_fused: widths over 128 (hand-built node) run the per-layer kernels and agree") {

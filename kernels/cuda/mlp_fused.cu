@@ -345,6 +345,8 @@ void mlp_fused(Elem t, const void* x, int64_t n, const MlpDesc& d, void* y, cuda
     p.w[l] = d.w[l];
     p.b[l] = d.b[l];
   }
+  // f32 on tensor cores (3xTF32) where the device and the shared memory allow it.
+  if (t == Elem::f32 && mlp_fused_tc(static_cast<const float*>(x), n, d, static_cast<float*>(y), s)) return;
   const int mw = static_cast<int>(max_width);
   if (t == Elem::f32) run_tile<float>(p, mw, static_cast<const float*>(x), static_cast<float*>(y), n, s);
   else run_tile<double>(p, mw, static_cast<const double*>(x), static_cast<double*>(y), n, s);

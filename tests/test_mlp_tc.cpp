@@ -1,0 +1,271 @@
+// The fused MLP's tensor-core kernel, checked on the host: its shared-memory plan, the m16n8k8
+// fragment layouts it relies on, and a replay of its data movement (the kernel's shared-memory
+// addresses, fragment gathers and 3xTF32 split, with the MMA modelled from the PTX layouts) against an
+// f64 reference. The kernel itself runs in the GPU suite (tests/test_mlp_fused.cpp).
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <random>
+#include <set>
+#include <vector>
+
+#include "kernels/scalar/mlp_tc_plan.h"
+#include "kernels/scalar/mma_tf32.h"
+
+using namespace orbit::scalar;
+
+namespace {
+
+constexpr size_t kH100Smem = 232448;  // cudaDevAttrMaxSharedMemoryPerBlockOptin on an H100
+
+// The model of one mma.sync.m16n8k8 TF32: per-lane fragments in, D += A B (products exact, sums in
+// f64 then rounded to f32 per instruction).
+void mma_model(float (&d)[32][4], const float (&a)[32][4], const float (&b)[32][2]) {
+  float A[16][8], B[8][8];
+  for (int lane = 0; lane < 32; ++lane) {
+    for (int r = 0; r < 4; ++r) A[mma::a_frag(lane, r).row][mma::a_frag(lane, r).col] = a[lane][r];
+    for (int r = 0; r < 2; ++r) B[mma::b_frag(lane, r).row][mma::b_frag(lane, r).col] = b[lane][r];
+  }
+  for (int lane = 0; lane < 32; ++lane)
+    for (int r = 0; r < 4; ++r) {
+      const auto c = mma::c_frag(lane, r);
+      double s = d[lane][r];
+      for (int k = 0; k < 8; ++k) s += static_cast<double>(A[c.row][k]) * B[k][c.col];
+      d[lane][r] = static_cast<float>(s);
+    }
+}
+
+enum class Split { three_tf32, one_tf32 };
+
+// One warp's tile through every layer, as mlp_tc_kernel does it: the same shared-memory image, the
+// same addresses, the same fragment gathers. Returns y [rows, widths.back()].
+std::vector<float> replay_warp(const MlpTcPlan& plan, const std::vector<int>& widths,
+                               const std::vector<std::vector<float>>& W, const std::vector<std::vector<float>>& b,
+                               const std::vector<float>& x, int rows, Split split) {
+  std::vector<float> smem(plan.weight_floats + plan.rows_per_warp * plan.act_stride, NAN);
+  for (int l = 0; l < plan.layers; ++l) {
+    const int K = widths[l], N = widths[l + 1], SW = plan.wstride[l];
+    for (int idx = 0; idx < plan.kpad[l] * SW; ++idx) {
+      const int k = idx / SW, c = idx - k * SW;
+      smem[plan.woff[l] + idx] = (k < K && c < N) ? W[l][k * N + c] : 0.f;
+    }
+    for (int c = 0; c < plan.npad[l]; ++c) smem[plan.boff[l] + c] = c < N ? b[l][c] : 0.f;
+  }
+  const int RW = plan.rows_per_warp, SA = plan.act_stride, K0 = widths[0];
+  float* H = smem.data() + plan.weight_floats;
+  for (int r = 0; r < RW; ++r)
+    for (int c = 0; c < plan.kpad[0]; ++c) H[r * SA + c] = (r < rows && c < K0) ? x[r * K0 + c] : 0.f;
+  const int NL = widths.back();
+  std::vector<float> y(static_cast<size_t>(rows) * NL, NAN);
+  auto parts = [&](float v, float& hi, float& lo) {
+    hi = mma::tf32_round_host(v);
+    lo = split == Split::three_tf32 ? mma::tf32_round_host(v - hi) : 0.f;
+  };
+  for (int l = 0; l < plan.layers; ++l) {
+    const int NT = plan.npad[l] / 8, SW = plan.wstride[l];
+    const float* Ws = smem.data() + plan.woff[l];
+    const float* bs = smem.data() + plan.boff[l];
+    std::vector<float> acc(static_cast<size_t>(plan.m_tiles) * NT * 32 * 4, 0.f);
+    for (int k0 = 0; k0 < plan.kpad[l]; k0 += 8)
+      for (int mt = 0; mt < plan.m_tiles; ++mt) {
+        float ah[32][4], al[32][4];
+        for (int lane = 0; lane < 32; ++lane)
+          for (int r = 0; r < 4; ++r) {
+            const auto c = mma::a_frag(lane, r);
+            parts(H[(mt * 16 + c.row) * SA + k0 + c.col], ah[lane][r], al[lane][r]);
+          }
+        for (int nt = 0; nt < NT; ++nt) {
+          float bh[32][2], bl[32][2], d[32][4];
+          for (int lane = 0; lane < 32; ++lane)
+            for (int r = 0; r < 2; ++r) {
+              const auto c = mma::b_frag(lane, r);
+              parts(Ws[(k0 + c.row) * SW + nt * 8 + c.col], bh[lane][r], bl[lane][r]);
+            }
+          float* a4 = &acc[((static_cast<size_t>(mt) * NT + nt) * 32) * 4];
+          for (int lane = 0; lane < 32; ++lane)
+            for (int r = 0; r < 4; ++r) d[lane][r] = a4[lane * 4 + r];
+          if (split == Split::three_tf32) {
+            mma_model(d, al, bh);
+            mma_model(d, ah, bl);
+          }
+          mma_model(d, ah, bh);
+          for (int lane = 0; lane < 32; ++lane)
+            for (int r = 0; r < 4; ++r) a4[lane * 4 + r] = d[lane][r];
+        }
+      }
+    const bool last = l + 1 == plan.layers;
+    for (int mt = 0; mt < plan.m_tiles; ++mt)
+      for (int nt = 0; nt < NT; ++nt)
+        for (int lane = 0; lane < 32; ++lane)
+          for (int r = 0; r < 4; ++r) {
+            const auto c = mma::c_frag(lane, r);
+            const int row = mt * 16 + c.row, col = nt * 8 + c.col;
+            const float v = mlp_act(MlpAct::tanh, acc[((static_cast<size_t>(mt) * NT + nt) * 32 + lane) * 4 + r] + bs[col]);
+            if (!last) H[row * SA + col] = v;
+            else if (row < rows && col < NL) y[static_cast<size_t>(row) * NL + col] = v;
+          }
+  }
+  return y;
+}
+
+// The same network in f64 (tanh after every layer, as the replay).
+std::vector<double> reference(const std::vector<int>& widths, const std::vector<std::vector<float>>& W,
+                              const std::vector<std::vector<float>>& b, const std::vector<float>& x, int rows) {
+  std::vector<double> h(x.begin(), x.begin() + static_cast<long>(rows) * widths[0]);
+  for (size_t l = 0; l + 1 < widths.size(); ++l) {
+    const int K = widths[l], N = widths[l + 1];
+    std::vector<double> o(static_cast<size_t>(rows) * N);
+    for (int r = 0; r < rows; ++r)
+      for (int n = 0; n < N; ++n) {
+        double s = b[l][n];
+        for (int k = 0; k < K; ++k) s += h[static_cast<size_t>(r) * K + k] * W[l][k * N + n];
+        o[static_cast<size_t>(r) * N + n] = std::tanh(s);
+      }
+    h = std::move(o);
+  }
+  return h;
+}
+
+// The same network in f32 with f32 sums in k order (what an FP32 GEMM does).
+std::vector<float> fp32_gemm(const std::vector<int>& widths, const std::vector<std::vector<float>>& W,
+                             const std::vector<std::vector<float>>& b, const std::vector<float>& x, int rows) {
+  std::vector<float> h(x.begin(), x.begin() + static_cast<long>(rows) * widths[0]);
+  for (size_t l = 0; l + 1 < widths.size(); ++l) {
+    const int K = widths[l], N = widths[l + 1];
+    std::vector<float> o(static_cast<size_t>(rows) * N);
+    for (int r = 0; r < rows; ++r)
+      for (int n = 0; n < N; ++n) {
+        float s = 0.f;
+        for (int k = 0; k < K; ++k) s = std::fma(h[static_cast<size_t>(r) * K + k], W[l][k * N + n], s);
+        o[static_cast<size_t>(r) * N + n] = mlp_act(MlpAct::tanh, s + b[l][n]);
+      }
+    h = std::move(o);
+  }
+  return h;
+}
+
+template <class V>
+double max_err(const V& got, const std::vector<double>& want) {
+  double e = 0;
+  for (size_t i = 0; i < want.size(); ++i) e = std::max(e, std::abs(static_cast<double>(got[i]) - want[i]));
+  return e;
+}
+
+}  // namespace
+
+TEST_CASE("mlp tensor-core kernel: the m16n8k8 fragments cover A, B and C exactly once") {
+  std::set<std::pair<int, int>> a, bb, c;
+  for (int lane = 0; lane < 32; ++lane) {
+    for (int r = 0; r < 4; ++r) a.insert({mma::a_frag(lane, r).row, mma::a_frag(lane, r).col});
+    for (int r = 0; r < 2; ++r) bb.insert({mma::b_frag(lane, r).row, mma::b_frag(lane, r).col});
+    for (int r = 0; r < 4; ++r) c.insert({mma::c_frag(lane, r).row, mma::c_frag(lane, r).col});
+  }
+  CHECK(a.size() == 128);
+  CHECK(bb.size() == 64);
+  CHECK(c.size() == 128);
+  for (auto [r, k] : a) CHECK((r < 16 && k < 8));
+  for (auto [k, n] : bb) CHECK((k < 8 && n < 8));
+  for (auto [r, n] : c) CHECK((r < 16 && n < 8));
+  // c[0], c[1] are horizontal neighbours (the kernel stores them as one float2), as c[2], c[3].
+  for (int lane = 0; lane < 32; ++lane)
+    for (int h = 0; h < 2; ++h) {
+      CHECK(mma::c_frag(lane, 2 * h + 1).row == mma::c_frag(lane, 2 * h).row);
+      CHECK(mma::c_frag(lane, 2 * h + 1).col == mma::c_frag(lane, 2 * h).col + 1);
+      CHECK(mma::c_frag(lane, 2 * h).col % 2 == 0);
+    }
+}
+
+TEST_CASE("mlp tensor-core kernel: tf32 rounding is round-half-away on 13 bits; hi + lo keeps 22 bits") {
+  CHECK(mma::tf32_round_host(1.0f) == 1.0f);
+  CHECK(mma::tf32_round_host(1.0f + 0x1p-11f) == 1.0f + 0x1p-10f);  // a tie: away from zero
+  CHECK(mma::tf32_round_host(-(1.0f + 0x1p-11f)) == -(1.0f + 0x1p-10f));
+  CHECK(mma::tf32_round_host(1.0f + 0x1p-12f) == 1.0f);
+  CHECK(std::isinf(mma::tf32_round_host(INFINITY)));
+  CHECK(std::isnan(mma::tf32_round_host(NAN)));
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> u(-3.f, 3.f);
+  for (int i = 0; i < 10000; ++i) {
+    const float v = u(rng);
+    const float hi = mma::tf32_round_host(v), lo = mma::tf32_round_host(v - hi);
+    CHECK(std::abs(static_cast<double>(hi) + lo - v) <= std::abs(v) * 0x1p-21);
+  }
+}
+
+TEST_CASE("mlp tensor-core kernel: shared-memory plans fit, align and load fragments conflict-free") {
+  const std::vector<int> bench = {32, 64, 64, 64, 64, 16};
+  MlpTcPlan p;
+  REQUIRE(plan_mlp_tc(bench.data(), 5, kH100Smem, p));
+  CHECK(p.wmax == 64);
+  CHECK(p.rows_per_warp == 32);
+  CHECK(p.warps == 16);
+  CHECK(p.smem_bytes <= kH100Smem);
+  // Every width, as three layers; wide deep nets do not fit and say so.
+  for (int w = 1; w <= 128; ++w) {
+    const std::vector<int> ws = {(w * 37) % 128 + 1, w, w, (w * 11) % 128 + 1};
+    MlpTcPlan q;
+    REQUIRE(plan_mlp_tc(ws.data(), 3, kH100Smem, q));
+    CHECK(q.smem_bytes <= kH100Smem);
+    CHECK(q.warps >= kMlpTcMinWarps);
+    CHECK(q.warps <= mlp_tc_max_warps(q.wmax));
+    int end = 0;
+    for (int l = 0; l < 3; ++l) {
+      CHECK(q.woff[l] % 4 == 0);
+      CHECK(q.woff[l] >= end);
+      CHECK(q.boff[l] == q.woff[l] + q.kpad[l] * q.wstride[l]);
+      end = q.boff[l] + q.npad[l];
+      CHECK(q.kpad[l] >= ws[l]);
+      CHECK(q.npad[l] >= ws[l + 1]);
+      CHECK(q.kpad[l] <= q.wmax);
+      CHECK(q.npad[l] <= q.wmax);
+      if (l > 0) CHECK(q.kpad[l] == q.npad[l - 1]);
+      // B fragment loads of one n-tile: 32 lanes, 32 banks.
+      std::set<int> banks;
+      for (int lane = 0; lane < 32; ++lane) {
+        const auto c = mma::b_frag(lane, 0);
+        banks.insert((c.row * q.wstride[l] + c.col) % 32);
+      }
+      CHECK(banks.size() == 32);
+    }
+    CHECK(end <= q.weight_floats);
+    std::set<int> banks;
+    for (int lane = 0; lane < 32; ++lane) {
+      const auto c = mma::a_frag(lane, 0);
+      banks.insert((c.row * q.act_stride + c.col) % 32);
+    }
+    CHECK(banks.size() == 32);
+  }
+  const std::vector<int> wide(9, 128);
+  CHECK_FALSE(plan_mlp_tc(wide.data(), 8, kH100Smem, p));
+  const std::vector<int> too_wide = {4, 129, 4};
+  CHECK_FALSE(plan_mlp_tc(too_wide.data(), 2, kH100Smem, p));
+}
+
+TEST_CASE("mlp tensor-core kernel: the replayed warp equals the f64 network to FP32-GEMM accuracy (3xTF32)") {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  const std::vector<std::vector<int>> nets = {{32, 64, 64, 64, 64, 16}, {3, 20, 7, 96, 1}, {128, 128, 5}, {9, 33, 100, 4}};
+  for (const auto& widths : nets) {
+    const int layers = static_cast<int>(widths.size()) - 1;
+    MlpTcPlan plan;
+    REQUIRE(plan_mlp_tc(widths.data(), layers, kH100Smem, plan));
+    std::vector<std::vector<float>> W(layers), b(layers);
+    for (int l = 0; l < layers; ++l) {
+      const float s = 1.5f / std::sqrt(static_cast<float>(widths[l]));
+      for (int i = 0; i < widths[l] * widths[l + 1]; ++i) W[l].push_back(s * nd(rng));
+      for (int i = 0; i < widths[l + 1]; ++i) b[l].push_back(0.1f * nd(rng));
+    }
+    for (int rows : {plan.rows_per_warp, plan.rows_per_warp - 3, 1}) {
+      std::vector<float> x(static_cast<size_t>(rows) * widths[0]);
+      for (auto& v : x) v = nd(rng);
+      const auto want = reference(widths, W, b, x, rows);
+      const double e3 = max_err(replay_warp(plan, widths, W, b, x, rows, Split::three_tf32), want);
+      const double e1 = max_err(replay_warp(plan, widths, W, b, x, rows, Split::one_tf32), want);
+      const double ef = max_err(fp32_gemm(widths, W, b, x, rows), want);
+      INFO("widths " << widths[0] << ".." << widths.back() << " rows " << rows << ": 3xTF32 " << e3 << ", 1xTF32 " << e1
+                     << ", FP32 GEMM " << ef);
+      CHECK(e3 <= std::max(4 * ef, 1e-6));  // the FP32 GEMM's accuracy class
+      CHECK(e3 < 1e-5);
+      CHECK(e1 > 10 * e3);  // plain TF32 would be visibly worse: the split matters
+    }
+  }
+}

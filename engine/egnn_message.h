@@ -86,7 +86,10 @@ Var expand_egnn_message(const EgnnMessageAttr& attr, const std::vector<Var>& inp
 // The compiler's hook (engine/program.cpp): on CUDA, every egnn_message / egnn_message_vjp node with
 // cuda_fused = false is replaced by its expansion into primitive ops (the graph stays topologically
 // ordered). Returns false, leaving `graph` / `outputs` alone, when there is no such node.
+// ORBIT_EGNN_FUSED=forward: the egnn_message_vjp nodes are expanded on CUDA whatever their cuda_fused
+// (the forward runs the fused kernel, the backward the generic ops), read at every call.
 bool expand_egnn_messages(Graph& graph, std::vector<NodeId>& outputs, Device device);
+bool egnn_cuda_vjp_expanded();
 
 // Element offsets of each input's gradient in egnn_message_vjp's flat output (inputs.size() + 1 entries,
 // the last one the total), for the inputs' shapes.

@@ -285,6 +285,40 @@ TEST_SUITE("cpu") {
     compare_all("expansion", fused.run(f), unf.run(f), 1e-11);
   }
 
+  TEST_CASE("egnn_message: ORBIT_EGNN_FUSED=forward keeps the forward fused on CUDA and expands only its VJP") {
+    const int64_t B = 2, n = 5, d = 3;
+    Graph g;
+    Dynamics dyn(g, "score", dynamics_config(n, d, 8, 2, FusedMessage::on), DType::f64);
+    Var t = g.input("t", {B, 1}, DType::f64), x = g.input("x", {B, n * d}, DType::f64);
+    Var s = dyn(t, x);
+    auto gp = grad(sum(square(s)), dyn.params());
+    std::vector<Var> outs{s, gp[0], gp.back()};
+    auto store = std::make_shared<ParamStore>();
+    randomize(*store, dyn.params(), 4);
+    CompileOptions co;
+    co.params = store;
+    Graph copy = g;
+    std::vector<NodeId> ids;
+    for (Var v : outs) ids.push_back(v.id());
+    const char* old = std::getenv("ORBIT_EGNN_FUSED");
+    const std::string saved = old ? old : "";
+    CHECK_FALSE(expand_egnn_messages(copy, ids, Device::cuda()));  // `on`: both fused on CUDA
+    setenv("ORBIT_EGNN_FUSED", "forward", 1);
+    CHECK(egnn_cuda_vjp_expanded());
+    const bool expanded = expand_egnn_messages(copy, ids, Device::cuda());
+    if (old) setenv("ORBIT_EGNN_FUSED", saved.c_str(), 1);
+    else unsetenv("ORBIT_EGNN_FUSED");
+    CHECK(expanded);
+    std::vector<Var> outs2;
+    for (NodeId id : ids) outs2.push_back(copy.var(id));
+    Program fwd_only = compile(copy, outs2, Device::cpu(), co);
+    CHECK(count_ops(fwd_only, "egnn_message") == 2);  // one per layer
+    CHECK(count_ops(fwd_only, "egnn_message_vjp") == 0);
+    Program fused = compile(g, outs, Device::cpu(), co);
+    Feeds f{{"t", Tensor::from<double>({B, 1}, {0.2, 0.9})}, {"x", Tensor::from<double>({B, n * d}, randn(B * n * d, 5, 1))}};
+    compare_all("forward fused, VJP expanded", fused.run(f), fwd_only.run(f), 1e-11);
+  }
+
   TEST_CASE("egnn_message: a train step with every fusion pass runs the node and is deterministic") {
     const int64_t B = 8, n = 13, d = 3;
     Graph g;

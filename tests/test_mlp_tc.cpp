@@ -11,29 +11,13 @@
 
 #include "kernels/scalar/mlp_tc_plan.h"
 #include "kernels/scalar/mma_tf32.h"
+#include "mma_model.h"
 
 using namespace orbit::scalar;
 
 namespace {
 
 constexpr size_t kH100Smem = 232448;  // cudaDevAttrMaxSharedMemoryPerBlockOptin on an H100
-
-// The model of one mma.sync.m16n8k8 TF32: per-lane fragments in, D += A B (products exact, sums in
-// f64 then rounded to f32 per instruction).
-void mma_model(float (&d)[32][4], const float (&a)[32][4], const float (&b)[32][2]) {
-  float A[16][8], B[8][8];
-  for (int lane = 0; lane < 32; ++lane) {
-    for (int r = 0; r < 4; ++r) A[mma::a_frag(lane, r).row][mma::a_frag(lane, r).col] = a[lane][r];
-    for (int r = 0; r < 2; ++r) B[mma::b_frag(lane, r).row][mma::b_frag(lane, r).col] = b[lane][r];
-  }
-  for (int lane = 0; lane < 32; ++lane)
-    for (int r = 0; r < 4; ++r) {
-      const auto c = mma::c_frag(lane, r);
-      double s = d[lane][r];
-      for (int k = 0; k < 8; ++k) s += static_cast<double>(A[c.row][k]) * B[k][c.col];
-      d[lane][r] = static_cast<float>(s);
-    }
-}
 
 enum class Split { three_tf32, one_tf32 };
 
@@ -85,10 +69,10 @@ std::vector<float> replay_warp(const MlpTcPlan& plan, const std::vector<int>& wi
           for (int lane = 0; lane < 32; ++lane)
             for (int r = 0; r < 4; ++r) d[lane][r] = a4[lane * 4 + r];
           if (split == Split::three_tf32) {
-            mma_model(d, al, bh);
-            mma_model(d, ah, bl);
+            orbit::testing::mma_model(d, al, bh);
+            orbit::testing::mma_model(d, ah, bl);
           }
-          mma_model(d, ah, bh);
+          orbit::testing::mma_model(d, ah, bh);
           for (int lane = 0; lane < 32; ++lane)
             for (int r = 0; r < 4; ++r) a4[lane * 4 + r] = d[lane][r];
         }

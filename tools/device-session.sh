@@ -7,7 +7,7 @@
 #
 #   bash tools/device-session.sh            # on the GPU machine, with device_bin/ carried
 # Knobs: ORBIT_SESSION_BUDGET (seconds for device-check.sh, default 330), ORBIT_SESSION_VARIANTS (default
-# "egnnfused nograph interp codegen"; "" skips), ORBIT_SESSION_WORKLOADS (default mlp,pinn,egnn,idem),
+# "egnnfwd mlpfma egnnfused nograph"; "" skips), ORBIT_SESSION_WORKLOADS (default mlp,pinn,egnn,idem),
 # ORBIT_SESSION_VARIANT_LIMIT (seconds per variant, 90), and device-check.sh's own knobs. The whole
 # script takes about 6 minutes on an H100 with the defaults.
 set -uo pipefail
@@ -23,7 +23,7 @@ export ORBIT_CHECK_LIMIT_bench=${ORBIT_CHECK_LIMIT_bench:-200} ORBIT_BENCH_BUDGE
 export ORBIT_BENCH_STEP_LIMIT=${ORBIT_BENCH_STEP_LIMIT:-50} ORBIT_BENCH_PEER_BUDGET=${ORBIT_BENCH_PEER_BUDGET:-2}
 export ORBIT_BENCH_COMPILE=${ORBIT_BENCH_COMPILE:-egnn_step_dw4,sampler}
 export ORBIT_CHECK_LIMIT_memcheck=${ORBIT_CHECK_LIMIT_memcheck:-40}
-export ORBIT_CHECK_TC=${ORBIT_CHECK_TC:-"gpu fusion:*,gpu codegen*,gpu agree: op harness forward*"}
+export ORBIT_CHECK_TC=${ORBIT_CHECK_TC:-"gpu mlp_fused: tensor-core*,gpu egnn_message: the tensor-core*,gpu fusion:*,gpu agree: op harness forward*"}
 OUT=$work bash tools/device-check.sh
 # orbit's side of the benchmarks again under each variant of ORBIT_SESSION_VARIANTS (no peers):
 #   default  as built (what the bench step measured against the peers, or alone when it was skipped)
@@ -35,7 +35,10 @@ OUT=$work bash tools/device-check.sh
 #   mlpstream  ORBIT_MLP_CUDA_RESIDENT=0: the fused MLP kernel reloading weights per tile (mlp only)
 #   egnnfused  ORBIT_EGNN_FUSED=1: the egnn_message CUDA kernels instead of their expansion (egnn, idem;
 #              never run on a GPU before: the gpu step's harness cases check them first)
-variants=${ORBIT_SESSION_VARIANTS-egnnfused nograph interp codegen}
+#   egnnfwd    ORBIT_EGNN_FUSED=forward: the fused forward (f32: tensor cores) with its VJP expanded
+#              (egnn, idem: the sampler is forward only)
+#   mlpfma     ORBIT_MLP_CUDA_TC=0: the fused MLP on FP32 FMAs instead of tensor cores (mlp only)
+variants=${ORBIT_SESSION_VARIANTS-egnnfwd mlpfma egnnfused nograph}
 workloads=${ORBIT_SESSION_WORKLOADS:-mlp,pinn,egnn,idem}
 for variant in $variants; do
   envs=()
@@ -48,12 +51,16 @@ for variant in $variants; do
     profile) envs=(ORBIT_PROFILE=1) ;;
     mlpstream) envs=(ORBIT_MLP_CUDA_RESIDENT=0) ;;
     egnnfused) envs=(ORBIT_EGNN_FUSED=1) ;;
+    egnnfwd) envs=(ORBIT_EGNN_FUSED=forward) ;;
+    mlpfma) envs=(ORBIT_MLP_CUDA_TC=0) ;;
     *) echo "unknown variant $variant"; continue ;;
   esac
   repeat=5
   [ "$variant" = profile ] && repeat=2
   wl=$workloads
   [ "$variant" = mlpstream ] && wl=mlp
+  [ "$variant" = mlpfma ] && wl=mlp
+  [ "$variant" = egnnfwd ] && wl=egnn,idem
   [ "$variant" = egnnfused ] && wl=egnn,idem
   [ "$variant" = profile ] && wl=${ORBIT_SESSION_PROFILE_WORKLOADS:-$workloads}
   echo "== orbit_bench ($variant: ${envs[*]:-as built}): $wl"

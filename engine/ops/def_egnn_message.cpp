@@ -3,8 +3,10 @@
 // (kernels/cpu/egnn_message.h, kernels/cuda/egnn_message.h).
 #include "engine/egnn_message.h"
 
+#include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <string>
 
 #include "engine/autodiff.h"
 #include "engine/compile/passes.h"
@@ -290,13 +292,19 @@ OpId egnn_message_vjp_op() {
   return g_vjp;
 }
 
+bool egnn_cuda_vjp_expanded() {
+  const char* e = std::getenv("ORBIT_EGNN_FUSED");
+  return e != nullptr && std::string(e) == "forward";
+}
+
 bool expand_egnn_messages(Graph& graph, std::vector<NodeId>& outputs, Device device) {
   if (!device.is_cuda()) return false;
   const OpId f = egnn_message_op(), v = egnn_message_vjp_op();
+  const bool vjp_expanded = egnn_cuda_vjp_expanded();
   auto wanted = [&](const Node& nd) {
     if (nd.kind != NodeKind::op) return false;
     if (nd.op == f) return !nd.attr_as<EgnnMessageAttr>().cuda_fused;
-    if (nd.op == v) return !nd.attr_as<EgnnMessageVjpAttr>().fwd.cuda_fused;
+    if (nd.op == v) return vjp_expanded || !nd.attr_as<EgnnMessageVjpAttr>().fwd.cuda_fused;
     return false;
   };
   bool any = false;

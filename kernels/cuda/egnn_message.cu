@@ -377,7 +377,7 @@ void backward_t(const EgnnMsgDesc& d, const void* G, void* const* g, cudaStream_
 
 void egnn_message_forward(Elem t, const EgnnMsgDesc& d, void* out, cudaStream_t s) {
   if (t == Elem::f64) forward_t<double>(d, out, s);
-  else forward_t<float>(d, out, s);
+  else if (!egnn_message_forward_tc(d, static_cast<float*>(out), s)) forward_t<float>(d, out, s);
 }
 
 void egnn_message_backward(Elem t, const EgnnMsgDesc& d, const void* G, void* const* grads, cudaStream_t s) {

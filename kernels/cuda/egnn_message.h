@@ -25,8 +25,11 @@ struct EgnnMsgDesc : scalar::EgnnMsgShape {
   const void* in[kEgnnInputs] = {};
 };
 
-// out [B, n, H + d].
+// out [B, n, H + d]. f32 with H in {32, 64, 128}, d <= 4 and E <= 8 runs the tensor-core forward
+// (kernels/cuda/egnn_message_tc.cu) where the device allows it (sm_80+; ORBIT_EGNN_CUDA_TC=0 turns it off).
 void egnn_message_forward(Elem t, const EgnnMsgDesc& d, void* out, cudaStream_t s);
+// The tensor-core forward alone: false, with nothing enqueued, where it does not apply.
+bool egnn_message_forward_tc(const EgnnMsgDesc& d, float* out, cudaStream_t s);
 // G [B, n, H + d]; grads[k]: the gradient of input slot k (null for absent inputs), overwritten.
 void egnn_message_backward(Elem t, const EgnnMsgDesc& d, const void* G, void* const* grads, cudaStream_t s);
 

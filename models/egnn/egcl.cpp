@@ -18,12 +18,14 @@ std::vector<int64_t> with(std::vector<int64_t> lead, std::initializer_list<int64
   return lead;
 }
 
-// ORBIT_EGNN_FUSED: -1 unset, 0 or 1; read once.
+// ORBIT_EGNN_FUSED: -1 unset, 0, 1 or 2 ("forward": fused on CUDA too, its VJP expanded by
+// expand_egnn_messages); read once.
 int fused_env() {
   static const int v = [] {
     const char* e = std::getenv("ORBIT_EGNN_FUSED");
     if (e && std::string(e) == "0") return 0;
     if (e && std::string(e) == "1") return 1;
+    if (e && std::string(e) == "forward") return 2;
     return -1;
   }();
   return v;
@@ -130,7 +132,7 @@ EGCL::Out EGCL::fused(const Connectivity& c, Var h, Var x, Var edge_attr, Var ve
   a.coords_range = o.coords_range;
   a.coord_clamp = o.coord_clamp;
   a.self_loops = c.self_loops();
-  a.cuda_fused = o.fused_message == FusedMessage::on || fused_env() == 1;
+  a.cuda_fused = o.fused_message == FusedMessage::on || fused_env() >= 1;
   EgnnMessageWeights w;
   w.w_r = reshape(slice(W1, 0, 2 * F, 2 * F + 1), {H});
   w.W2 = e2_.params()[0];

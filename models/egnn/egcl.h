@@ -33,7 +33,8 @@ enum class ChannelInit { keep, replicate, mean };
 // sparse graphs) the generic path runs. automatic: on, unless ORBIT_EGNN_FUSED=0 (=1: on); the
 // environment variable is read once and overrides only `automatic`. Under `automatic` the node runs
 // fused on the CPU and is expanded into the generic ops when compiled for CUDA (its kernel has not
-// been run on a GPU yet); `on` runs the fused kernel on both.
+// been run on a GPU yet); `on` runs the fused kernel on both. ORBIT_EGNN_FUSED=forward runs the fused
+// forward on CUDA too (f32: the tensor-core kernel) and expands only its VJP there.
 enum class FusedMessage { automatic, on, off };
 
 struct LayerOptions {

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -53,10 +54,14 @@ Tensor lattice_configs(int64_t B, int n, int d, uint64_t seed) {
 TEST_SUITE("gpu") {
   TEST_CASE("gpu models: energies and forces on CUDA match the CPU for every system, many n and batch sizes") {
     GPU_OR_SKIP();
+    // The ring-schedule pair kernel (the default up to n = 128) and the kernel visiting pairs from both ends.
+    for (const char* ordered : {"0", "1"})
     for (const auto& name : systems::system_names()) {
+      setenv("ORBIT_PAIR_CUDA_ORDERED", ordered, 1);
+      INFO("ORBIT_PAIR_CUDA_ORDERED=" << ordered);
       systems::System base = systems::system_by_name(name);
       std::vector<int> ns = {base.n_particles};
-      if (base.is_molecule()) ns = {2, 3, base.n_particles, 31, 33, 64, 129};
+      if (base.is_molecule()) ns = {2, 3, 4, 5, base.n_particles, 31, 33, 64, 65, 128, 129};
       for (int n : ns) {
         systems::System s = base;
         s.n_particles = n;
@@ -79,6 +84,7 @@ TEST_SUITE("gpu") {
         }
       }
     }
+    unsetenv("ORBIT_PAIR_CUDA_ORDERED");
   }
 
   TEST_CASE("gpu models: every EGNN / MC-EGNN variant on CUDA matches the CPU and is E(n)-equivariant there") {

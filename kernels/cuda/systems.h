@@ -15,8 +15,11 @@ namespace orbit::cuda {
 //
 // Layout: a group of G = min(32, pow2 >= n) lanes per configuration (several configurations per warp
 // for small n, one warp for n > 32), positions staged in shared memory, lane l owning particles
-// l, l + G, ...: each lane sums its particles' pair terms over all partners, so forces need no
-// atomics and the energy is one shuffle reduction per group.
+// l, l + G, .... Up to n = 4 G (128 particles) every unordered pair is computed once, in the ring
+// schedule of kernels/scalar/pair_ring.h: the owner keeps its force in registers and subtracts the
+// reaction from the partner's accumulator in shared memory (partners of one step are distinct: no
+// atomics). Beyond that, or with ORBIT_PAIR_CUDA_ORDERED=1, each lane sums its particles' terms over
+// all partners (every pair visited from both ends). The energy is one shuffle reduction per group.
 void pair_potential(Elem t, const scalar::PairParams& p, const void* x, int64_t batch, void* energy,
                     int64_t energy_stride, void* grad, int64_t grad_stride, cudaStream_t s);
 

@@ -7,7 +7,7 @@
 #
 #   bash tools/device-session.sh            # on the GPU machine, with device_bin/ carried
 # Knobs: ORBIT_SESSION_BUDGET (seconds for device-check.sh, default 330), ORBIT_SESSION_VARIANTS (default
-# "egnnfwd mlpfma egnnfused nograph"; "" skips), ORBIT_SESSION_WORKLOADS (default mlp,pinn,egnn,idem),
+# "egnnfwd mlpfma pairordered egnnfused nograph"; "" skips), ORBIT_SESSION_WORKLOADS (default mlp,pinn,egnn,idem),
 # ORBIT_SESSION_VARIANT_LIMIT (seconds per variant, 90), and device-check.sh's own knobs. The whole
 # script takes about 6 minutes on an H100 with the defaults.
 set -uo pipefail
@@ -38,7 +38,8 @@ OUT=$work bash tools/device-check.sh
 #   egnnfwd    ORBIT_EGNN_FUSED=forward: the fused forward (f32: tensor cores) with its VJP expanded
 #              (egnn, idem: the sampler is forward only)
 #   mlpfma     ORBIT_MLP_CUDA_TC=0: the fused MLP on FP32 FMAs instead of tensor cores (mlp only)
-variants=${ORBIT_SESSION_VARIANTS-egnnfwd mlpfma egnnfused nograph}
+#   pairordered ORBIT_PAIR_CUDA_ORDERED=1: the pair kernel visiting every pair from both ends (energy only)
+variants=${ORBIT_SESSION_VARIANTS-egnnfwd mlpfma pairordered egnnfused nograph}
 workloads=${ORBIT_SESSION_WORKLOADS:-mlp,pinn,egnn,idem}
 for variant in $variants; do
   envs=()
@@ -53,6 +54,7 @@ for variant in $variants; do
     egnnfused) envs=(ORBIT_EGNN_FUSED=1) ;;
     egnnfwd) envs=(ORBIT_EGNN_FUSED=forward) ;;
     mlpfma) envs=(ORBIT_MLP_CUDA_TC=0) ;;
+    pairordered) envs=(ORBIT_PAIR_CUDA_ORDERED=1) ;;
     *) echo "unknown variant $variant"; continue ;;
   esac
   repeat=5
@@ -60,6 +62,7 @@ for variant in $variants; do
   wl=$workloads
   [ "$variant" = mlpstream ] && wl=mlp
   [ "$variant" = mlpfma ] && wl=mlp
+  [ "$variant" = pairordered ] && wl=energy
   [ "$variant" = egnnfwd ] && wl=egnn,idem
   [ "$variant" = egnnfused ] && wl=egnn,idem
   [ "$variant" = profile ] && wl=${ORBIT_SESSION_PROFILE_WORKLOADS:-$workloads}

@@ -14,6 +14,7 @@
 #include <cstdlib>
 
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/mma_tf32.cuh"
 #include "kernels/cuda/mlp_fused.h"
 #include "kernels/cuda/runtime.h"
 #include "kernels/scalar/mlp_tc_plan.h"
@@ -35,28 +36,6 @@ struct TcParams {
   const float* w[kMaxL];
   const float* b[kMaxL];
 };
-
-__device__ __forceinline__ void split_tf32(float v, uint32_t& hi, uint32_t& lo) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(hi) : "f"(v));
-  const float rest = v - __uint_as_float(hi);
-  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(lo) : "f"(rest));
-#else
-  hi = lo = 0;
-  __trap();
-#endif
-}
-
-// d += a b for one m16n8k8 TF32 tile (fragments as in kernels/scalar/mma_tf32.h).
-__device__ __forceinline__ void mma_tf32(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-#else
-  __trap();
-#endif
-}
 
 // The warp's rows [row0, row0 + rows) of x into its activation slice H (columns 0..kpad-1; rows past
 // `rows` and columns past k0 are zero).

@@ -192,6 +192,18 @@ bool env_flag(const char* name) {
 
 }  // namespace
 
+int device_attribute(cudaDeviceAttr a, const char* what) {
+  int dev = 0, v = 0;
+  check(cudaGetDevice(&dev), "cudaGetDevice");
+  check(cudaDeviceGetAttribute(&v, a, dev), what);
+  return v;
+}
+
+bool env_off(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr && std::strcmp(v, "0") == 0;
+}
+
 bool sync_every_op() {
   static const bool on = env_flag("ORBIT_CUDA_SYNC");
   return on;

@@ -178,12 +178,8 @@ __global__ void __launch_bounds__(32 * scalar::egnn_tc_max_warps(H), 1)
         }
       float gate0 = g < rows ? 1.f : 0.f, gate1 = g + 8 < rows ? 1.f : 0.f;
       if (p.attention) {
-        s0 += __shfl_xor_sync(0xffffffffu, s0, 1);
-        s0 += __shfl_xor_sync(0xffffffffu, s0, 2);
-        s1 += __shfl_xor_sync(0xffffffffu, s1, 1);
-        s1 += __shfl_xor_sync(0xffffffffu, s1, 2);
-        gate0 *= scalar::Sigmoid{}(s0 + batt);
-        gate1 *= scalar::Sigmoid{}(s1 + batt);
+        gate0 *= scalar::Sigmoid{}(quad_sum(s0) + batt);
+        gate1 *= scalar::Sigmoid{}(quad_sum(s1) + batt);
       }
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt) {
@@ -212,10 +208,8 @@ __global__ void __launch_bounds__(32 * scalar::egnn_tc_max_warps(H), 1)
           w0 += silu(acc[nt][c] + b3s[col]) * w4s[col];
           w1 += silu(acc[nt][2 + c] + b3s[col]) * w4s[col];
         }
-      w0 += __shfl_xor_sync(0xffffffffu, w0, 1);
-      w0 += __shfl_xor_sync(0xffffffffu, w0, 2);
-      w1 += __shfl_xor_sync(0xffffffffu, w1, 1);
-      w1 += __shfl_xor_sync(0xffffffffu, w1, 2);
+      w0 = quad_sum(w0);
+      w1 = quad_sum(w1);
       if (p.tanh) {
         w0 = tanhf(w0) * p.coords_range;
         w1 = tanhf(w1) * p.coords_range;
@@ -243,30 +237,17 @@ __global__ void __launch_bounds__(32 * scalar::egnn_tc_max_warps(H), 1)
   }
 }
 
-int device_attr(cudaDeviceAttr a, const char* what) {
-  int dev = 0, v = 0;
-  check(cudaGetDevice(&dev), "cudaGetDevice");
-  check(cudaDeviceGetAttribute(&v, a, dev), what);
-  return v;
-}
-
-// ORBIT_EGNN_CUDA_TC=0 turns the tensor-core forward off (the FP32 kernel runs instead).
-bool tc_allowed() {
-  const char* e = std::getenv("ORBIT_EGNN_CUDA_TC");
-  return !(e && e[0] == '0' && e[1] == 0);
-}
-
 template <int H>
 void launch(const scalar::EgnnTcPlan& plan, const TcArgs& a, float* out, cudaStream_t s) {
   auto kern = egnn_tc_forward<H>;
   static const bool attr_set = [&] {
     check(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                               device_attr(cudaDevAttrMaxSharedMemoryPerBlockOptin, "cudaDeviceGetAttribute(smem)")),
+                               device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin, "cudaDeviceGetAttribute(smem)")),
           "cudaFuncSetAttribute(egnn_tc_forward, max dynamic shared memory)");
     return true;
   }();
   (void)attr_set;
-  static const int sms = device_attr(cudaDevAttrMultiProcessorCount, "cudaDeviceGetAttribute(SM count)");
+  static const int sms = device_attribute(cudaDevAttrMultiProcessorCount, "cudaDeviceGetAttribute(SM count)");
   const int threads = 32 * plan.warps;
   int per_sm = 0;
   check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kern, threads, plan.smem_bytes),
@@ -282,11 +263,11 @@ void launch(const scalar::EgnnTcPlan& plan, const TcArgs& a, float* out, cudaStr
 }  // namespace
 
 bool egnn_message_forward_tc(const EgnnMsgDesc& d, float* out, cudaStream_t s) {
-  if (!tc_allowed()) return false;
+  if (env_off("ORBIT_EGNN_CUDA_TC")) return false;
   static const int major =
-      device_attr(cudaDevAttrComputeCapabilityMajor, "cudaDeviceGetAttribute(compute capability)");
+      device_attribute(cudaDevAttrComputeCapabilityMajor, "cudaDeviceGetAttribute(compute capability)");
   static const int smem_limit =
-      device_attr(cudaDevAttrMaxSharedMemoryPerBlockOptin, "cudaDeviceGetAttribute(max shared memory)");
+      device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin, "cudaDeviceGetAttribute(max shared memory)");
   scalar::EgnnTcPlan plan;
   if (major < 8 || !scalar::plan_egnn_tc(d.H, d.d, d.E, static_cast<size_t>(smem_limit), plan)) return false;
   if (d.n > (int64_t(1) << 20)) return false;

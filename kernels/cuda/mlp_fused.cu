@@ -218,23 +218,13 @@ __global__ void dense_layer_kernel(const T* __restrict__ h, int64_t K, const T* 
 }
 
 int sm_count() {
-  static const int count = [] {
-    int dev = 0, c = 0;
-    check(cudaGetDevice(&dev), "cudaGetDevice");
-    check(cudaDeviceGetAttribute(&c, cudaDevAttrMultiProcessorCount, dev), "cudaDeviceGetAttribute(SM count)");
-    return c > 0 ? c : 1;
-  }();
+  static const int count = std::max(1, device_attribute(cudaDevAttrMultiProcessorCount, "cudaDeviceGetAttribute(SM count)"));
   return count;
 }
 
 int max_smem_optin() {
-  static const int bytes = [] {
-    int dev = 0, b = 0;
-    check(cudaGetDevice(&dev), "cudaGetDevice");
-    check(cudaDeviceGetAttribute(&b, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev),
-          "cudaDeviceGetAttribute(max shared memory per block)");
-    return b;
-  }();
+  static const int bytes =
+      device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin, "cudaDeviceGetAttribute(max shared memory per block)");
   return bytes;
 }
 

@@ -173,24 +173,11 @@ __global__ void __launch_bounds__(32 * scalar::mlp_tc_max_warps(WMAX), 1)
   }
 }
 
-int device_attr(cudaDeviceAttr a, const char* what) {
-  int dev = 0, v = 0;
-  check(cudaGetDevice(&dev), "cudaGetDevice");
-  check(cudaDeviceGetAttribute(&v, a, dev), what);
-  return v;
-}
-
-// ORBIT_MLP_CUDA_TC=0 turns the tensor-core kernel off (the FP32-FMA kernels run instead).
-bool tc_allowed() {
-  const char* e = std::getenv("ORBIT_MLP_CUDA_TC");
-  return !(e && e[0] == '0' && e[1] == 0);
-}
-
 template <int WMAX>
 void launch(const MlpTcPlan& plan, const TcParams& p, const float* x, float* y, int64_t n, cudaStream_t s) {
   auto kern = mlp_tc_kernel<WMAX>;
   static const int smem_optin = [&] {
-    const int bytes = device_attr(cudaDevAttrMaxSharedMemoryPerBlockOptin, "cudaDeviceGetAttribute(max shared memory)");
+    const int bytes = device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin, "cudaDeviceGetAttribute(max shared memory)");
     check(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes),
           "cudaFuncSetAttribute(mlp_tc_kernel, max dynamic shared memory)");
     return bytes;
@@ -201,7 +188,7 @@ void launch(const MlpTcPlan& plan, const TcParams& p, const float* x, float* y, 
   check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kern, threads, plan.smem_bytes),
         "cudaOccupancyMaxActiveBlocksPerMultiprocessor(mlp_tc_kernel)");
   per_sm = std::max(per_sm, 1);
-  static const int sms = device_attr(cudaDevAttrMultiProcessorCount, "cudaDeviceGetAttribute(SM count)");
+  static const int sms = device_attribute(cudaDevAttrMultiProcessorCount, "cudaDeviceGetAttribute(SM count)");
   const int64_t tiles = (n + plan.rows_per_warp - 1) / plan.rows_per_warp;
   const int64_t ctas_needed = (tiles + plan.warps - 1) / plan.warps;
   const int64_t grid = std::max<int64_t>(1, std::min<int64_t>(ctas_needed, int64_t(per_sm) * std::max(sms, 1)));
@@ -212,9 +199,9 @@ void launch(const MlpTcPlan& plan, const TcParams& p, const float* x, float* y, 
 }  // namespace
 
 bool mlp_fused_tc(const float* x, int64_t n, const MlpDesc& d, float* y, cudaStream_t s) {
-  if (!tc_allowed() || d.layers < 1 || d.layers > kMaxL) return false;
+  if (env_off("ORBIT_MLP_CUDA_TC") || d.layers < 1 || d.layers > kMaxL) return false;
   static const int major =
-      device_attr(cudaDevAttrComputeCapabilityMajor, "cudaDeviceGetAttribute(compute capability)");
+      device_attribute(cudaDevAttrComputeCapabilityMajor, "cudaDeviceGetAttribute(compute capability)");
   if (major < 8) return false;
   int widths[kMaxL + 1];
   for (int l = 0; l <= d.layers; ++l) {
@@ -222,7 +209,7 @@ bool mlp_fused_tc(const float* x, int64_t n, const MlpDesc& d, float* y, cudaStr
     widths[l] = static_cast<int>(d.widths[l]);
   }
   static const int smem_limit =
-      device_attr(cudaDevAttrMaxSharedMemoryPerBlockOptin, "cudaDeviceGetAttribute(max shared memory)");
+      device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin, "cudaDeviceGetAttribute(max shared memory)");
   MlpTcPlan plan;
   if (!scalar::plan_mlp_tc(widths, d.layers, static_cast<size_t>(smem_limit), plan)) return false;
   if (n == 0) return true;

@@ -30,4 +30,10 @@ __device__ __forceinline__ void mma_tf32(float (&d)[4], const uint32_t (&a)[4], 
 #endif
 }
 
+// The sum over the 4 lanes of a quad (lanes 4 g .. 4 g + 3 hold the c-fragments of rows g and g + 8).
+__device__ __forceinline__ float quad_sum(float v) {
+  v += __shfl_xor_sync(0xffffffffu, v, 1);
+  return v + __shfl_xor_sync(0xffffffffu, v, 2);
+}
+
 }  // namespace orbit::cuda

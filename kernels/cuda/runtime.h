@@ -28,4 +28,11 @@ void sync(cudaStream_t s);
 // (an illegal address, say) is reported with the op and node that caused it. For debugging only.
 bool sync_every_op();
 
+// An attribute of the current device (cudaDeviceGetAttribute; a failure throws, naming `what`).
+int device_attribute(cudaDeviceAttr a, const char* what);
+
+// True when the environment variable `name` is exactly "0": a kernel variant turned off
+// (ORBIT_MLP_CUDA_TC, ORBIT_EGNN_CUDA_TC).
+bool env_off(const char* name);
+
 }  // namespace orbit::cuda

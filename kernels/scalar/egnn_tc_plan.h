@@ -50,10 +50,8 @@ inline bool plan_egnn_tc(int64_t H, int64_t d, int64_t E, size_t smem_limit, Egn
   p.warp_floats = 16 * p.act_stride + 16 * kEgnnTcGeo;
   const size_t wb = static_cast<size_t>(p.weight_floats) * sizeof(float);
   const size_t per_warp = static_cast<size_t>(p.warp_floats) * sizeof(float);
-  if (wb + 2 * per_warp > smem_limit) return false;
-  p.warps = static_cast<int>((smem_limit - wb) / per_warp);
-  if (p.warps > egnn_tc_max_warps(p.H)) p.warps = egnn_tc_max_warps(p.H);
-  p.smem_bytes = wb + static_cast<size_t>(p.warps) * per_warp;
+  p.warps = tc_warps_that_fit(wb, per_warp, smem_limit, 2, egnn_tc_max_warps(p.H), p.smem_bytes);
+  if (p.warps == 0) return false;
   plan = p;
   return true;
 }

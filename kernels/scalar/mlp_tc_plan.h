@@ -40,6 +40,18 @@ constexpr int mlp_tc_wmax(int max_width) { return max_width <= 32 ? 32 : max_wid
 constexpr int mlp_tc_act_stride(int wmax) { return wmax + 4; }
 constexpr int mlp_tc_wstride(int npad) { return npad % 16 == 0 ? npad + 8 : npad; }
 
+// Warps per CTA of a tensor-core kernel whose CTA holds `weight_bytes` once and `warp_bytes` per warp:
+// as many as fit in `smem_limit`, at most `max_warps`; 0 when fewer than `min_warps` fit. Sets the
+// CTA's shared-memory bytes.
+inline int tc_warps_that_fit(size_t weight_bytes, size_t warp_bytes, size_t smem_limit, int min_warps, int max_warps,
+                             size_t& smem_bytes) {
+  if (weight_bytes + static_cast<size_t>(min_warps) * warp_bytes > smem_limit) return 0;
+  size_t warps = (smem_limit - weight_bytes) / warp_bytes;
+  if (warps > static_cast<size_t>(max_warps)) warps = static_cast<size_t>(max_warps);
+  smem_bytes = weight_bytes + warps * warp_bytes;
+  return static_cast<int>(warps);
+}
+
 // Fills `plan` for widths[0..layers] (every width 1..128) within `smem_limit` bytes per CTA; false
 // when even kMlpTcMinWarps warps do not fit next to the weights (the FP32 kernels run then).
 inline bool plan_mlp_tc(const int* widths, int layers, size_t smem_limit, MlpTcPlan& plan) {
@@ -69,10 +81,9 @@ inline bool plan_mlp_tc(const int* widths, int layers, size_t smem_limit, MlpTcP
   p.weight_floats = static_cast<int>(floats);
   const size_t weight_bytes = static_cast<size_t>(floats) * sizeof(float);
   const size_t warp_bytes = static_cast<size_t>(p.rows_per_warp) * p.act_stride * sizeof(float);
-  if (weight_bytes + kMlpTcMinWarps * warp_bytes > smem_limit) return false;
-  p.warps = static_cast<int>((smem_limit - weight_bytes) / warp_bytes);
-  if (p.warps > mlp_tc_max_warps(p.wmax)) p.warps = mlp_tc_max_warps(p.wmax);
-  p.smem_bytes = weight_bytes + static_cast<size_t>(p.warps) * warp_bytes;
+  p.warps = tc_warps_that_fit(weight_bytes, warp_bytes, smem_limit, kMlpTcMinWarps, mlp_tc_max_warps(p.wmax),
+                              p.smem_bytes);
+  if (p.warps == 0) return false;
   plan = p;
   return true;
 }

@@ -8,6 +8,9 @@
 
 namespace orbit::testing {
 
+// cudaDevAttrMaxSharedMemoryPerBlockOptin on an H100: the shared memory the tensor-core plans may use.
+inline constexpr size_t kH100Smem = 232448;
+
 // The model of one mma.sync.m16n8k8 TF32: per-lane fragments in, D += A B (products exact, sums in
 // f64 then rounded to f32 per instruction).
 inline void mma_model(float (&d)[32][4], const float (&a)[32][4], const float (&b)[32][2]) {

@@ -16,8 +16,11 @@
 
 namespace orbit::cuda {
 
-// Slots of EgnnMsgDesc::in and of the backward's gradient pointers: the op's 9 fixed inputs, then these.
-enum : int { kEgnnA = 9, kEgnnWa = 10, kEgnnWatt = 11, kEgnnBatt = 12, kEgnnInputs = 13 };
+using scalar::kEgnnA;  // the input slots (kernels/scalar/egnn_message_shape.h)
+using scalar::kEgnnBatt;
+using scalar::kEgnnInputs;
+using scalar::kEgnnWa;
+using scalar::kEgnnWatt;
 constexpr int64_t kEgnnMaxHidden = 1024;  // H <= one block's threads
 
 struct EgnnMsgDesc : scalar::EgnnMsgShape {

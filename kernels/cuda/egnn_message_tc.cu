@@ -1,10 +1,5 @@
-// The fused EGNN message op's forward on tensor cores (f32 as 3xTF32, sm_80+, H in {32, 64, 128},
-// d <= 4, E <= 8): the plan and the per-warp steps are in kernels/scalar/egnn_tc_plan.h, the MMA
-// fragments and the 3xTF32 split in kernels/scalar/mma_tf32.h. The edge MLP's two H x H products run as
-// m16n8k8 MMAs over tiles of 16 edges of one receiver; nothing of size [B, n, n, H] touches global
-// memory. Deterministic (no atomics): a receiver belongs to one warp, its sums run in sender order.
-// NOT YET RUN ON A GPU: written and compiled on a machine without one; the GPU suite compares it with
-// the CPU kernel (tests/test_egnn_message_tc.cpp).
+// The fused EGNN message op's forward on tensor cores: when it runs (egnn_message_forward_tc), its plan
+// and launch. The kernel itself: kernels/cuda/egnn_message_tc_kernel.cuh.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -12,233 +7,19 @@
 #include <cstdlib>
 
 #include "kernels/cuda/common.cuh"
-#include "kernels/cuda/mma_tf32.cuh"
 #include "kernels/cuda/egnn_message.h"
+#include "kernels/cuda/egnn_message_tc_kernel.cuh"
 #include "kernels/cuda/runtime.h"
 #include "kernels/scalar/egnn_tc_plan.h"
-#include "kernels/scalar/mma_tf32.h"
-#include "kernels/scalar/unary.h"
 
 namespace orbit::cuda {
 namespace {
 
-using scalar::kEgnnTcGeo;
-
-struct TcArgs {
-  int64_t B;
-  int n, d, E;
-  bool attention, norm_diff, tanh, self_loops;
-  float coords_range, coord_clamp;
-  int w2, w3, vec, weight_floats, warp_floats;
-  const float *P, *Q, *x, *w_r, *W2, *b2, *W3, *b3, *w4, *a, *W_a, *w_att, *b_att;
-};
-
-__device__ __forceinline__ float silu(float z) { return scalar::Silu{}(z); }
-
-// acc (16 x H, c-fragments per 8-column tile) = A (the warp's 16 x H tile, row stride SA) x W (H x H, row
-// stride SW), 3xTF32.
-template <int H, int SA, int SW>
-__device__ __forceinline__ void tile_gemm(const float* __restrict__ A, const float* __restrict__ W, float (&acc)[H / 8][4],
-                                          int lane) {
-#pragma unroll
-  for (int nt = 0; nt < H / 8; ++nt)
-#pragma unroll
-    for (int r = 0; r < 4; ++r) acc[nt][r] = 0.f;
-#pragma unroll 2
-  for (int k0 = 0; k0 < H; k0 += 8) {
-    uint32_t ah[4], al[4];
-#pragma unroll
-    for (int r = 0; r < 4; ++r) {
-      const scalar::mma::Coord c = scalar::mma::a_frag(lane, r);
-      split_tf32(A[c.row * SA + k0 + c.col], ah[r], al[r]);
-    }
-#pragma unroll
-    for (int nt = 0; nt < H / 8; ++nt) {
-      uint32_t bh[2], bl[2];
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        const scalar::mma::Coord c = scalar::mma::b_frag(lane, r);
-        split_tf32(W[(k0 + c.row) * SW + nt * 8 + c.col], bh[r], bl[r]);
-      }
-      mma_tf32(acc[nt], al, bh);  // small terms first
-      mma_tf32(acc[nt], ah, bl);
-      mma_tf32(acc[nt], ah, bh);
-    }
-  }
-}
+using egnn_tc::EgnnTcArgs;
+using egnn_tc::egnn_tc_forward;
 
 template <int H>
-__global__ void __launch_bounds__(32 * scalar::egnn_tc_max_warps(H), 1)
-    egnn_tc_forward(const __grid_constant__ TcArgs p, float* __restrict__ out) {
-  constexpr int NT = H / 8;
-  constexpr int CPL = H / 32;  // columns per lane in the message sums
-  constexpr int SA = scalar::mlp_tc_act_stride(H);
-  constexpr int SW = scalar::mlp_tc_wstride(H);
-  extern __shared__ __align__(16) float smem[];
-  float* W2s = smem + p.w2;
-  float* W3s = smem + p.w3;
-  float* b2s = smem + p.vec;
-  float* b3s = b2s + H;
-  float* w4s = b2s + 2 * H;
-  float* wrs = b2s + 3 * H;
-  float* watts = b2s + 4 * H;
-  float* Was = b2s + 5 * H;
-  for (int idx = threadIdx.x; idx < H * SW; idx += blockDim.x) {
-    const int k = idx / SW, c = idx - k * SW;
-    W2s[idx] = c < H ? p.W2[k * H + c] : 0.f;
-    W3s[idx] = c < H ? p.W3[k * H + c] : 0.f;
-  }
-  for (int h = threadIdx.x; h < H; h += blockDim.x) {
-    b2s[h] = p.b2[h];
-    b3s[h] = p.b3[h];
-    w4s[h] = p.w4[h];
-    wrs[h] = p.w_r[h];
-    watts[h] = p.attention ? p.w_att[h] : 0.f;
-  }
-  for (int idx = threadIdx.x; idx < p.E * H; idx += blockDim.x) Was[idx] = p.W_a[idx];
-  __syncthreads();
-
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, warps = blockDim.x >> 5;
-  float* T = smem + p.weight_floats + warp * p.warp_floats;  // the edge tile [16][SA]
-  float* geo = T + 16 * SA;                                  // per edge: D / sc [4], r, sender, w, -
-  const int n = p.n, d = p.d;
-  const int deg = p.self_loops ? n : n - 1;
-  const float batt = p.attention ? p.b_att[0] : 0.f;
-  const int g = lane >> 2, t = lane & 3;
-  const int64_t receivers = p.B * n;
-
-  for (int64_t q = int64_t(blockIdx.x) * warps + warp; q < receivers; q += int64_t(gridDim.x) * warps) {
-    const int64_t b = q / n;
-    const int i = static_cast<int>(q - b * n);
-    float magg[CPL];
-#pragma unroll
-    for (int k = 0; k < CPL; ++k) magg[k] = 0.f;
-    float xacc = 0.f;
-
-    for (int m0 = 0; m0 < deg; m0 += 16) {
-      const int rows = min(16, deg - m0);
-      // The tile's edges: sender, D (divided by the norm_diff scale), r.
-      if (lane < 16) {
-        float* gr = geo + lane * kEgnnTcGeo;
-        if (lane < rows) {
-          int j = m0 + lane;
-          if (!p.self_loops && j >= i) ++j;
-          const int64_t qj = b * n + j;
-          float D[scalar::kEgnnTcMaxDim];
-          float r = 0.f;
-          for (int k = 0; k < d; ++k) {
-            D[k] = p.x[q * d + k] - p.x[qj * d + k];
-            r += D[k] * D[k];
-          }
-          const float sc = p.norm_diff ? sqrtf(r + 1e-8f) + 1.f : 1.f;
-          for (int k = 0; k < d; ++k) gr[k] = p.norm_diff ? D[k] / sc : D[k];
-          gr[4] = r;
-          gr[5] = __int_as_float(j);
-        } else {
-          gr[4] = 0.f;
-          gr[5] = __int_as_float(0);
-        }
-      }
-      __syncwarp();
-      // u1 = silu(P_i + Q_j + r w_r + a_ij W_a); rows past the tile's edges are zero.
-      const float* Pq = p.P + q * H;
-      for (int idx = lane; idx < 16 * H; idx += 32) {
-        const int row = idx / H, h = idx - row * H;
-        float v = 0.f;
-        if (row < rows) {
-          const float* gr = geo + row * kEgnnTcGeo;
-          const int j = __float_as_int(gr[5]);
-          float pre = Pq[h] + p.Q[(b * n + j) * H + h] + gr[4] * wrs[h];
-          if (p.E > 0) {
-            const float* aij = p.a + ((b * n + i) * n + j) * p.E;
-            for (int e = 0; e < p.E; ++e) pre += aij[e] * Was[e * H + h];
-          }
-          v = silu(pre);
-        }
-        T[row * SA + h] = v;
-      }
-      __syncwarp();
-
-      float acc[NT][4];
-      tile_gemm<H, SA, SW>(T, W2s, acc, lane);
-      __syncwarp();  // every lane has read u1: T may take m
-
-      // m = silu(u1 W2 + b2), gated by the attention; rows g and g + 8 of this lane.
-      float s0 = 0.f, s1 = 0.f;
-#pragma unroll
-      for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-        for (int c = 0; c < 2; ++c) {
-          const int col = nt * 8 + 2 * t + c;
-          const float m0v = silu(acc[nt][c] + b2s[col]), m1v = silu(acc[nt][2 + c] + b2s[col]);
-          acc[nt][c] = m0v;
-          acc[nt][2 + c] = m1v;
-          s0 += m0v * watts[col];
-          s1 += m1v * watts[col];
-        }
-      float gate0 = g < rows ? 1.f : 0.f, gate1 = g + 8 < rows ? 1.f : 0.f;
-      if (p.attention) {
-        gate0 *= scalar::Sigmoid{}(quad_sum(s0) + batt);
-        gate1 *= scalar::Sigmoid{}(quad_sum(s1) + batt);
-      }
-#pragma unroll
-      for (int nt = 0; nt < NT; ++nt) {
-        const int col = nt * 8 + 2 * t;
-        *reinterpret_cast<float2*>(T + g * SA + col) = make_float2(acc[nt][0] * gate0, acc[nt][1] * gate0);
-        *reinterpret_cast<float2*>(T + (g + 8) * SA + col) = make_float2(acc[nt][2] * gate1, acc[nt][3] * gate1);
-      }
-      __syncwarp();
-
-      // The message sum over this tile's edges, in sender order (consecutive lanes, consecutive columns).
-#pragma unroll
-      for (int k = 0; k < CPL; ++k) {
-        float s = 0.f;
-        for (int row = 0; row < rows; ++row) s += T[row * SA + lane + 32 * k];
-        magg[k] += s;
-      }
-
-      // w = silu(m W3 + b3) . w4 per edge (tanh-bounded), into the geometry scratch.
-      tile_gemm<H, SA, SW>(T, W3s, acc, lane);
-      float w0 = 0.f, w1 = 0.f;
-#pragma unroll
-      for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-        for (int c = 0; c < 2; ++c) {
-          const int col = nt * 8 + 2 * t + c;
-          w0 += silu(acc[nt][c] + b3s[col]) * w4s[col];
-          w1 += silu(acc[nt][2 + c] + b3s[col]) * w4s[col];
-        }
-      w0 = quad_sum(w0);
-      w1 = quad_sum(w1);
-      if (p.tanh) {
-        w0 = tanhf(w0) * p.coords_range;
-        w1 = tanhf(w1) * p.coords_range;
-      }
-      if (t == 0) {
-        geo[g * kEgnnTcGeo + 6] = w0;
-        geo[(g + 8) * kEgnnTcGeo + 6] = w1;
-      }
-      __syncwarp();
-      if (lane < d) {
-        const float cl = p.coord_clamp;
-        for (int row = 0; row < rows; ++row) {
-          float tk = geo[row * kEgnnTcGeo + lane] * geo[row * kEgnnTcGeo + 6];
-          if (cl > 0.f) tk = fminf(fmaxf(tk, -cl), cl);
-          xacc += tk;
-        }
-      }
-      __syncwarp();  // the next tile overwrites T and geo
-    }
-
-    float* o = out + q * (H + d);
-#pragma unroll
-    for (int k = 0; k < CPL; ++k) o[lane + 32 * k] = magg[k];
-    if (lane < d) o[H + lane] = xacc;
-  }
-}
-
-template <int H>
-void launch(const scalar::EgnnTcPlan& plan, const TcArgs& a, float* out, cudaStream_t s) {
+void launch(const scalar::EgnnTcPlan& plan, const EgnnTcArgs& a, float* out, cudaStream_t s) {
   auto kern = egnn_tc_forward<H>;
   static const bool attr_set = [&] {
     check(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -272,16 +53,7 @@ bool egnn_message_forward_tc(const EgnnMsgDesc& d, float* out, cudaStream_t s) {
   if (major < 8 || !scalar::plan_egnn_tc(d.H, d.d, d.E, static_cast<size_t>(smem_limit), plan)) return false;
   if (d.n > (int64_t(1) << 20)) return false;
   if (d.B * d.n == 0) return true;
-  TcArgs a{};
-  a.B = d.B;
-  a.n = static_cast<int>(d.n), a.d = static_cast<int>(d.d), a.E = static_cast<int>(d.E);
-  a.attention = d.attention, a.norm_diff = d.norm_diff, a.tanh = d.tanh, a.self_loops = d.self_loops;
-  a.coords_range = static_cast<float>(d.coords_range), a.coord_clamp = static_cast<float>(d.coord_clamp);
-  a.w2 = plan.w2, a.w3 = plan.w3, a.vec = plan.vec, a.weight_floats = plan.weight_floats;
-  a.warp_floats = plan.warp_floats;
-  auto in = [&](int k) { return static_cast<const float*>(d.in[k]); };
-  a.P = in(0), a.Q = in(1), a.x = in(2), a.w_r = in(3), a.W2 = in(4), a.b2 = in(5), a.W3 = in(6), a.b3 = in(7);
-  a.w4 = in(8), a.a = in(kEgnnA), a.W_a = in(kEgnnWa), a.w_att = in(kEgnnWatt), a.b_att = in(kEgnnBatt);
+  const EgnnTcArgs a = egnn_tc::egnn_tc_args(plan, d, d.in);
   switch (plan.H) {
     case 32: launch<32>(plan, a, out, s); break;
     case 64: launch<64>(plan, a, out, s); break;

@@ -1,15 +1,19 @@
 // The 3xTF32 building blocks of the tensor-core kernels (kernels/cuda/mlp_fused_tc.cu,
 // kernels/cuda/egnn_message_tc.cu); fragment layouts and the scheme: kernels/scalar/mma_tf32.h.
 #pragma once
-#include <cuda_runtime.h>
-
 #include <cstdint>
+
+#include "kernels/cuda/device_api.cuh"
 
 namespace orbit::cuda {
 
 // v = hi + lo, both TF32 (round to nearest, ties away from zero).
 __device__ __forceinline__ void split_tf32(float v, uint32_t& hi, uint32_t& lo) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#if defined(ORBIT_CUDA_EMU)
+  const float h = ::orbit::emu::tf32_round(v);
+  hi = __float_as_uint(h);
+  lo = __float_as_uint(::orbit::emu::tf32_round(v - h));
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(hi) : "f"(v));
   const float rest = v - __uint_as_float(hi);
   asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(lo) : "f"(rest));
@@ -21,7 +25,9 @@ __device__ __forceinline__ void split_tf32(float v, uint32_t& hi, uint32_t& lo) 
 
 // d += a b for one m16n8k8 TF32 tile.
 __device__ __forceinline__ void mma_tf32(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#if defined(ORBIT_CUDA_EMU)
+  ::orbit::emu::mma_m16n8k8_tf32(d, a, b);
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));

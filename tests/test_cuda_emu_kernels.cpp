@@ -15,11 +15,13 @@
 #include <vector>
 
 #include "egnn_tc_model.h"
+#include "kernels/cpu/egnn_message.h"
 #include "mlp_tc_model.h"
 
 #define ORBIT_CUDA_EMU 1
 #include "tests/harness/cuda_emu.h"
 // the kernels' source, compiled against the emulator
+#include "kernels/cuda/egnn_message_kernels.cuh"
 #include "kernels/cuda/egnn_message_tc_kernel.cuh"
 #include "kernels/cuda/mlp_fused_tc_kernel.cuh"
 #include "kernels/cuda/pair_potential_kernels.cuh"
@@ -341,5 +343,123 @@ TEST_CASE("cuda emulator: the pair-potential kernels (ring and ordered) = the f6
     dw.n = n;
     check_pair_kernels<float, 2>(dw, 2e-5, 10 + n);
     check_pair_kernels<double, 2>(dw, 1e-12, 10 + n);
+  }
+}
+
+namespace {
+
+// The FP32/FP64 EGNN message kernels (forward, backward, the partials' reduction) under the emulator
+// against the CPU kernel (itself checked by the op harness's gradchecks).
+template <class T>
+void check_egnn_message_kernels(const testing::egnn_tc::Layer& L, double tol) {
+  const int B = L.B, n = L.n, d = L.d, H = L.H, E = L.E;
+  const auto& A = L.attr;
+  auto conv = [](const std::vector<float>& v) { return std::vector<T>(v.begin(), v.end()); };
+  const std::vector<std::vector<T>> host = {conv(L.P),  conv(L.Q),  conv(L.x),  conv(L.w_r), conv(L.W2),
+                                            conv(L.b2), conv(L.W3), conv(L.b3), conv(L.w4),  conv(L.a),
+                                            conv(L.W_a), conv(L.w_att), conv(L.b_att)};
+  std::vector<std::unique_ptr<GuardedArray<T>>> dev;
+  std::vector<const T*> in(scalar::kEgnnInputs, nullptr);
+  for (int k = 0; k < scalar::kEgnnInputs; ++k) {
+    if ((k == scalar::kEgnnA || k == scalar::kEgnnWa) && E == 0) continue;
+    if ((k == scalar::kEgnnWatt || k == scalar::kEgnnBatt) && !A.attention) continue;
+    dev.push_back(std::make_unique<GuardedArray<T>>(host[k].size()));
+    std::memcpy(dev.back()->data(), host[k].data(), host[k].size() * sizeof(T));
+    in[k] = dev.back()->data();
+  }
+  scalar::EgnnMsgShape shape;
+  shape.B = B, shape.n = n, shape.d = d, shape.H = H, shape.E = E;
+  shape.attention = A.attention, shape.norm_diff = A.norm_diff, shape.tanh = A.tanh, shape.self_loops = A.self_loops;
+  shape.coords_range = A.coords_range, shape.coord_clamp = A.coord_clamp;
+  const cuda::egnn_msg::Shape s{B, n, d, H, E, A.attention, A.norm_diff, A.tanh, A.self_loops, A.coords_range,
+                                A.coord_clamp};
+  const cuda::egnn_msg::Ptrs<T> p{in[0], in[1], in[2], in[3], in[4], in[5], in[6], in[7], in[8],
+                                  in[scalar::kEgnnA], in[scalar::kEgnnWa], in[scalar::kEgnnWatt], in[scalar::kEgnnBatt]};
+  cpu::EgnnMsgIn<T> cin{in[0], in[1], in[2], in[3], in[4], in[5], in[6], in[7], in[8],
+                        in[scalar::kEgnnA], in[scalar::kEgnnWa], in[scalar::kEgnnWatt], in[scalar::kEgnnBatt]};
+  const int nt = cuda::egnn_msg::threads_for(s);
+  const size_t W = static_cast<size_t>(H + d), nodes = static_cast<size_t>(B) * n;
+
+  GuardedArray<T> out(nodes * W);
+  emu::launch(static_cast<unsigned>(nodes), nt, 3 * nt * sizeof(T), [&] { cuda::egnn_msg::forward_kernel<T>(s, p, out.data()); });
+  std::vector<T> want(nodes * W);
+  cpu::egnn_message_forward<T>(shape, cin, want.data());
+  auto rel = [](const T* got, const std::vector<T>& ref) {
+    double scale = 0, err = 0;
+    for (size_t k = 0; k < ref.size(); ++k) {
+      scale = std::max(scale, std::abs(double(ref[k])));
+      err = std::max(err, std::abs(double(got[k]) - double(ref[k])));
+      if (std::isnan(double(got[k]))) return double(INFINITY);
+    }
+    return err / std::max(scale, 1e-300);
+  };
+  const double ef = rel(out.data(), want);
+
+  // The backward for a random cotangent.
+  std::mt19937_64 rng(7);
+  std::normal_distribution<double> nd(0, 1);
+  std::vector<T> G(nodes * W);
+  for (auto& v : G) v = T(nd(rng));
+  GuardedArray<T> Gd(G.size());
+  std::memcpy(Gd.data(), G.data(), G.size() * sizeof(T));
+  const cuda::egnn_msg::WOff o(s);
+  GuardedArray<T> gP(nodes * H), gQ(nodes * H), gx(nodes * d), ga(std::max<size_t>(1, nodes * n * E)),
+      part(static_cast<size_t>(B) * o.n + o.n);
+  for (size_t k = 0; k < part.size(); ++k) part[k] = T(NAN);
+  emu::launch(static_cast<unsigned>(B), nt, 5 * nt * sizeof(T), [&] {
+    cuda::egnn_msg::backward_kernel<T>(s, p, Gd.data(), gP.data(), gQ.data(), gx.data(), E > 0 ? ga.data() : nullptr,
+                                       part.data());
+  });
+  T* wsum = part.data() + static_cast<size_t>(B) * o.n;
+  emu::launch(2, 64, 0, [&] { cuda::egnn_msg::reduce_partials<T>(part.data(), B, o.n, wsum); });
+
+  std::vector<std::vector<T>> cg(scalar::kEgnnInputs);
+  for (int k = 0; k < scalar::kEgnnInputs; ++k) cg[k].assign(host[k].size(), T(NAN));
+  cpu::EgnnMsgGrad<T> grad{cg[0].data(), cg[1].data(), cg[2].data(), cg[3].data(), cg[4].data(), cg[5].data(),
+                           cg[6].data(), cg[7].data(), cg[8].data(),
+                           E > 0 ? cg[scalar::kEgnnA].data() : nullptr, E > 0 ? cg[scalar::kEgnnWa].data() : nullptr,
+                           A.attention ? cg[scalar::kEgnnWatt].data() : nullptr,
+                           A.attention ? cg[scalar::kEgnnBatt].data() : nullptr};
+  cpu::egnn_message_backward<T>(shape, cin, G.data(), grad);
+  struct Piece {
+    const char* name;
+    const T* got;
+    int slot;
+  };
+  std::vector<Piece> pieces = {{"P", gP.data(), 0},         {"Q", gQ.data(), 1},         {"x", gx.data(), 2},
+                               {"w_r", wsum + o.wr, 3},     {"W2", wsum + o.W2, 4},      {"b2", wsum + o.b2, 5},
+                               {"W3", wsum + o.W3, 6},      {"b3", wsum + o.b3, 7},      {"w4", wsum + o.w4, 8}};
+  if (E > 0) {
+    pieces.push_back({"a", ga.data(), scalar::kEgnnA});
+    pieces.push_back({"W_a", wsum + o.Wa, scalar::kEgnnWa});
+  }
+  if (A.attention) {
+    pieces.push_back({"w_att", wsum + o.watt, scalar::kEgnnWatt});
+    pieces.push_back({"b_att", wsum + o.batt, scalar::kEgnnBatt});
+  }
+  INFO("B " << B << " n " << n << " d " << d << " H " << H << " E " << E << " (" << sizeof(T) * 8
+            << "-bit): forward error " << ef);
+  CHECK(ef <= tol);
+  for (const Piece& pc : pieces) {
+    const double e = rel(pc.got, cg[pc.slot]);
+    const std::string name = pc.name;
+    INFO("gradient of " << name << ": error " << e);
+    CHECK(e <= tol);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("cuda emulator: the EGNN message FP32/FP64 kernels (forward, backward) = the CPU kernel") {
+  namespace et = testing::egnn_tc;
+  struct Case {
+    int B, n, d, H, E;
+    bool idem;
+  };
+  // iDEM's options; self loops, a clamp and two attributes; H 48 (idle threads past H in every block).
+  for (const Case& c : {Case{2, 4, 2, 32, 1, true}, Case{2, 5, 3, 48, 2, false}, Case{1, 6, 3, 32, 0, true}}) {
+    const et::Layer L = et::make_layer(c.B, c.n, c.d, c.H, c.E, c.idem, 500 + c.n + c.H);
+    check_egnn_message_kernels<double>(L, 1e-12);
+    check_egnn_message_kernels<float>(L, 2e-5);
   }
 }

@@ -4,8 +4,9 @@
 // vectors, the sums over j in registers. The backward runs one block per graph b looping over its edges
 // (i, j) in order: the node gradients of graph b belong to that block alone, the weight gradients
 // accumulate into a per-block partial (each thread owns its columns) that a second kernel reduces over
-// the blocks in block order. NOT YET RUN ON A GPU (written and compiled without one; the op harness's gpu
-// suite compares it with the CPU kernel).
+// the blocks in block order. NOT YET RUN ON A GPU (written and compiled without one; the host tests run
+// the kernels' source under the CUDA emulator against the CPU kernel, tests/test_cuda_emu_kernels.cpp,
+// and the op harness's gpu suite compares them with it on a GPU).
 #pragma once
 #include <cuda_runtime_api.h>
 

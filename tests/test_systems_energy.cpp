@@ -106,6 +106,24 @@ TEST_SUITE("cpu") {
     for (size_t i = 0; i < got.size(); ++i) CHECK(got[i] == want[i]);
   }
 
+  TEST_CASE("systems: the shipped LJ55 reference rows are Boltzmann samples of orbit's LJ55 energy") {
+    // tests/fixtures/systems/lj55_mcmc1000.npy: 1000 rows of an orbit MCMC run whose 20,000 samples had
+    // E = -325.34 +- 13.79. The rows' mean energy must agree within 4 standard errors; a file of other
+    // configurations (another system, unrelaxed or unscaled ones) would not.
+    Tensor x = read_npy(fixture("lj55_mcmc1000.npy")).cast(DType::f64);
+    REQUIRE(x.shape() == Shape({1000, 165}));
+    const std::vector<double> e = energies(system_by_name("lj55"), x, Device::cpu()).to_vector();
+    double mean = 0, sq = 0;
+    for (double v : e) {
+      REQUIRE(std::isfinite(v));
+      mean += v / 1000;
+    }
+    for (double v : e) sq += (v - mean) * (v - mean) / 999;
+    INFO("mean energy " << mean << ", std " << std::sqrt(sq));
+    CHECK(std::abs(mean + 325.34) < 4 * 13.79 / std::sqrt(1000.0));
+    CHECK(std::abs(std::sqrt(sq) - 13.79) < 2.0);
+  }
+
   TEST_CASE("systems: energies and gradients match an independent NumPy evaluation (f64, 1e-10 relative)") {
     auto ref = read_npz(fixture("energies_numpy.npz"));
     struct Item {

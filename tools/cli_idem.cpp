@@ -43,13 +43,17 @@ Tensor reference_for(const IdemConfig& c, const Args& a, std::string& source) {
   const systems::System sys = c.target();
   std::string path = a.str("reference");
   if (path.empty()) {
-    // The working directory first (a checkout), then the source tree this binary was built from.
-    const std::string fixture = "tests/fixtures/systems/" + c.system + "_test_first1000.npy";
-    if (fs::is_regular_file(fixture)) path = fixture;
+    // The working directory first (a checkout), then the source tree this binary was built from; the
+    // iDEM reference rows (DW4, LJ13), else orbit's own MCMC samples (LJ55, which has no public set).
+    for (const char* kind : {"_test_first1000.npy", "_mcmc1000.npy"}) {
+      const std::string fixture = "tests/fixtures/systems/" + c.system + kind;
+      if (fs::is_regular_file(fixture)) path = fixture;
 #if defined(ORBIT_SOURCE_DIR)
-    else if (fs::is_regular_file(std::string(ORBIT_SOURCE_DIR) + "/" + fixture))
-      path = std::string(ORBIT_SOURCE_DIR) + "/" + fixture;
+      else if (fs::is_regular_file(std::string(ORBIT_SOURCE_DIR) + "/" + fixture))
+        path = std::string(ORBIT_SOURCE_DIR) + "/" + fixture;
 #endif
+      if (!path.empty()) break;
+    }
   }
   if (!path.empty()) {
     ORBIT_CHECK(fs::is_regular_file(path), "no such file '", path, "'");
@@ -449,7 +453,7 @@ Command idem_train_command() {
                   {"pdem", "pDEM: points from the prior instead of the buffer", "", true},
                   {"json", "print the results JSON instead of the summary", "", true},
                   {"refine-steps", "beyond the paper: also report the samples after this many MALA steps on the energy", "0"},
-                  {"reference", "reference .npy for the metrics (default: the shipped DW4/LJ13 test rows; GMM: exact)"}},
+                  {"reference", "reference .npy for the metrics (default: the shipped DW4/LJ13 test rows, LJ55 MCMC rows; GMM: exact)"}},
                  run_train);
 }
 

@@ -22,6 +22,7 @@
 #include "tests/harness/cuda_emu.h"
 // the kernels' source, compiled against the emulator
 #include "kernels/cuda/egnn_message_kernels.cuh"
+#include "kernels/cuda/egnn_message_tc_bwd_kernel.cuh"
 #include "kernels/cuda/egnn_message_tc_kernel.cuh"
 #include "kernels/cuda/mlp_fused_tc_kernel.cuh"
 #include "kernels/cuda/pair_potential_kernels.cuh"
@@ -461,5 +462,124 @@ TEST_CASE("cuda emulator: the EGNN message FP32/FP64 kernels (forward, backward)
     const et::Layer L = et::make_layer(c.B, c.n, c.d, c.H, c.E, c.idem, 500 + c.n + c.H);
     check_egnn_message_kernels<double>(L, 1e-12);
     check_egnn_message_kernels<float>(L, 2e-5);
+  }
+}
+
+TEST_CASE("cuda emulator: the EGNN message tensor-core backward (+ sender sums, partials, products) = the CPU kernel") {
+  namespace et = testing::egnn_tc;
+  struct Case {
+    int B, n, d, H, E;
+    bool idem;
+  };
+  // iDEM's options (attention, norm_diff, tanh, E = 1) at DW4 / LJ13-like shapes; self loops with a
+  // clamp and two attributes over two sender tiles; H 64 and 128.
+  for (const Case& c : {Case{3, 4, 2, 32, 1, true}, Case{1, 13, 3, 64, 1, true}, Case{1, 19, 3, 32, 2, false},
+                        Case{1, 5, 3, 128, 0, true}}) {
+    const et::Layer L = et::make_layer(c.B, c.n, c.d, c.H, c.E, c.idem, 700 + c.n + c.H);
+    const auto& A = L.attr;
+    scalar::EgnnTcPlan plan;
+    REQUIRE(scalar::plan_egnn_tc(c.H, c.d, c.E, kH100Smem, plan, true));
+    const std::vector<const std::vector<float>*> host = {&L.P, &L.Q, &L.x, &L.w_r, &L.W2, &L.b2, &L.W3,
+                                                         &L.b3, &L.w4, &L.a, &L.W_a, &L.w_att, &L.b_att};
+    std::vector<std::unique_ptr<GuardedArray<float>>> dev;
+    std::vector<const void*> in(scalar::kEgnnInputs, nullptr);
+    for (int k = 0; k < scalar::kEgnnInputs; ++k) {
+      if ((k == scalar::kEgnnA || k == scalar::kEgnnWa) && c.E == 0) continue;
+      if ((k == scalar::kEgnnWatt || k == scalar::kEgnnBatt) && !A.attention) continue;
+      dev.push_back(std::make_unique<GuardedArray<float>>(host[k]->size()));
+      copy_in(*dev.back(), *host[k]);
+      in[k] = dev.back()->data();
+    }
+    scalar::EgnnMsgShape shape;
+    shape.B = c.B, shape.n = c.n, shape.d = c.d, shape.H = c.H, shape.E = c.E;
+    shape.attention = A.attention, shape.norm_diff = A.norm_diff, shape.tanh = A.tanh, shape.self_loops = A.self_loops;
+    shape.coords_range = A.coords_range, shape.coord_clamp = A.coord_clamp;
+    const auto args = cuda::egnn_tc::egnn_tc_args(plan, shape, in.data());
+
+    const int64_t nodes = int64_t(c.B) * c.n, deg = A.self_loops ? c.n : c.n - 1, edges = nodes * deg;
+    const int64_t H = c.H, d = c.d, W = H + d;
+    const int64_t pw = scalar::egnn_tc_bwd_cols(c.H, c.E) - H;
+    const unsigned grid = 2, warps = 2;
+    std::mt19937_64 rng(9);
+    std::normal_distribution<float> nd(0.f, 1.f);
+    std::vector<float> G(nodes * W);
+    for (auto& v : G) v = nd(rng);
+    GuardedArray<float> Gd(G.size()), U1(edges * H), M(edges * H), DZ2(edges * H), DZ3(edges * H), DPRE(edges * H),
+        V(edges * d), Z2(grid * warps * 16 * H), gP(nodes * H), gQ(nodes * H), gx(nodes * d),
+        ga(std::max<int64_t>(1, nodes * c.n * c.E)), part(nodes * pw + pw);
+    copy_in(Gd, G);
+    for (auto* a : {&gP, &gQ, &gx, &ga, &part})
+      for (size_t k = 0; k < a->size(); ++k) (*a)[k] = NAN;  // every entry must be written
+    cuda::egnn_tc::EgnnTcBwdOut o{};
+    o.G = Gd.data(), o.U1 = U1.data(), o.M = M.data(), o.DZ2 = DZ2.data(), o.DZ3 = DZ3.data(), o.DPRE = DPRE.data();
+    o.V = V.data(), o.Z2 = Z2.data(), o.gP = gP.data(), o.gx = gx.data(), o.ga = c.E > 0 ? ga.data() : nullptr;
+    o.part = part.data();
+    emu::launch(grid, 32 * warps, plan.smem_bytes, [&] {
+      switch (plan.H) {
+        case 32: cuda::egnn_tc::egnn_tc_backward<32>(args, o); break;
+        case 64: cuda::egnn_tc::egnn_tc_backward<64>(args, o); break;
+        default: cuda::egnn_tc::egnn_tc_backward<128>(args, o); break;
+      }
+    });
+    emu::launch(3, 64, 0, [&] {
+      cuda::egnn_tc::egnn_tc_senders(c.B, c.n, c.H, c.d, A.self_loops, DPRE.data(), V.data(), gQ.data(), gx.data());
+    });
+    float* wsum = part.data() + nodes * pw;
+    emu::launch(2, 64, 0, [&] { cuda::egnn_msg::reduce_partials<float>(part.data(), nodes, pw, wsum); });
+    // The two products cuBLAS forms on the device, here in f64.
+    auto product = [&](const GuardedArray<float>& X, const GuardedArray<float>& Y) {
+      std::vector<float> r(H * H);
+      for (int64_t a = 0; a < H; ++a)
+        for (int64_t bb = 0; bb < H; ++bb) {
+          double s = 0;
+          for (int64_t e = 0; e < edges; ++e) s += double(X.data()[e * H + a]) * Y.data()[e * H + bb];
+          r[a * H + bb] = static_cast<float>(s);
+        }
+      return r;
+    };
+    const std::vector<float> dW2 = product(U1, DZ2), dW3 = product(M, DZ3);
+
+    std::vector<std::vector<float>> cg(scalar::kEgnnInputs);
+    for (int k = 0; k < scalar::kEgnnInputs; ++k) cg[k].assign(host[k]->size(), NAN);
+    cpu::EgnnMsgIn<float> cin{L.P.data(),  L.Q.data(),  L.x.data(),  L.w_r.data(), L.W2.data(),
+                              L.b2.data(), L.W3.data(), L.b3.data(), L.w4.data(),
+                              c.E > 0 ? L.a.data() : nullptr,   c.E > 0 ? L.W_a.data() : nullptr,
+                              A.attention ? L.w_att.data() : nullptr, A.attention ? L.b_att.data() : nullptr};
+    cpu::EgnnMsgGrad<float> cgr{cg[0].data(), cg[1].data(), cg[2].data(), cg[3].data(), cg[4].data(), cg[5].data(),
+                                cg[6].data(), cg[7].data(), cg[8].data(),
+                                c.E > 0 ? cg[scalar::kEgnnA].data() : nullptr, c.E > 0 ? cg[scalar::kEgnnWa].data() : nullptr,
+                                A.attention ? cg[scalar::kEgnnWatt].data() : nullptr,
+                                A.attention ? cg[scalar::kEgnnBatt].data() : nullptr};
+    cpu::egnn_message_backward<float>(shape, cin, G.data(), cgr);
+    struct Piece {
+      std::string name;
+      const float* got;
+      int slot;
+    };
+    std::vector<Piece> pieces = {{"P", gP.data(), 0},      {"Q", gQ.data(), 1},        {"x", gx.data(), 2},
+                                 {"w_r", wsum, 3},         {"W2", dW2.data(), 4},      {"b2", wsum + H, 5},
+                                 {"W3", dW3.data(), 6},    {"b3", wsum + 2 * H, 7},    {"w4", wsum + 3 * H, 8}};
+    if (c.E > 0) {
+      pieces.push_back({"a", ga.data(), scalar::kEgnnA});
+      pieces.push_back({"W_a", wsum + 5 * H, scalar::kEgnnWa});
+    }
+    if (A.attention) {
+      pieces.push_back({"w_att", wsum + 4 * H, scalar::kEgnnWatt});
+      pieces.push_back({"b_att", wsum + (5 + c.E) * H, scalar::kEgnnBatt});
+    }
+    for (const Piece& pc : pieces) {
+      const auto& want = cg[pc.slot];
+      double scale = 0, err = 0;
+      bool finite = true;
+      for (size_t k = 0; k < want.size(); ++k) {
+        scale = std::max(scale, std::abs(double(want[k])));
+        err = std::max(err, std::abs(double(pc.got[k]) - want[k]));
+        finite = finite && std::isfinite(pc.got[k]);
+      }
+      INFO("B " << c.B << " n " << c.n << " H " << c.H << " E " << c.E << ": the gradient of " << pc.name
+                << ", relative error " << err / scale);
+      CHECK(finite);
+      CHECK(err <= 2e-5 * scale);
+    }
   }
 }

@@ -82,7 +82,7 @@ void egnn_message_forward(Elem t, const EgnnMsgDesc& d, void* out, cudaStream_t 
 
 void egnn_message_backward(Elem t, const EgnnMsgDesc& d, const void* G, void* const* grads, cudaStream_t s) {
   if (t == Elem::f64) backward_t<double>(d, G, grads, s);
-  else backward_t<float>(d, G, grads, s);
+  else if (!egnn_message_backward_tc(d, static_cast<const float*>(G), grads, s)) backward_t<float>(d, G, grads, s);
 }
 
 }  // namespace orbit::cuda

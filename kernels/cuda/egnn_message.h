@@ -34,7 +34,10 @@ struct EgnnMsgDesc : scalar::EgnnMsgShape {
 void egnn_message_forward(Elem t, const EgnnMsgDesc& d, void* out, cudaStream_t s);
 // The tensor-core forward alone: false, with nothing enqueued, where it does not apply.
 bool egnn_message_forward_tc(const EgnnMsgDesc& d, float* out, cudaStream_t s);
-// G [B, n, H + d]; grads[k]: the gradient of input slot k (null for absent inputs), overwritten.
+// G [B, n, H + d]; grads[k]: the gradient of input slot k (null for absent inputs), overwritten. f32 at
+// the tensor-core forward's shapes runs the tensor-core backward (kernels/cuda/egnn_message_tc_bwd_kernel.cuh).
 void egnn_message_backward(Elem t, const EgnnMsgDesc& d, const void* G, void* const* grads, cudaStream_t s);
+// The tensor-core backward alone: false, with nothing enqueued, where it does not apply.
+bool egnn_message_backward_tc(const EgnnMsgDesc& d, const float* G, void* const* grads, cudaStream_t s);
 
 }  // namespace orbit::cuda

@@ -49,8 +49,8 @@ inline EgnnTcArgs egnn_tc_args(const scalar::EgnnTcPlan& plan, const scalar::Egn
 __device__ __forceinline__ float silu(float z) { return scalar::Silu{}(z); }
 
 // acc (16 x H, c-fragments per 8-column tile) = A (the warp's 16 x H tile, row stride SA) x W (H x H, row
-// stride SW), 3xTF32.
-template <int H, int SA, int SW>
+// stride SW), or x W^T when TRANS (the backward's products with the transposed weights), 3xTF32.
+template <int H, int SA, int SW, bool TRANS = false>
 __device__ __forceinline__ void tile_gemm(const float* __restrict__ A, const float* __restrict__ W, float (&acc)[H / 8][4],
                                           int lane) {
 #pragma unroll
@@ -71,7 +71,7 @@ __device__ __forceinline__ void tile_gemm(const float* __restrict__ A, const flo
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
         const scalar::mma::Coord c = scalar::mma::b_frag(lane, r);
-        split_tf32(W[(k0 + c.row) * SW + nt * 8 + c.col], bh[r], bl[r]);
+        split_tf32(TRANS ? W[(nt * 8 + c.col) * SW + k0 + c.row] : W[(k0 + c.row) * SW + nt * 8 + c.col], bh[r], bl[r]);
       }
       mma_tf32(acc[nt], al, bh);  // small terms first
       mma_tf32(acc[nt], ah, bl);
@@ -80,14 +80,10 @@ __device__ __forceinline__ void tile_gemm(const float* __restrict__ A, const flo
   }
 }
 
-template <int H>
-__global__ void __launch_bounds__(32 * scalar::egnn_tc_max_warps(H), 1)
-    egnn_tc_forward(const __grid_constant__ EgnnTcArgs p, float* __restrict__ out) {
-  constexpr int NT = H / 8;
-  constexpr int CPL = H / 32;  // columns per lane in the message sums
-  constexpr int SA = scalar::mlp_tc_act_stride(H);
-  constexpr int SW = scalar::mlp_tc_wstride(H);
-  ORBIT_DYNAMIC_SMEM(float, smem);
+// Every CTA of both tensor-core kernels stages W2 and W3 ([H][SW], zero-padded columns), then b2, b3,
+// w4, w_r, w_att (zero without attention), each H, then W_a [E][H]; ends with a CTA barrier.
+template <int H, int SW>
+__device__ __forceinline__ void stage_weights(const EgnnTcArgs& p, float* smem) {
   float* W2s = smem + p.w2;
   float* W3s = smem + p.w3;
   float* b2s = smem + p.vec;
@@ -109,6 +105,26 @@ __global__ void __launch_bounds__(32 * scalar::egnn_tc_max_warps(H), 1)
     watts[h] = p.attention ? p.w_att[h] : 0.f;
   }
   for (int idx = threadIdx.x; idx < p.E * H; idx += blockDim.x) Was[idx] = p.W_a[idx];
+  __syncthreads();
+}
+
+template <int H>
+__global__ void __launch_bounds__(32 * scalar::egnn_tc_max_warps(H), 1)
+    egnn_tc_forward(const __grid_constant__ EgnnTcArgs p, float* __restrict__ out) {
+  constexpr int NT = H / 8;
+  constexpr int CPL = H / 32;  // columns per lane in the message sums
+  constexpr int SA = scalar::mlp_tc_act_stride(H);
+  constexpr int SW = scalar::mlp_tc_wstride(H);
+  ORBIT_DYNAMIC_SMEM(float, smem);
+  stage_weights<H, SW>(p, smem);
+  const float* W2s = smem + p.w2;
+  const float* W3s = smem + p.w3;
+  const float* b2s = smem + p.vec;
+  const float* b3s = b2s + H;
+  const float* w4s = b2s + 2 * H;
+  const float* wrs = b2s + 3 * H;
+  const float* watts = b2s + 4 * H;
+  const float* Was = b2s + 5 * H;
   __syncthreads();
 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, warps = blockDim.x >> 5;

@@ -34,9 +34,16 @@ struct EgnnTcPlan {
 
 constexpr int egnn_tc_max_warps(int H) { return H == 128 ? 12 : 16; }  // 168 / 128 registers a thread
 
-// False where the tensor-core forward does not apply (H not 32, 64 or 128; d > 4; E > 8; or too little
-// shared memory): the FP32 kernel runs then.
-inline bool plan_egnn_tc(int64_t H, int64_t d, int64_t E, size_t smem_limit, EgnnTcPlan& plan) {
+// The backward kernel's per-warp scratch besides its edge tile: per edge D[0..3], r, sender, w, sc, dw0,
+// dr, the gate and dg (kEgnnTcBwdGeo floats), and column sums over the receiver's edges of the
+// gradients that sum over edges: gP, w_r, b2, b3, w4, w_att (H each), W_a (E x H), b_att (one, padded).
+constexpr int kEgnnTcBwdGeo = 16;
+enum EgnnTcCol : int { kColP = 0, kColWr = 1, kColB2 = 2, kColB3 = 3, kColW4 = 4, kColWatt = 5, kColWa = 6 };
+constexpr int egnn_tc_bwd_cols(int H, int E) { return (6 + E) * H + 4; }
+
+// False where the tensor-core kernels do not apply (H not 32, 64 or 128; d > 4; E > 8; or too little
+// shared memory): the FP32 kernels run then. `backward` plans the backward kernel's larger warp slices.
+inline bool plan_egnn_tc(int64_t H, int64_t d, int64_t E, size_t smem_limit, EgnnTcPlan& plan, bool backward = false) {
   if (!(H == 32 || H == 64 || H == 128) || d < 1 || d > kEgnnTcMaxDim || E < 0 || E > kEgnnTcMaxAttr) return false;
   EgnnTcPlan p;
   p.H = static_cast<int>(H);
@@ -47,7 +54,8 @@ inline bool plan_egnn_tc(int64_t H, int64_t d, int64_t E, size_t smem_limit, Egn
   p.vec = 2 * p.H * p.wstride;
   p.weight_floats = p.vec + (5 + static_cast<int>(E)) * p.H;
   p.weight_floats = (p.weight_floats + 3) / 4 * 4;
-  p.warp_floats = 16 * p.act_stride + 16 * kEgnnTcGeo;
+  p.warp_floats = backward ? 16 * p.act_stride + 16 * kEgnnTcBwdGeo + egnn_tc_bwd_cols(p.H, static_cast<int>(E))
+                           : 16 * p.act_stride + 16 * kEgnnTcGeo;
   const size_t wb = static_cast<size_t>(p.weight_floats) * sizeof(float);
   const size_t per_warp = static_cast<size_t>(p.warp_floats) * sizeof(float);
   p.warps = tc_warps_that_fit(wb, per_warp, smem_limit, 2, egnn_tc_max_warps(p.H), p.smem_bytes);

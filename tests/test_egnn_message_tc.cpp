@@ -72,51 +72,101 @@ TEST_CASE("egnn_message tensor-core forward: the replayed warps equal the f64 op
   }
 }
 
+namespace {
+
+// One message layer as a graph of f32 inputs (fed from L), with the fused op on CUDA.
+struct LayerGraph {
+  Graph g;
+  Feeds feeds;
+  std::vector<Var> inputs;
+  Var out;
+};
+
+void build_layer(const Layer& L, LayerGraph& lg) {
+  auto in = [&](const std::string& name, const std::vector<float>& v, Shape s) {
+    lg.feeds.push_back({name, Tensor::from<float>(s, v)});
+    Var var = lg.g.input(name, s, DType::f32);
+    lg.inputs.push_back(var);
+    return var;
+  };
+  const int64_t B = L.B, n = L.n, d = L.d, H = L.H, E = L.E;
+  Var P = in("P", L.P, {B, n, H}), Q = in("Q", L.Q, {B, n, H}), x = in("x", L.x, {B, n, d});
+  EgnnMessageWeights w;
+  w.w_r = in("w_r", L.w_r, {H});
+  w.W2 = in("W2", L.W2, {H, H});
+  w.b2 = in("b2", L.b2, {H});
+  w.W3 = in("W3", L.W3, {H, H});
+  w.b3 = in("b3", L.b3, {H});
+  w.w4 = in("w4", L.w4, {H});
+  if (E > 0) {
+    w.a = in("a", L.a, {B, n, n, E});
+    w.W_a = in("W_a", L.W_a, {E, H});
+  }
+  if (L.attr.attention) {
+    w.w_att = in("w_att", L.w_att, {H});
+    w.b_att = in("b_att", L.b_att, {1});
+  }
+  EgnnMessageAttr attr = L.attr;
+  attr.cuda_fused = true;
+  lg.out = egnn_message(P, Q, x, w, attr);
+}
+
+struct TcCase {
+  int B, n, d, H, E;
+  bool idem;
+};
+// iDEM's shapes (DW4, LJ13, LJ55 at H 128), self loops with a clamp and two attributes, H 64 without
+// attributes, and n = 1 (no edges).
+const TcCase kTcCases[] = {{64, 4, 2, 128, 1, true}, {16, 13, 3, 128, 1, true}, {3, 55, 3, 128, 1, true},
+                           {5, 17, 3, 32, 2, false}, {7, 9, 3, 64, 0, true},    {2, 1, 3, 64, 1, true}};
+
+}  // namespace
+
 TEST_SUITE("gpu") {
   TEST_CASE("gpu egnn_message: the tensor-core forward (f32) = the CPU kernel at iDEM's shapes; and with it off") {
     GPU_OR_SKIP();
-    struct Case {
-      int B, n, d, H, E;
-      bool idem;
-    };
     for (const char* tc : {"1", "0"}) {
       setenv("ORBIT_EGNN_CUDA_TC", tc, 1);
-      for (const Case& c : {Case{64, 4, 2, 128, 1, true}, Case{16, 13, 3, 128, 1, true}, Case{3, 55, 3, 128, 1, true},
-                            Case{5, 17, 3, 32, 2, false}, Case{7, 9, 3, 64, 0, true}, Case{2, 1, 3, 64, 1, true}}) {
+      for (const TcCase& c : kTcCases) {
         INFO("ORBIT_EGNN_CUDA_TC=" << tc << " B " << c.B << " n " << c.n << " H " << c.H << " E " << c.E);
         const Layer L = make_layer(c.B, c.n, c.d, c.H, c.E, c.idem, 7 + c.n);
-        Graph g;
-        Feeds feeds;
-        auto in = [&](const std::string& name, const std::vector<float>& v, Shape s) {
-          feeds.push_back({name, Tensor::from<float>(s, v)});
-          return g.input(name, s, DType::f32);
-        };
-        const int64_t B = c.B, n = c.n, d = c.d, H = c.H, E = c.E;
-        Var P = in("P", L.P, {B, n, H}), Q = in("Q", L.Q, {B, n, H}), x = in("x", L.x, {B, n, d});
-        EgnnMessageWeights w;
-        w.w_r = in("w_r", L.w_r, {H});
-        w.W2 = in("W2", L.W2, {H, H});
-        w.b2 = in("b2", L.b2, {H});
-        w.W3 = in("W3", L.W3, {H, H});
-        w.b3 = in("b3", L.b3, {H});
-        w.w4 = in("w4", L.w4, {H});
-        if (E > 0) {
-          w.a = in("a", L.a, {B, n, n, E});
-          w.W_a = in("W_a", L.W_a, {E, H});
-        }
-        if (L.attr.attention) {
-          w.w_att = in("w_att", L.w_att, {H});
-          w.b_att = in("b_att", L.b_att, {1});
-        }
-        EgnnMessageAttr attr = L.attr;
-        attr.cuda_fused = true;
-        Var out = egnn_message(P, Q, x, w, attr);
-        Var magg = egnn_message_magg(out, H), xagg = egnn_message_xagg(out, H);
-        auto want = compile(g, {magg, xagg}, Device::cpu()).run(feeds);
-        auto got = compile(g, {magg, xagg}, testing::device_under_test()).run(feeds);
-        const double length = 2.0 * static_cast<double>(H) + static_cast<double>(n);
+        LayerGraph lg;
+        build_layer(L, lg);
+        Var magg = egnn_message_magg(lg.out, c.H), xagg = egnn_message_xagg(lg.out, c.H);
+        auto want = compile(lg.g, {magg, xagg}, Device::cpu()).run(lg.feeds);
+        auto got = compile(lg.g, {magg, xagg}, testing::device_under_test()).run(lg.feeds);
+        const double length = 2.0 * static_cast<double>(c.H) + static_cast<double>(c.n);
         testing::compare_devices("egnn_message messages", got[0], want[0], length, false);
         testing::compare_devices("egnn_message coordinates", got[1], want[1], length, false);
+      }
+    }
+    unsetenv("ORBIT_EGNN_CUDA_TC");
+  }
+
+  TEST_CASE("gpu egnn_message: the tensor-core backward (f32) = the CPU kernel's gradients; and with it off") {
+    GPU_OR_SKIP();
+    for (const char* tc : {"1", "0"}) {
+      setenv("ORBIT_EGNN_CUDA_TC", tc, 1);
+      for (const TcCase& c : kTcCases) {
+        INFO("ORBIT_EGNN_CUDA_TC=" << tc << " B " << c.B << " n " << c.n << " H " << c.H << " E " << c.E);
+        const Layer L = make_layer(c.B, c.n, c.d, c.H, c.E, c.idem, 11 + c.n);
+        LayerGraph lg;
+        build_layer(L, lg);
+        // A fixed random cotangent: loss = sum(out * C).
+        std::vector<float> cot(static_cast<size_t>(c.B) * c.n * (c.H + c.d));
+        std::mt19937 rng(3);
+        std::normal_distribution<float> nd(0.f, 1.f);
+        for (auto& v : cot) v = nd(rng);
+        const Shape os({c.B, c.n, c.H + c.d});
+        lg.feeds.push_back({"C", Tensor::from<float>(os, cot)});
+        Var C = lg.g.input("C", os, DType::f32);
+        const std::vector<Var> grads = grad(sum(mul(lg.out, C)), lg.inputs);
+        auto want = compile(lg.g, grads, Device::cpu()).run(lg.feeds);
+        auto got = compile(lg.g, grads, testing::device_under_test()).run(lg.feeds);
+        // Each gradient entry sums over up to B n^2 edges of H-term products.
+        const double length = 2.0 * static_cast<double>(c.H) + static_cast<double>(c.B) * c.n * c.n;
+        for (size_t k = 0; k < grads.size(); ++k)
+          testing::compare_devices("egnn_message gradient " + std::to_string(k), got[k], want[k], length, false);
       }
     }
     unsetenv("ORBIT_EGNN_CUDA_TC");

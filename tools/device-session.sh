@@ -34,7 +34,8 @@ OUT=$work bash tools/device-check.sh
 #   profile  ORBIT_PROFILE=1: every program's per-kernel profile, in profile.log
 #   mlpstream  ORBIT_MLP_CUDA_RESIDENT=0: the fused MLP kernel reloading weights per tile (mlp only)
 #   egnnfused  ORBIT_EGNN_FUSED=1: the egnn_message CUDA kernels instead of their expansion (egnn, idem;
-#              never run on a GPU before: the gpu step's harness cases check them first)
+#              f32 at H 32/64/128: the tensor-core forward and backward; never run on a GPU before: the gpu
+#              step's cases check them first)
 #   egnnfwd    ORBIT_EGNN_FUSED=forward: the fused forward (f32: tensor cores) with its VJP expanded
 #              (egnn, idem: the sampler is forward only)
 #   mlpfma     ORBIT_MLP_CUDA_TC=0: the fused MLP on FP32 FMAs instead of tensor cores (mlp only)

@@ -522,7 +522,7 @@ TEST_CASE("cuda emulator: the EGNN message tensor-core backward (+ sender sums, 
       }
     });
     emu::launch(3, 64, 0, [&] {
-      cuda::egnn_tc::egnn_tc_senders(c.B, c.n, c.H, c.d, A.self_loops, DPRE.data(), V.data(), gQ.data(), gx.data());
+      cuda::egnn_tc::egnn_tc_senders<float>(c.B, c.n, c.H, c.d, A.self_loops, DPRE.data(), V.data(), gQ.data(), gx.data());
     });
     float* wsum = part.data() + nodes * pw;
     emu::launch(2, 64, 0, [&] { cuda::egnn_msg::reduce_partials<float>(part.data(), nodes, pw, wsum); });

@@ -117,7 +117,7 @@ bool egnn_message_backward_tc(const EgnnMsgDesc& d, const float* G, void* const*
     default: egnn_tc_backward<128><<<blocks, 32 * plan.warps, plan.smem_bytes, s>>>(a, o); break;
   }
   check_launch("egnn_tc_backward");
-  egnn_tc::egnn_tc_senders<<<grid_for(receivers * (H + dim)), kBlock, 0, s>>>(d.B, static_cast<int>(d.n), plan.H,
+  egnn_tc::egnn_tc_senders<float><<<grid_for(receivers * (H + dim)), kBlock, 0, s>>>(d.B, static_cast<int>(d.n), plan.H,
                                                                              static_cast<int>(dim), d.self_loops,
                                                                              o.DPRE, o.V, grad(1), o.gx);
   check_launch("egnn_tc_senders");

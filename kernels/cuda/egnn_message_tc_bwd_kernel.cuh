@@ -426,9 +426,11 @@ __global__ void __launch_bounds__(32 * scalar::egnn_tc_max_warps(H), 1)
 }
 
 // The senders' sums: gQ[b, j] = sum_i DPRE[edge (b, i, j)], gx[b, j] -= sum_i V[edge (b, i, j)], i in
-// increasing order. One thread per (b, j, column).
-__global__ void egnn_tc_senders(int64_t B, int n, int H, int d, bool self_loops, const float* __restrict__ DPRE,
-                                const float* __restrict__ V, float* __restrict__ gQ, float* __restrict__ gx) {
+// increasing order. One thread per (b, j, column). (A template, like every kernel in these headers, so
+// that the CUDA build and the emulator's host build of it never collide at link time.)
+template <class T>
+__global__ void egnn_tc_senders(int64_t B, int n, int H, int d, bool self_loops, const T* __restrict__ DPRE,
+                                const T* __restrict__ V, T* __restrict__ gQ, T* __restrict__ gx) {
   const int deg = self_loops ? n : n - 1;
   const int W = H + d;
   const int64_t total = B * n * W;
@@ -438,7 +440,7 @@ __global__ void egnn_tc_senders(int64_t B, int n, int H, int d, bool self_loops,
     const int c = static_cast<int>(idx - qj * W);
     const int64_t b = qj / n;
     const int j = static_cast<int>(qj - b * n);
-    float s = 0.f;
+    T s = T(0);
     for (int i = 0; i < n; ++i) {
       if (!self_loops && i == j) continue;
       const int jj = self_loops ? j : (j < i ? j : j - 1);

@@ -3,7 +3,9 @@
 // second implementation) before they reach one.
 //
 // A test defines ORBIT_CUDA_EMU, includes this header, then the kernel's header
-// (kernels/cuda/*_kernel.cuh), and launches the kernel with emu::launch. What it models:
+// (kernels/cuda/*_kernel.cuh), and launches the kernel with emu::launch. Kernels in those headers are
+// templates (or inline): a plain __global__ function would be defined twice in a CUDA build, once by nvcc
+// and once by the emulating test. What it models:
 //   - threadIdx / blockIdx / blockDim / gridDim (x only), dynamic shared memory (ORBIT_DYNAMIC_SMEM),
 //     filled with NaN at every block start and followed by an inaccessible page, so reads of unwritten
 //     shared memory show up as NaN and overruns past its end fault;

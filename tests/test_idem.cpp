@@ -171,6 +171,33 @@ TEST_SUITE("cpu") {
     for (auto& name : a.params()->names()) CHECK(r.params()->get(name).to_vector() == a.params()->get(name).to_vector());
     fs::remove(path);
     fs::remove(path + ".buffer.npy");
+    // A checkpoint saved from the epoch callback (as `orbit idem train` does every val_every epochs)
+    // resumes after that epoch: the same losses as the uninterrupted run, no epoch repeated.
+    {
+      std::vector<double> c_loss;
+      Idem b(c);
+      b.train([&](const IdemEpoch& e) {
+        c_loss.push_back(e.loss);
+        if (e.epoch == 2) b.save(path);
+        return e.epoch < 3;  // stopped after the third epoch, as an interrupted run
+      });
+      REQUIRE(c_loss.size() == 3);
+      Idem resumed(c);
+      resumed.load(path);
+      CHECK(resumed.epoch() == 2);
+      c_loss.resize(2);
+      std::vector<int64_t> epochs;
+      resumed.train([&](const IdemEpoch& e) {
+        c_loss.push_back(e.loss);
+        epochs.push_back(e.epoch);
+        return true;
+      });
+      CHECK(epochs == std::vector<int64_t>{3, 4});
+      REQUIRE(c_loss.size() == 4);
+      for (size_t i = 0; i < 4; ++i) CHECK(c_loss[i] == a_loss[i]);
+    }
+    fs::remove(path);
+    fs::remove(path + ".buffer.npy");
   }
 
   TEST_CASE("idem: reverse SDE with the Monte-Carlo score lands on the GMM-40 modes") {

@@ -343,7 +343,7 @@ void Idem::train(const std::function<bool(const IdemEpoch&)>& on_epoch) {
                                        : to_sample_units(sample(cfg_.init_samples, cfg_.seed + 1, /*mc_score=*/true));
     push(m, init, cfg_.buffer_max);
   }
-  for (; epoch_ < cfg_.epochs; ++epoch_) {
+  while (epoch_ < cfg_.epochs) {
     auto t0 = std::chrono::steady_clock::now();
     // The host draws of an epoch (buffer rows, pDEM prior points) depend on (seed, epoch) only, so a
     // resumed run repeats an uninterrupted one exactly.
@@ -382,10 +382,10 @@ void Idem::train(const std::function<bool(const IdemEpoch&)>& on_epoch) {
     e.grad_norm = gn;
     e.buffer_size = m.buf_size;
     e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (on_epoch && !on_epoch(e)) {
-      ++epoch_;
-      break;
-    }
+    // The epoch is complete before the callback sees it: a checkpoint saved from the callback resumes
+    // with the next epoch (it used to record this one as not done, so a resumed run repeated it).
+    ++epoch_;
+    if (on_epoch && !on_epoch(e)) break;
   }
 }
 

@@ -241,6 +241,20 @@ TEST_SUITE("cpu") {
 
 #if defined(ORBIT_CLI_PATH)
 TEST_SUITE("cpu") {
+  TEST_CASE("cli idem: LJ55 is evaluated against the shipped MCMC rows by default") {
+    using orbit::testing::run_orbit;
+    namespace fs = std::filesystem;
+    const std::string dir = orbit::testing::temp_path("orbit_cli_idem_lj55");
+    fs::remove_all(dir);
+    auto r = run_orbit("idem train --system lj55 --epochs 1 --hidden 8 --layers 1 --K 4 --batch 8 --steps-per-epoch 1 "
+                       "--integration-steps 2 --eval-n 20 --quiet --out " + dir);
+    INFO(r.out);
+    REQUIRE(r.code == 0);
+    CHECK(r.out.find("lj55_mcmc1000.npy (20 vs 20)") != std::string::npos);
+    CHECK(r.out.find("x-W2") != std::string::npos);
+    fs::remove_all(dir);
+  }
+
   TEST_CASE("cli idem: train, resume, sample and eval") {
     using orbit::testing::run_orbit;
     namespace fs = std::filesystem;

@@ -422,7 +422,7 @@ Command idem_nll_command() {
                              "likelihood evaluation), with log Z and ESS",
                  {{"system", "gmm40, dw4, lj13 or lj55", "", false, true},
                   {"samples", "the sampler's output .npy (original units) the CFM is trained on", "", false, true},
-                  {"reference", "test set .npy (default: the shipped DW4/LJ13 test rows; GMM: exact samples)"},
+                  {"reference", "test set .npy (default: the shipped DW4/LJ13 test rows, LJ55 MCMC rows; GMM: exact samples)"},
                   {"n", "test configurations evaluated", "1000"},
                   {"preset", "paper or quick", "quick"},
                   {"steps", "override: CFM training steps"},
@@ -469,7 +469,7 @@ Command idem_sample_command() {
 Command idem_eval_command() {
   return Command("idem eval", "iDEM metrics (x-W2, energy and distance W2, distance TV) of a checkpoint's samples",
                  {{"checkpoint", "an orbit idem checkpoint", "", false, true},
-                  {"reference", "reference .npy (default: the shipped DW4/LJ13 test rows; GMM: exact samples)"},
+                  {"reference", "reference .npy (default: the shipped DW4/LJ13 test rows, LJ55 MCMC rows; GMM: exact samples)"},
                   {"samples", "evaluate these samples instead of drawing new ones"},
                   {"n", "samples per side", "1000"},
                   {"plots", "write PREFIX_energy and PREFIX_distances histograms (.svg, .png)"},

@@ -39,6 +39,36 @@ void copy_in(GuardedArray<float>& dst, const V& src) {
   if (!src.empty()) std::memcpy(dst.data(), src.data(), src.size() * sizeof(float));
 }
 
+// Output buffers a kernel writes, for running it in both scheduling orders.
+struct Outputs {
+  std::vector<std::pair<void*, size_t>> spans;  // pointer, bytes
+  template <class T>
+  Outputs& add(T* p, size_t count) {
+    spans.push_back({static_cast<void*>(p), count * sizeof(T)});
+    return *this;
+  }
+  std::vector<unsigned char> snapshot() const {
+    std::vector<unsigned char> all;
+    for (auto [p, n] : spans) all.insert(all.end(), static_cast<unsigned char*>(p), static_cast<unsigned char*>(p) + n);
+    return all;
+  }
+  void poison() const {
+    for (auto [p, n] : spans) std::memset(p, 0xff, n);  // NaN for floats
+  }
+};
+
+// Runs the kernel with the threads (and blocks) scheduled in reverse, then in order, its outputs
+// poisoned before each run: the two must agree bit for bit, or the kernel reads something another
+// thread writes without a barrier in between (emu::Order).
+void launch_both_orders(unsigned grid, unsigned threads, size_t smem, const std::function<void()>& k, const Outputs& out) {
+  out.poison();
+  emu::launch(grid, threads, smem, k, emu::Order::reverse);
+  const auto reversed = out.snapshot();
+  out.poison();
+  emu::launch(grid, threads, smem, k, emu::Order::forward);
+  CHECK_MESSAGE(out.snapshot() == reversed, "the outputs depend on the order the threads run in: a race");
+}
+
 std::string launch_error(unsigned grid, unsigned threads, size_t smem, const std::function<void()>& k) {
   try {
     emu::launch(grid, threads, smem, k);
@@ -64,6 +94,14 @@ __global__ void smem_kernel(float* out) {
   s[t] = static_cast<float>(t + 100 * blockIdx.x);
   __syncthreads();
   out[blockIdx.x * 2 * blockDim.x + blockDim.x + t] = s[blockDim.x - 1 - t];  // another warp's value
+}
+
+// Lane l reads what lane l + 1 wrote, with no __syncwarp in between: a race.
+__global__ void racy_kernel(float* out) {
+  ORBIT_DYNAMIC_SMEM(float, s);
+  const int t = threadIdx.x;
+  s[t] = static_cast<float>(t);
+  out[t] = s[(t + 1) % 32];
 }
 
 __global__ void skips_syncwarp_kernel() {
@@ -110,6 +148,13 @@ TEST_CASE("cuda emulator: shuffles, shared memory, barriers; hangs and divergenc
   const std::string mma = launch_error(1, 32, 0, [] { untf32_mma_kernel(); });
   CHECK(mma.find("not a TF32 value") != std::string::npos);
   CHECK(launch_error(1, 48, 0, [] {}).find("whole warps") != std::string::npos);
+  // The two scheduling orders expose the race (each order alone runs without complaint).
+  GuardedArray<float> racy(32);
+  emu::launch(1, 32, 32 * sizeof(float), [&] { racy_kernel(racy.data()); }, emu::Order::forward);
+  const float lane0_forward = racy[0];
+  emu::launch(1, 32, 32 * sizeof(float), [&] { racy_kernel(racy.data()); }, emu::Order::reverse);
+  CHECK(std::isnan(lane0_forward));  // lane 1 had not written yet
+  CHECK(racy[0] == 1.f);
 }
 
 TEST_CASE("cuda emulator: the fused MLP's tensor-core kernel = its replay, bit for bit, and the f64 net") {
@@ -162,14 +207,13 @@ TEST_CASE("cuda emulator: the fused MLP's tensor-core kernel = its replay, bit f
       GuardedArray<float> xbuf(x.size() + run.x_offset), y(static_cast<size_t>(n) * widths.back());
       float* const xp = xbuf.data() + run.x_offset;
       std::memcpy(xp, x.data(), x.size() * sizeof(float));
-      for (size_t i = 0; i < y.size(); ++i) y[i] = NAN;
-      emu::launch(2, 3 * 32, plan.smem_bytes, [&] {
+      launch_both_orders(2, 3 * 32, plan.smem_bytes, [&] {
         switch (plan.wmax) {
           case 32: cuda::mlp_tc::mlp_tc_kernel<32>(params, xp, y.data(), n); break;
           case 64: cuda::mlp_tc::mlp_tc_kernel<64>(params, xp, y.data(), n); break;
           default: cuda::mlp_tc::mlp_tc_kernel<128>(params, xp, y.data(), n); break;
         }
-      });
+      }, Outputs().add(y.data(), y.size()));
       const int NL = widths.back();
       size_t mismatches = 0;
       for (int64_t row0 = 0; row0 < n; row0 += RW) {
@@ -225,15 +269,14 @@ TEST_CASE("cuda emulator: the EGNN message tensor-core forward = its replay, bit
     shape.coord_clamp = L.attr.coord_clamp;
     const auto args = cuda::egnn_tc::egnn_tc_args(plan, shape, in.data());
     GuardedArray<float> out(size_t(c.B) * c.n * (c.H + c.d));
-    for (size_t i = 0; i < out.size(); ++i) out[i] = NAN;
     // 2 CTAs of 2 warps: every warp takes several receivers through the grid-stride loop.
-    emu::launch(2, 64, plan.smem_bytes, [&] {
+    launch_both_orders(2, 64, plan.smem_bytes, [&] {
       switch (plan.H) {
         case 32: cuda::egnn_tc::egnn_tc_forward<32>(args, out.data()); break;
         case 64: cuda::egnn_tc::egnn_tc_forward<64>(args, out.data()); break;
         default: cuda::egnn_tc::egnn_tc_forward<128>(args, out.data()); break;
       }
-    });
+    }, Outputs().add(out.data(), out.size()));
     const std::vector<float> got(out.data(), out.data() + out.size());
     const auto replayed = et::replay(L, plan);
     size_t mismatches = 0;
@@ -260,12 +303,10 @@ void emulate_pair(const scalar::PairParams& p, const std::vector<T>& x, int64_t 
   const int per_warp = 32 / G, slots = (p.n + G - 1) / G;
   GuardedArray<T> xg(x.size()), eg(static_cast<size_t>(batch)), gg(x.size());
   std::memcpy(xg.data(), x.data(), x.size() * sizeof(T));
-  for (size_t i = 0; i < gg.size(); ++i) gg[i] = T(NAN);
-  for (int64_t i = 0; i < batch; ++i) eg[i] = T(NAN);
   const int warps = 2;
   const size_t per_warp_bytes = static_cast<size_t>(per_warp) * p.n * (ring ? 8 : DIM) * sizeof(T);
   const int64_t nd = int64_t(p.n) * DIM;
-  emu::launch(2, 32 * warps, warps * per_warp_bytes, [&] {
+  launch_both_orders(2, 32 * warps, warps * per_warp_bytes, [&] {
     if (!ring) {
       cuda::pair::pair_kernel_ordered<T, DIM>(p, xg.data(), batch, eg.data(), 1, gg.data(), nd, G);
     } else if (slots <= 1) {
@@ -276,7 +317,7 @@ void emulate_pair(const scalar::PairParams& p, const std::vector<T>& x, int64_t 
       REQUIRE(slots <= 4);
       cuda::pair::pair_kernel_ring<T, DIM, 4>(p, xg.data(), batch, eg.data(), 1, gg.data(), nd, G);
     }
-  });
+  }, Outputs().add(eg.data(), eg.size()).add(gg.data(), gg.size()));
   e.assign(eg.data(), eg.data() + batch);
   g.assign(gg.data(), gg.data() + gg.size());
 }
@@ -382,7 +423,8 @@ void check_egnn_message_kernels(const testing::egnn_tc::Layer& L, double tol) {
   const size_t W = static_cast<size_t>(H + d), nodes = static_cast<size_t>(B) * n;
 
   GuardedArray<T> out(nodes * W);
-  emu::launch(static_cast<unsigned>(nodes), nt, 3 * nt * sizeof(T), [&] { cuda::egnn_msg::forward_kernel<T>(s, p, out.data()); });
+  launch_both_orders(static_cast<unsigned>(nodes), nt, 3 * nt * sizeof(T), [&] { cuda::egnn_msg::forward_kernel<T>(s, p, out.data()); },
+                     Outputs().add(out.data(), out.size()));
   std::vector<T> want(nodes * W);
   cpu::egnn_message_forward<T>(shape, cin, want.data());
   auto rel = [](const T* got, const std::vector<T>& ref) {
@@ -406,11 +448,11 @@ void check_egnn_message_kernels(const testing::egnn_tc::Layer& L, double tol) {
   const cuda::egnn_msg::WOff o(s);
   GuardedArray<T> gP(nodes * H), gQ(nodes * H), gx(nodes * d), ga(std::max<size_t>(1, nodes * n * E)),
       part(static_cast<size_t>(B) * o.n + o.n);
-  for (size_t k = 0; k < part.size(); ++k) part[k] = T(NAN);
-  emu::launch(static_cast<unsigned>(B), nt, 5 * nt * sizeof(T), [&] {
+  launch_both_orders(static_cast<unsigned>(B), nt, 5 * nt * sizeof(T), [&] {
     cuda::egnn_msg::backward_kernel<T>(s, p, Gd.data(), gP.data(), gQ.data(), gx.data(), E > 0 ? ga.data() : nullptr,
                                        part.data());
-  });
+  }, Outputs().add(gP.data(), gP.size()).add(gQ.data(), gQ.size()).add(gx.data(), gx.size()).add(ga.data(), ga.size())
+         .add(part.data(), static_cast<size_t>(B) * o.n));
   T* wsum = part.data() + static_cast<size_t>(B) * o.n;
   emu::launch(2, 64, 0, [&] { cuda::egnn_msg::reduce_partials<T>(part.data(), B, o.n, wsum); });
 
@@ -508,19 +550,22 @@ TEST_CASE("cuda emulator: the EGNN message tensor-core backward (+ sender sums, 
         V(edges * d), Z2(grid * warps * 16 * H), gP(nodes * H), gQ(nodes * H), gx(nodes * d),
         ga(std::max<int64_t>(1, nodes * c.n * c.E)), part(nodes * pw + pw);
     copy_in(Gd, G);
-    for (auto* a : {&gP, &gQ, &gx, &ga, &part})
+    for (auto* a : {&gQ, &part})
       for (size_t k = 0; k < a->size(); ++k) (*a)[k] = NAN;  // every entry must be written
     cuda::egnn_tc::EgnnTcBwdOut o{};
     o.G = Gd.data(), o.U1 = U1.data(), o.M = M.data(), o.DZ2 = DZ2.data(), o.DZ3 = DZ3.data(), o.DPRE = DPRE.data();
     o.V = V.data(), o.Z2 = Z2.data(), o.gP = gP.data(), o.gx = gx.data(), o.ga = c.E > 0 ? ga.data() : nullptr;
     o.part = part.data();
-    emu::launch(grid, 32 * warps, plan.smem_bytes, [&] {
+    launch_both_orders(grid, 32 * warps, plan.smem_bytes, [&] {
       switch (plan.H) {
         case 32: cuda::egnn_tc::egnn_tc_backward<32>(args, o); break;
         case 64: cuda::egnn_tc::egnn_tc_backward<64>(args, o); break;
         default: cuda::egnn_tc::egnn_tc_backward<128>(args, o); break;
       }
-    });
+    }, Outputs().add(U1.data(), U1.size()).add(M.data(), M.size()).add(DZ2.data(), DZ2.size())
+           .add(DZ3.data(), DZ3.size()).add(DPRE.data(), DPRE.size()).add(V.data(), V.size())
+           .add(gP.data(), gP.size()).add(gx.data(), gx.size()).add(c.E > 0 ? ga.data() : nullptr, c.E > 0 ? ga.size() : 0)
+           .add(part.data(), nodes * pw));
     emu::launch(3, 64, 0, [&] {
       cuda::egnn_tc::egnn_tc_senders<float>(c.B, c.n, c.H, c.d, A.self_loops, DPRE.data(), V.data(), gQ.data(), gx.data());
     });

@@ -154,6 +154,13 @@ void mma_m16n8k8_tf32(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)
   for (int lane = 0; lane < 32; ++lane) {
     for (int r = 0; r < 6; ++r) {
       const uint32_t bits = r < 4 ? all[lane].a[r] : all[lane].b[r - 4];
+      if ((bits & 0x7f800000u) == 0x7f800000u && (bits & 0x007fffffu)) {
+        std::ostringstream o;
+        o << "cuda emulator: mma operand " << (r < 4 ? "a[" : "b[") << (r < 4 ? r : r - 4) << "] of lane " << lane
+          << " is NaN in block " << block().bidx.x << ", warp " << block().current->tid.x / 32
+          << " (shared memory starts as NaN: read before it was written?)";
+        throw std::runtime_error(o.str());
+      }
       if (bits & 0x1fffu) {
         std::ostringstream o;
         o << "cuda emulator: mma operand " << (r < 4 ? "a[" : "b[") << (r < 4 ? r : r - 4) << "] of lane " << lane
@@ -196,7 +203,7 @@ void unmap_guarded(void* base, size_t mapped) {
   if (base) munmap(base, mapped);
 }
 
-void launch(unsigned grid, unsigned threads, size_t smem_bytes, const std::function<void()>& kernel) {
+void launch(unsigned grid, unsigned threads, size_t smem_bytes, const std::function<void()>& kernel, Order order) {
   if (g_block) throw std::runtime_error("cuda emulator: emu::launch inside a running kernel");
   if (grid == 0 || threads == 0 || threads % 32 != 0 || threads > 1024)
     throw std::runtime_error("cuda emulator: launch of " + std::to_string(grid) + " x " + std::to_string(threads) +
@@ -221,7 +228,8 @@ void launch(unsigned grid, unsigned threads, size_t smem_bytes, const std::funct
     ~UnmapSmem() { unmap_guarded(p, n); }
   } unmap_smem{smem_base, smem_mapped};
 
-  for (unsigned bx = 0; bx < grid; ++bx) {
+  for (unsigned step = 0; step < grid; ++step) {
+    const unsigned bx = order == Order::forward ? step : grid - 1 - step;
     Block b;
     b.bidx.x = bx;
     b.bdim.x = threads;
@@ -248,7 +256,8 @@ void launch(unsigned grid, unsigned threads, size_t smem_bytes, const std::funct
     for (;;) {
       const uint64_t before = b.progress;
       bool live = false;
-      for (Fiber& f : b.fibers) {
+      for (unsigned k = 0; k < threads; ++k) {
+        Fiber& f = b.fibers[order == Order::forward ? k : threads - 1 - k];
         if (f.done) continue;
         live = true;
         b.current = &f;

@@ -67,11 +67,18 @@ float tf32_round(float v);  // cvt.rna.tf32.f32
 // mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32: d += a b over the warp.
 void mma_m16n8k8_tf32(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]);
 
+// The order in which the scheduler runs ready threads (and blocks). Between two collectives a thread
+// runs alone until it blocks, so a kernel that reads what another thread of its warp or block wrote
+// without a barrier in between (a race on a GPU) gives different results in the two orders: tests run
+// kernels both ways and require identical outputs.
+enum class Order { forward, reverse };
+
 // Runs `kernel` (a call of the __global__ function with its arguments) on grid x block threads with
 // `smem_bytes` of dynamic shared memory. Throws std::runtime_error naming the block, thread and
 // collective on a deadlock, a divergent collective or a non-TF32 MMA operand; rethrows what a thread
 // threw.
-void launch(unsigned grid, unsigned block, size_t smem_bytes, const std::function<void()>& kernel);
+void launch(unsigned grid, unsigned block, size_t smem_bytes, const std::function<void()>& kernel,
+            Order order = Order::forward);
 
 // `count` elements ending right before an inaccessible page: a kernel reading or writing past the end
 // faults at once instead of corrupting its neighbours.

@@ -5,7 +5,7 @@
 // (i, j) in order: the node gradients of graph b belong to that block alone, the weight gradients
 // accumulate into a per-block partial (each thread owns its columns) that a second kernel reduces over
 // the blocks in block order. NOT YET RUN ON A GPU (written and compiled without one; the host tests run
-// the kernels' source under the CUDA emulator against the CPU kernel, tests/test_cuda_emu_kernels.cpp,
+// the kernels' source under the CUDA emulator against the CPU kernel, tests/test_emu_egnn.cpp,
 // and the op harness's gpu suite compares them with it on a GPU).
 #pragma once
 #include <cuda_runtime_api.h>

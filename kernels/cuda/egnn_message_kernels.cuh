@@ -1,5 +1,5 @@
 // The fused EGNN message-passing op's FP32/FP64 CUDA kernels (kernels/cuda/egnn_message.h), included by
-// kernels/cuda/egnn_message.cu (which launches them) and by tests/test_cuda_emu_kernels.cpp (which runs
+// kernels/cuda/egnn_message.cu (which launches them) and by tests/test_emu_egnn.cpp (which runs
 // this same source on the CPU through the CUDA emulator, tests/harness/cuda_emu.h). Correctness first,
 // deterministic: every sum runs in a fixed order (per-thread loops over k, fixed-shape tree reductions
 // in shared memory, the blocks' weight partials summed in block order by a second kernel); no atomics.

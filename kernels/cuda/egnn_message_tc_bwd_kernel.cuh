@@ -1,6 +1,6 @@
 // The fused EGNN message op's backward on tensor cores (f32 as 3xTF32, sm_80+; the shapes of the forward,
 // kernels/cuda/egnn_message_tc_kernel.cuh), included by kernels/cuda/egnn_message_tc.cu and by
-// tests/test_cuda_emu_kernels.cpp (the CUDA emulator runs this source on the CPU).
+// tests/test_emu_egnn.cpp (the CUDA emulator runs this source on the CPU).
 //
 // One warp per receiver q = (b, i), its edges in tiles of 16 senders, as the forward. Per tile it
 // recomputes the forward (u1, z2, the gate, m, z3, w) and takes the cotangent back through it with the

@@ -1,6 +1,6 @@
 // The fused EGNN message op's forward on tensor cores (f32 as 3xTF32, sm_80+, H in {32, 64, 128},
 // d <= 4, E <= 8), included by kernels/cuda/egnn_message_tc.cu (which launches it) and by
-// tests/test_cuda_emu_kernels.cpp (which runs this same source on the CPU through the CUDA emulator,
+// tests/test_emu_egnn.cpp (which runs this same source on the CPU through the CUDA emulator,
 // tests/harness/cuda_emu.h). The plan and the per-warp steps: kernels/scalar/egnn_tc_plan.h; the MMA
 // fragments and the 3xTF32 split: kernels/scalar/mma_tf32.h. The edge MLP's two H x H products run as
 // m16n8k8 MMAs over tiles of 16 edges of one receiver; nothing of size [B, n, n, H] touches global

@@ -1,5 +1,5 @@
 // The fused MLP's tensor-core kernel (f32 as 3xTF32, sm_80+), included by kernels/cuda/mlp_fused_tc.cu
-// (which launches it) and by tests/test_cuda_emu_kernels.cpp (which runs this same source on the CPU
+// (which launches it) and by tests/test_emu_mlp_tc.cpp (which runs this same source on the CPU
 // through the CUDA emulator, tests/harness/cuda_emu.h). kernels/scalar/mlp_tc_plan.h holds the
 // shared-memory plan, kernels/scalar/mma_tf32.h the instruction's fragment layouts and the 3xTF32 split.
 //

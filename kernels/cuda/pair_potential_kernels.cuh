@@ -1,6 +1,6 @@
 // The CUDA pair-potential kernels (energies and gradients of batches of particle configurations),
 // included by kernels/cuda/systems.cu (which picks and launches one) and by
-// tests/test_cuda_emu_kernels.cpp (which runs this same source on the CPU through the CUDA emulator,
+// tests/test_emu_pair.cpp (which runs this same source on the CPU through the CUDA emulator,
 // tests/harness/cuda_emu.h). A group of G lanes (a power of two) per configuration, 32 / G
 // configurations per warp, staged in shared memory.
 #pragma once

@@ -3,7 +3,8 @@
 // second implementation) before they reach one.
 //
 // A test defines ORBIT_CUDA_EMU, includes this header, then the kernel's header
-// (kernels/cuda/*_kernel.cuh), and launches the kernel with emu::launch. Kernels in those headers are
+// (kernels/cuda/*_kernel.cuh), and launches the kernel with emu::launch (tests/harness/emu_run.h: guarded
+// inputs, both scheduling orders; tests/test_emu_*.cpp use it, tests/test_cuda_emu.cpp checks the emulator). Kernels in those headers are
 // templates (or inline): a plain __global__ function would be defined twice in a CUDA build, once by nvcc
 // and once by the emulating test. What it models:
 //   - threadIdx / blockIdx / blockDim / gridDim (x only), dynamic shared memory (ORBIT_DYNAMIC_SMEM),

@@ -123,7 +123,7 @@ const TcCase kTcCases[] = {{64, 4, 2, 128, 1, true}, {16, 13, 3, 128, 1, true}, 
 }  // namespace
 
 TEST_SUITE("gpu") {
-  TEST_CASE("gpu egnn_message: the tensor-core forward (f32) = the CPU kernel at iDEM's shapes; and with it off") {
+  TEST_CASE("gpu egnn_message: the tensor-core forward and backward (f32) = the CPU kernel; and with them off") {
     GPU_OR_SKIP();
     for (const char* tc : {"1", "0"}) {
       setenv("ORBIT_EGNN_CUDA_TC", tc, 1);
@@ -132,27 +132,7 @@ TEST_SUITE("gpu") {
         const Layer L = make_layer(c.B, c.n, c.d, c.H, c.E, c.idem, 7 + c.n);
         LayerGraph lg;
         build_layer(L, lg);
-        Var magg = egnn_message_magg(lg.out, c.H), xagg = egnn_message_xagg(lg.out, c.H);
-        auto want = compile(lg.g, {magg, xagg}, Device::cpu()).run(lg.feeds);
-        auto got = compile(lg.g, {magg, xagg}, testing::device_under_test()).run(lg.feeds);
-        const double length = 2.0 * static_cast<double>(c.H) + static_cast<double>(c.n);
-        testing::compare_devices("egnn_message messages", got[0], want[0], length, false);
-        testing::compare_devices("egnn_message coordinates", got[1], want[1], length, false);
-      }
-    }
-    unsetenv("ORBIT_EGNN_CUDA_TC");
-  }
-
-  TEST_CASE("gpu egnn_message: the tensor-core backward (f32) = the CPU kernel's gradients; and with it off") {
-    GPU_OR_SKIP();
-    for (const char* tc : {"1", "0"}) {
-      setenv("ORBIT_EGNN_CUDA_TC", tc, 1);
-      for (const TcCase& c : kTcCases) {
-        INFO("ORBIT_EGNN_CUDA_TC=" << tc << " B " << c.B << " n " << c.n << " H " << c.H << " E " << c.E);
-        const Layer L = make_layer(c.B, c.n, c.d, c.H, c.E, c.idem, 11 + c.n);
-        LayerGraph lg;
-        build_layer(L, lg);
-        // A fixed random cotangent: loss = sum(out * C).
+        // The forward's two parts, and every input's gradient of sum(out * C) for a fixed random C.
         std::vector<float> cot(static_cast<size_t>(c.B) * c.n * (c.H + c.d));
         std::mt19937 rng(3);
         std::normal_distribution<float> nd(0.f, 1.f);
@@ -160,13 +140,17 @@ TEST_SUITE("gpu") {
         const Shape os({c.B, c.n, c.H + c.d});
         lg.feeds.push_back({"C", Tensor::from<float>(os, cot)});
         Var C = lg.g.input("C", os, DType::f32);
-        const std::vector<Var> grads = grad(sum(mul(lg.out, C)), lg.inputs);
-        auto want = compile(lg.g, grads, Device::cpu()).run(lg.feeds);
-        auto got = compile(lg.g, grads, testing::device_under_test()).run(lg.feeds);
+        std::vector<Var> outs = {egnn_message_magg(lg.out, c.H), egnn_message_xagg(lg.out, c.H)};
+        for (Var gv : grad(sum(mul(lg.out, C)), lg.inputs)) outs.push_back(gv);
+        auto want = compile(lg.g, outs, Device::cpu()).run(lg.feeds);
+        auto got = compile(lg.g, outs, testing::device_under_test()).run(lg.feeds);
+        const double fwd_length = 2.0 * static_cast<double>(c.H) + static_cast<double>(c.n);
+        testing::compare_devices("egnn_message messages", got[0], want[0], fwd_length, false);
+        testing::compare_devices("egnn_message coordinates", got[1], want[1], fwd_length, false);
         // Each gradient entry sums over up to B n^2 edges of H-term products.
-        const double length = 2.0 * static_cast<double>(c.H) + static_cast<double>(c.B) * c.n * c.n;
-        for (size_t k = 0; k < grads.size(); ++k)
-          testing::compare_devices("egnn_message gradient " + std::to_string(k), got[k], want[k], length, false);
+        const double bwd_length = 2.0 * static_cast<double>(c.H) + static_cast<double>(c.B) * c.n * c.n;
+        for (size_t k = 2; k < outs.size(); ++k)
+          testing::compare_devices("egnn_message gradient " + std::to_string(k - 2), got[k], want[k], bwd_length, false);
       }
     }
     unsetenv("ORBIT_EGNN_CUDA_TC");

@@ -51,17 +51,22 @@ int64_t backward_grid(const scalar::EgnnTcPlan& plan, int64_t receivers) {
   return std::max<int64_t>(1, std::min<int64_t>(max_grid, (receivers + plan.warps - 1) / plan.warps));
 }
 
-}  // namespace
-
-bool egnn_message_forward_tc(const EgnnMsgDesc& d, float* out, cudaStream_t s) {
-  if (env_off("ORBIT_EGNN_CUDA_TC")) return false;
+// The plan of the forward or backward tensor-core kernel where it applies: the switch on, sm_80+, a
+// shape the kernels take (kernels/scalar/egnn_tc_plan.h) and n within int range.
+bool tc_plan(const EgnnMsgDesc& d, bool backward, scalar::EgnnTcPlan& plan) {
+  if (env_off("ORBIT_EGNN_CUDA_TC") || d.n > (int64_t(1) << 20)) return false;
   static const int major =
       device_attribute(cudaDevAttrComputeCapabilityMajor, "cudaDeviceGetAttribute(compute capability)");
   static const int smem_limit =
       device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin, "cudaDeviceGetAttribute(max shared memory)");
+  return major >= 8 && scalar::plan_egnn_tc(d.H, d.d, d.E, static_cast<size_t>(smem_limit), plan, backward);
+}
+
+}  // namespace
+
+bool egnn_message_forward_tc(const EgnnMsgDesc& d, float* out, cudaStream_t s) {
   scalar::EgnnTcPlan plan;
-  if (major < 8 || !scalar::plan_egnn_tc(d.H, d.d, d.E, static_cast<size_t>(smem_limit), plan)) return false;
-  if (d.n > (int64_t(1) << 20)) return false;
+  if (!tc_plan(d, false, plan)) return false;
   if (d.B * d.n == 0) return true;
   const EgnnTcArgs a = egnn_tc::egnn_tc_args(plan, d, d.in);
   switch (plan.H) {
@@ -73,17 +78,12 @@ bool egnn_message_forward_tc(const EgnnMsgDesc& d, float* out, cudaStream_t s) {
 }
 
 bool egnn_message_backward_tc(const EgnnMsgDesc& d, const float* G, void* const* grads, cudaStream_t s) {
-  if (env_off("ORBIT_EGNN_CUDA_TC")) return false;
-  static const int major =
-      device_attribute(cudaDevAttrComputeCapabilityMajor, "cudaDeviceGetAttribute(compute capability)");
-  static const int smem_limit =
-      device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin, "cudaDeviceGetAttribute(max shared memory)");
   scalar::EgnnTcPlan plan;
-  if (major < 8 || !scalar::plan_egnn_tc(d.H, d.d, d.E, static_cast<size_t>(smem_limit), plan, true)) return false;
+  if (!tc_plan(d, true, plan)) return false;
   const int64_t deg = d.self_loops ? d.n : d.n - 1;
   const int64_t receivers = d.B * d.n, edges = receivers * deg;
   // Empty graphs, and sums over more edges than one cuBLAS product takes, go to the FP32 kernel.
-  if (d.n > (int64_t(1) << 20) || receivers == 0 || deg == 0 || edges > 0x7fffffffLL) return false;
+  if (receivers == 0 || deg == 0 || edges > 0x7fffffffLL) return false;
   const int64_t H = d.H, dim = d.d;
   const int64_t pw = scalar::egnn_tc_bwd_cols(plan.H, static_cast<int>(d.E)) - H;
   int64_t grid = 0;

@@ -24,8 +24,8 @@ namespace orbit::cuda::egnn_tc {
 
 using scalar::kEgnnTcBwdGeo;
 
-// Slots of the backward's per-edge scratch (kEgnnTcBwdGeo floats): the raw difference x_i - x_j in 0..3.
-enum : int { kGeoR = 4, kGeoJ = 5, kGeoW = 6, kGeoSc = 7, kGeoDw0 = 8, kGeoDr = 9, kGeoSg = 10, kGeoWeight = 11 };
+// The backward's per-edge scratch (kEgnnTcBwdGeo floats): the forward's slots (kGeoR .. kGeoSc), then these.
+enum : int { kGeoDw0 = 8, kGeoDr = 9, kGeoSg = 10, kGeoWeight = 11 };
 
 struct EgnnTcBwdOut {
   const float* G;                    // [B n, H + d]: the cotangent of out
@@ -73,15 +73,7 @@ __global__ void __launch_bounds__(32 * scalar::egnn_tc_max_warps(H), 1)
   constexpr int SW = scalar::mlp_tc_wstride(H);
   constexpr int GEO = kEgnnTcBwdGeo;
   ORBIT_DYNAMIC_SMEM(float, smem);
-  stage_weights<H, SW>(p, smem);
-  const float* W2s = smem + p.w2;
-  const float* W3s = smem + p.w3;
-  const float* b2s = smem + p.vec;
-  const float* b3s = b2s + H;
-  const float* w4s = b2s + 2 * H;
-  const float* wrs = b2s + 3 * H;
-  const float* watts = b2s + 4 * H;
-  const float* Was = b2s + 5 * H;
+  const StagedWeights wt = stage_weights<H, SW>(p, smem);
 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, warps = blockDim.x >> 5;
   float* T = smem + p.weight_floats + warp * p.warp_floats;  // the edge tile [16][SA]
@@ -110,45 +102,11 @@ __global__ void __launch_bounds__(32 * scalar::egnn_tc_max_warps(H), 1)
     for (int m0 = 0; m0 < deg; m0 += 16) {
       const int rows = min(16, deg - m0);
       const int64_t e0 = q * deg + m0;
-      // The tile's edges: the raw difference, r, sender, the norm_diff scale.
-      if (lane < 16) {
-        float* gr = geo + lane * GEO;
-        float r = 0.f, sc = 1.f;
-        int j = 0;
-        if (lane < rows) {
-          j = m0 + lane;
-          if (!p.self_loops && j >= i) ++j;
-          const int64_t qj = b * n + j;
-          for (int k = 0; k < d; ++k) {
-            gr[k] = p.x[q * d + k] - p.x[qj * d + k];
-            r += gr[k] * gr[k];
-          }
-          sc = p.norm_diff ? sqrtf(r + 1e-8f) + 1.f : 1.f;
-        }
-        gr[kGeoR] = r;
-        gr[kGeoJ] = __int_as_float(j);
-        gr[kGeoSc] = sc;
-      }
-      __syncwarp();
-      // u1 = silu(pre) into the tile and U1.
-      const float* Pq = p.P + q * H;
-      for (int idx = lane; idx < 16 * H; idx += 32) {
-        const int row = idx / H, h = idx - row * H;
-        float v = 0.f;
-        if (row < rows) {
-          const float* gr = geo + row * GEO;
-          const int j = __float_as_int(gr[kGeoJ]);
-          float pre = Pq[h] + p.Q[(b * n + j) * H + h] + gr[kGeoR] * wrs[h];
-          for (int e = 0; e < E; ++e) pre += p.a[((b * n + i) * n + j) * E + e] * Was[e * H + h];
-          v = silu(pre);
-          o.U1[(e0 + row) * H + h] = v;
-        }
-        T[row * SA + h] = v;
-      }
-      __syncwarp();
+      // The tile's geometry, and u1 into the tile and U1.
+      load_edge_tile<H, SA, GEO>(p, wt, b, i, m0, rows, geo, T, o.U1, e0, lane);
 
       float acc[NT][4];
-      tile_gemm<H, SA, SW>(T, W2s, acc, lane);
+      tile_gemm<H, SA, SW>(T, wt.W2, acc, lane);
       __syncwarp();  // every lane has read u1
 
       // z2 (kept in the warp's Z2 rows), m0 = silu(z2), the gate, m = m0 sg into the tile and M.
@@ -158,13 +116,13 @@ __global__ void __launch_bounds__(32 * scalar::egnn_tc_max_warps(H), 1)
 #pragma unroll
         for (int c = 0; c < 2; ++c) {
           const int cc = nt * 8 + 2 * t + c;
-          const float za = acc[nt][c] + b2s[cc], zb = acc[nt][2 + c] + b2s[cc];
+          const float za = acc[nt][c] + wt.b2[cc], zb = acc[nt][2 + c] + wt.b2[cc];
           Z2[g * H + cc] = za;
           Z2[(g + 8) * H + cc] = zb;
           acc[nt][c] = silu(za);
           acc[nt][2 + c] = silu(zb);
-          s0 += acc[nt][c] * watts[cc];
-          s1 += acc[nt][2 + c] * watts[cc];
+          s0 += acc[nt][c] * wt.watt[cc];
+          s1 += acc[nt][2 + c] * wt.watt[cc];
         }
       float sg0 = 1.f, sg1 = 1.f;
       if (p.attention) {
@@ -182,7 +140,7 @@ __global__ void __launch_bounds__(32 * scalar::egnn_tc_max_warps(H), 1)
       store_rows<H, SA>(T, rows, o.M, e0, lane);
 
       // z3 = m W3 + b3, w = silu(z3) . w4 (tanh-bounded), and the coordinate branch's dw0 per edge.
-      tile_gemm<H, SA, SW>(T, W3s, acc, lane);
+      tile_gemm<H, SA, SW>(T, wt.W3, acc, lane);
       __syncwarp();  // every lane has read m
       float w0 = 0.f, w1 = 0.f;
 #pragma unroll
@@ -190,10 +148,10 @@ __global__ void __launch_bounds__(32 * scalar::egnn_tc_max_warps(H), 1)
 #pragma unroll
         for (int c = 0; c < 2; ++c) {
           const int cc = nt * 8 + 2 * t + c;
-          acc[nt][c] += b3s[cc];
-          acc[nt][2 + c] += b3s[cc];
-          w0 += silu(acc[nt][c]) * w4s[cc];
-          w1 += silu(acc[nt][2 + c]) * w4s[cc];
+          acc[nt][c] += wt.b3[cc];
+          acc[nt][2 + c] += wt.b3[cc];
+          w0 += silu(acc[nt][c]) * wt.w4[cc];
+          w1 += silu(acc[nt][2 + c]) * wt.w4[cc];
         }
       w0 = quad_sum(w0);
       w1 = quad_sum(w1);
@@ -246,16 +204,16 @@ __global__ void __launch_bounds__(32 * scalar::egnn_tc_max_warps(H), 1)
       for (int nt = 0; nt < NT; ++nt) {
         const int cc = nt * 8 + 2 * t;
         *reinterpret_cast<float2*>(T + g * SA + cc) =
-            make_float2(dw0 * w4s[cc] * dsilu(acc[nt][0]), dw0 * w4s[cc + 1] * dsilu(acc[nt][1]));
+            make_float2(dw0 * wt.w4[cc] * dsilu(acc[nt][0]), dw0 * wt.w4[cc + 1] * dsilu(acc[nt][1]));
         *reinterpret_cast<float2*>(T + (g + 8) * SA + cc) =
-            make_float2(dw1 * w4s[cc] * dsilu(acc[nt][2]), dw1 * w4s[cc + 1] * dsilu(acc[nt][3]));
+            make_float2(dw1 * wt.w4[cc] * dsilu(acc[nt][2]), dw1 * wt.w4[cc + 1] * dsilu(acc[nt][3]));
       }
       __syncwarp();
       column_sums<H, SA>(T, rows, geo, -1, col + scalar::kColB3 * H, lane);
       store_rows<H, SA>(T, rows, o.DZ3, e0, lane);
 
       // dm = G_m + dz3 W3^T; the gate's dg = sum_h dm m0 sg (1 - sg).
-      tile_gemm<H, SA, SW, true>(T, W3s, acc, lane);
+      tile_gemm<H, SA, SW, true>(T, wt.W3, acc, lane);
       __syncwarp();  // every lane has read dz3
       float dg0 = 0.f, dg1 = 0.f;
 #pragma unroll
@@ -301,8 +259,8 @@ __global__ void __launch_bounds__(32 * scalar::egnn_tc_max_warps(H), 1)
         for (int c = 0; c < 2; ++c) {
           const int cc = nt * 8 + 2 * t + c;
           const float za = Z2[g * H + cc], zb = Z2[(g + 8) * H + cc];
-          const float dm0a = p.attention ? acc[nt][c] * sg0 + dg0 * watts[cc] : acc[nt][c];
-          const float dm0b = p.attention ? acc[nt][2 + c] * sg1 + dg1 * watts[cc] : acc[nt][2 + c];
+          const float dm0a = p.attention ? acc[nt][c] * sg0 + dg0 * wt.watt[cc] : acc[nt][c];
+          const float dm0b = p.attention ? acc[nt][2 + c] * sg1 + dg1 * wt.watt[cc] : acc[nt][2 + c];
           T[g * SA + cc] = g < rows ? dm0a * dsilu(za) : 0.f;
           T[(g + 8) * SA + cc] = g + 8 < rows ? dm0b * dsilu(zb) : 0.f;
         }
@@ -311,7 +269,7 @@ __global__ void __launch_bounds__(32 * scalar::egnn_tc_max_warps(H), 1)
       store_rows<H, SA>(T, rows, o.DZ2, e0, lane);
 
       // dpre = (dz2 W2^T) silu'(pre); dr = dpre . w_r and the attribute gradients dpre . W_a per edge.
-      tile_gemm<H, SA, SW, true>(T, W2s, acc, lane);
+      tile_gemm<H, SA, SW, true>(T, wt.W2, acc, lane);
       __syncwarp();  // every lane has read dz2
       float dr0 = 0.f, dr1 = 0.f;
       float ga0[scalar::kEgnnTcMaxAttr], ga1[scalar::kEgnnTcMaxAttr];
@@ -319,30 +277,23 @@ __global__ void __launch_bounds__(32 * scalar::egnn_tc_max_warps(H), 1)
       for (int e = 0; e < scalar::kEgnnTcMaxAttr; ++e) ga0[e] = ga1[e] = 0.f;
       const int j0 = __float_as_int(geo[g * GEO + kGeoJ]), j1 = __float_as_int(geo[(g + 8) * GEO + kGeoJ]);
       const float r0 = geo[g * GEO + kGeoR], r1 = geo[(g + 8) * GEO + kGeoR];
-      const float* a0 = p.a + ((b * n + i) * n + j0) * E;
-      const float* a1 = p.a + ((b * n + i) * n + j1) * E;
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
         for (int c = 0; c < 2; ++c) {
           const int cc = nt * 8 + 2 * t + c;
-          float pre0 = Pq[cc] + p.Q[(b * n + j0) * H + cc] + r0 * wrs[cc];
-          float pre1 = Pq[cc] + p.Q[(b * n + j1) * H + cc] + r1 * wrs[cc];
-          for (int e = 0; e < E; ++e) {
-            pre0 += a0[e] * Was[e * H + cc];
-            pre1 += a1[e] * Was[e * H + cc];
-          }
+          const float pre0 = edge_pre<H>(p, wt, b, i, j0, r0, cc), pre1 = edge_pre<H>(p, wt, b, i, j1, r1, cc);
           const float dp0 = g < rows ? acc[nt][c] * dsilu(pre0) : 0.f;
           const float dp1 = g + 8 < rows ? acc[nt][2 + c] * dsilu(pre1) : 0.f;
           acc[nt][c] = dp0;
           acc[nt][2 + c] = dp1;
-          dr0 += dp0 * wrs[cc];
-          dr1 += dp1 * wrs[cc];
+          dr0 += dp0 * wt.wr[cc];
+          dr1 += dp1 * wt.wr[cc];
 #pragma unroll
           for (int e = 0; e < scalar::kEgnnTcMaxAttr; ++e)
             if (e < E) {
-              ga0[e] += dp0 * Was[e * H + cc];
-              ga1[e] += dp1 * Was[e * H + cc];
+              ga0[e] += dp0 * wt.Wa[e * H + cc];
+              ga1[e] += dp1 * wt.Wa[e * H + cc];
             }
         }
       dr0 = quad_sum(dr0);

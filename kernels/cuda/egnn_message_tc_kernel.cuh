@@ -80,10 +80,21 @@ __device__ __forceinline__ void tile_gemm(const float* __restrict__ A, const flo
   }
 }
 
-// Every CTA of both tensor-core kernels stages W2 and W3 ([H][SW], zero-padded columns), then b2, b3,
-// w4, w_r, w_att (zero without attention), each H, then W_a [E][H]; ends with a CTA barrier.
+// Slots of the per-edge geometry scratch of both kernels (kEgnnTcGeo / kEgnnTcBwdGeo floats per edge):
+// the raw difference x_i - x_j in 0..3, then these.
+enum : int { kGeoR = 4, kGeoJ = 5, kGeoW = 6, kGeoSc = 7 };
+
+// The weights as a CTA holds them in shared memory.
+struct StagedWeights {
+  const float *W2, *W3;                      // [H][SW], zero-padded columns
+  const float *b2, *b3, *w4, *wr, *watt;     // H each; w_att zero without attention
+  const float* Wa;                           // [E][H]
+};
+
+// Every CTA of both tensor-core kernels stages W2, W3, b2, b3, w4, w_r, w_att and W_a once; ends with a
+// CTA barrier.
 template <int H, int SW>
-__device__ __forceinline__ void stage_weights(const EgnnTcArgs& p, float* smem) {
+__device__ __forceinline__ StagedWeights stage_weights(const EgnnTcArgs& p, float* smem) {
   float* W2s = smem + p.w2;
   float* W3s = smem + p.w3;
   float* b2s = smem + p.vec;
@@ -106,6 +117,61 @@ __device__ __forceinline__ void stage_weights(const EgnnTcArgs& p, float* smem) 
   }
   for (int idx = threadIdx.x; idx < p.E * H; idx += blockDim.x) Was[idx] = p.W_a[idx];
   __syncthreads();
+  return {W2s, W3s, b2s, b3s, w4s, wrs, watts, Was};
+}
+
+// The first layer's pre-activation of edge (i, j) of graph b at unit h: P_i + Q_j + r w_r + a_ij W_a.
+template <int H>
+__device__ __forceinline__ float edge_pre(const EgnnTcArgs& p, const StagedWeights& w, int64_t b, int i, int j, float r,
+                                          int h) {
+  const int n = p.n;
+  float pre = p.P[(b * n + i) * H + h] + p.Q[(b * n + j) * H + h] + r * w.wr[h];
+  if (p.E > 0) {
+    const float* aij = p.a + ((b * n + i) * n + j) * p.E;
+    for (int e = 0; e < p.E; ++e) pre += aij[e] * w.Wa[e * H + h];
+  }
+  return pre;
+}
+
+// Senders m0 .. m0 + rows - 1 of receiver i of graph b: their geometry into geo (GEO floats per edge:
+// the raw difference, r, the sender, the norm_diff scale; padding rows r = 0, sender 0, scale 1), then
+// u1 = silu(pre) into the warp's tile T (padding rows zero) and, when U1 is given, into its rows from
+// edge e0 on. Ends with the warp's barrier.
+template <int H, int SA, int GEO>
+__device__ __forceinline__ void load_edge_tile(const EgnnTcArgs& p, const StagedWeights& w, int64_t b, int i, int m0,
+                                               int rows, float* geo, float* T, float* U1, int64_t e0, int lane) {
+  const int n = p.n, d = p.d;
+  const int64_t q = b * n + i;
+  if (lane < 16) {
+    float* gr = geo + lane * GEO;
+    float r = 0.f, sc = 1.f;
+    int j = 0;
+    if (lane < rows) {
+      j = m0 + lane;
+      if (!p.self_loops && j >= i) ++j;
+      const int64_t qj = b * n + j;
+      for (int k = 0; k < d; ++k) {
+        gr[k] = p.x[q * d + k] - p.x[qj * d + k];
+        r += gr[k] * gr[k];
+      }
+      sc = p.norm_diff ? sqrtf(r + 1e-8f) + 1.f : 1.f;
+    }
+    gr[kGeoR] = r;
+    gr[kGeoJ] = __int_as_float(j);
+    gr[kGeoSc] = sc;
+  }
+  __syncwarp();
+  for (int idx = lane; idx < 16 * H; idx += 32) {
+    const int row = idx / H, h = idx - row * H;
+    float v = 0.f;
+    if (row < rows) {
+      const float* gr = geo + row * GEO;
+      v = silu(edge_pre<H>(p, w, b, i, __float_as_int(gr[kGeoJ]), gr[kGeoR], h));
+      if (U1) U1[(e0 + row) * H + h] = v;
+    }
+    T[row * SA + h] = v;
+  }
+  __syncwarp();
 }
 
 template <int H>
@@ -116,20 +182,11 @@ __global__ void __launch_bounds__(32 * scalar::egnn_tc_max_warps(H), 1)
   constexpr int SA = scalar::mlp_tc_act_stride(H);
   constexpr int SW = scalar::mlp_tc_wstride(H);
   ORBIT_DYNAMIC_SMEM(float, smem);
-  stage_weights<H, SW>(p, smem);
-  const float* W2s = smem + p.w2;
-  const float* W3s = smem + p.w3;
-  const float* b2s = smem + p.vec;
-  const float* b3s = b2s + H;
-  const float* w4s = b2s + 2 * H;
-  const float* wrs = b2s + 3 * H;
-  const float* watts = b2s + 4 * H;
-  const float* Was = b2s + 5 * H;
-  __syncthreads();
+  const StagedWeights wt = stage_weights<H, SW>(p, smem);
 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, warps = blockDim.x >> 5;
   float* T = smem + p.weight_floats + warp * p.warp_floats;  // the edge tile [16][SA]
-  float* geo = T + 16 * SA;                                  // per edge: D / sc [4], r, sender, w, -
+  float* geo = T + 16 * SA;                                  // [16][kEgnnTcGeo]
   const int n = p.n, d = p.d;
   const int deg = p.self_loops ? n : n - 1;
   const float batt = p.attention ? p.b_att[0] : 0.f;
@@ -146,50 +203,10 @@ __global__ void __launch_bounds__(32 * scalar::egnn_tc_max_warps(H), 1)
 
     for (int m0 = 0; m0 < deg; m0 += 16) {
       const int rows = min(16, deg - m0);
-      // The tile's edges: sender, D (divided by the norm_diff scale), r.
-      if (lane < 16) {
-        float* gr = geo + lane * kEgnnTcGeo;
-        if (lane < rows) {
-          int j = m0 + lane;
-          if (!p.self_loops && j >= i) ++j;
-          const int64_t qj = b * n + j;
-          float D[scalar::kEgnnTcMaxDim];
-          float r = 0.f;
-          for (int k = 0; k < d; ++k) {
-            D[k] = p.x[q * d + k] - p.x[qj * d + k];
-            r += D[k] * D[k];
-          }
-          const float sc = p.norm_diff ? sqrtf(r + 1e-8f) + 1.f : 1.f;
-          for (int k = 0; k < d; ++k) gr[k] = p.norm_diff ? D[k] / sc : D[k];
-          gr[4] = r;
-          gr[5] = __int_as_float(j);
-        } else {
-          gr[4] = 0.f;
-          gr[5] = __int_as_float(0);
-        }
-      }
-      __syncwarp();
-      // u1 = silu(P_i + Q_j + r w_r + a_ij W_a); rows past the tile's edges are zero.
-      const float* Pq = p.P + q * H;
-      for (int idx = lane; idx < 16 * H; idx += 32) {
-        const int row = idx / H, h = idx - row * H;
-        float v = 0.f;
-        if (row < rows) {
-          const float* gr = geo + row * kEgnnTcGeo;
-          const int j = __float_as_int(gr[5]);
-          float pre = Pq[h] + p.Q[(b * n + j) * H + h] + gr[4] * wrs[h];
-          if (p.E > 0) {
-            const float* aij = p.a + ((b * n + i) * n + j) * p.E;
-            for (int e = 0; e < p.E; ++e) pre += aij[e] * Was[e * H + h];
-          }
-          v = silu(pre);
-        }
-        T[row * SA + h] = v;
-      }
-      __syncwarp();
+      load_edge_tile<H, SA, kEgnnTcGeo>(p, wt, b, i, m0, rows, geo, T, nullptr, 0, lane);
 
       float acc[NT][4];
-      tile_gemm<H, SA, SW>(T, W2s, acc, lane);
+      tile_gemm<H, SA, SW>(T, wt.W2, acc, lane);
       __syncwarp();  // every lane has read u1: T may take m
 
       // m = silu(u1 W2 + b2), gated by the attention; rows g and g + 8 of this lane.
@@ -199,11 +216,11 @@ __global__ void __launch_bounds__(32 * scalar::egnn_tc_max_warps(H), 1)
 #pragma unroll
         for (int c = 0; c < 2; ++c) {
           const int col = nt * 8 + 2 * t + c;
-          const float m0v = silu(acc[nt][c] + b2s[col]), m1v = silu(acc[nt][2 + c] + b2s[col]);
+          const float m0v = silu(acc[nt][c] + wt.b2[col]), m1v = silu(acc[nt][2 + c] + wt.b2[col]);
           acc[nt][c] = m0v;
           acc[nt][2 + c] = m1v;
-          s0 += m0v * watts[col];
-          s1 += m1v * watts[col];
+          s0 += m0v * wt.watt[col];
+          s1 += m1v * wt.watt[col];
         }
       float gate0 = g < rows ? 1.f : 0.f, gate1 = g + 8 < rows ? 1.f : 0.f;
       if (p.attention) {
@@ -227,15 +244,15 @@ __global__ void __launch_bounds__(32 * scalar::egnn_tc_max_warps(H), 1)
       }
 
       // w = silu(m W3 + b3) . w4 per edge (tanh-bounded), into the geometry scratch.
-      tile_gemm<H, SA, SW>(T, W3s, acc, lane);
+      tile_gemm<H, SA, SW>(T, wt.W3, acc, lane);
       float w0 = 0.f, w1 = 0.f;
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
         for (int c = 0; c < 2; ++c) {
           const int col = nt * 8 + 2 * t + c;
-          w0 += silu(acc[nt][c] + b3s[col]) * w4s[col];
-          w1 += silu(acc[nt][2 + c] + b3s[col]) * w4s[col];
+          w0 += silu(acc[nt][c] + wt.b3[col]) * wt.w4[col];
+          w1 += silu(acc[nt][2 + c] + wt.b3[col]) * wt.w4[col];
         }
       w0 = quad_sum(w0);
       w1 = quad_sum(w1);
@@ -244,14 +261,15 @@ __global__ void __launch_bounds__(32 * scalar::egnn_tc_max_warps(H), 1)
         w1 = tanhf(w1) * p.coords_range;
       }
       if (t == 0) {
-        geo[g * kEgnnTcGeo + 6] = w0;
-        geo[(g + 8) * kEgnnTcGeo + 6] = w1;
+        geo[g * kEgnnTcGeo + kGeoW] = w0;
+        geo[(g + 8) * kEgnnTcGeo + kGeoW] = w1;
       }
       __syncwarp();
       if (lane < d) {
         const float cl = p.coord_clamp;
         for (int row = 0; row < rows; ++row) {
-          float tk = geo[row * kEgnnTcGeo + lane] * geo[row * kEgnnTcGeo + 6];
+          const float* gr = geo + row * kEgnnTcGeo;
+          float tk = (p.norm_diff ? gr[lane] / gr[kGeoSc] : gr[lane]) * gr[kGeoW];
           if (cl > 0.f) tk = fminf(fmaxf(tk, -cl), cl);
           xacc += tk;
         }

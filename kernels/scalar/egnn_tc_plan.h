@@ -18,7 +18,7 @@ namespace orbit::scalar {
 
 constexpr int kEgnnTcMaxDim = 4;   // spatial dimension d
 constexpr int kEgnnTcMaxAttr = 8;  // edge attributes E
-constexpr int kEgnnTcGeo = 8;      // per-edge floats of the warp's geometry scratch: D[0..3], r, w, valid
+constexpr int kEgnnTcGeo = 8;      // per-edge floats of the geometry scratch: x_i - x_j [0..3], r, sender, w, scale
 
 struct EgnnTcPlan {
   int H = 0;

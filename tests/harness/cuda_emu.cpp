@@ -218,7 +218,9 @@ void launch(unsigned grid, unsigned threads, size_t smem_bytes, const std::funct
     size_t n;
     ~Unmap() { munmap(p, n); }
   } unmap_stacks{stacks, slot * threads};
-  for (unsigned t = 0; t < threads; ++t) mprotect(static_cast<char*>(stacks) + t * slot, page, PROT_NONE);
+  for (unsigned t = 0; t < threads; ++t)
+    if (mprotect(static_cast<char*>(stacks) + t * slot, page, PROT_NONE) != 0)
+      throw std::runtime_error("cuda emulator: mprotect of a stack guard page failed");
   void* smem_base = nullptr;
   size_t smem_mapped = 0;
   void* smem = map_guarded(smem_bytes, 16, smem_base, smem_mapped);

@@ -188,7 +188,7 @@ TEST_SUITE("cpu") {
     CHECK(k64.source.find("in2[(i / 1073741824ull)]") != std::string::npos);
   }
 
-  TEST_CASE("cuda codegen: literals read back exactly; broadcast index terms equal the interpreter's offsets") {
+  TEST_CASE("cuda codegen: literals read back exactly, broadcast index terms equal the interpreter's offsets") {
     std::mt19937_64 rng(5);
     for (double v : {0.0, -0.0, 1.0, 0.1, -2.5, 1e-310, 1.7976931348623157e308, 3.141592653589793, 1.0 / 3.0}) {
       const std::string s = codegen::exact_literal(v);
@@ -382,7 +382,7 @@ TEST_SUITE("cpu") {
                      << " kernels; " << nvrtc::counters_string());
   }
 
-  TEST_CASE("cuda codegen: the CUBIN cache hits in memory, then on disk; corrupt or truncated files are recompiled") {
+  TEST_CASE("cuda codegen: the CUBIN cache hits in memory, then on disk, corrupt or truncated files are recompiled") {
     NVRTC_OR_SKIP();
     TempDir dir("cache");
     ScopedEnv env("ORBIT_CACHE_DIR", (dir.path / "nested" / "kernels").string());

@@ -74,7 +74,7 @@ __global__ void untf32_mma_kernel() {
 }  // namespace
 
 TEST_SUITE("cpu") {
-TEST_CASE("cuda emulator: shuffles, shared memory, barriers; hangs and divergence become errors") {
+TEST_CASE("cuda emulator: shuffles, shared memory, barriers, hangs and divergence become errors") {
   {
     GuardedArray<float> out(2 * 64);
     emu::launch(2, 64, 0, [&] { shuffle_kernel(out.data()); });

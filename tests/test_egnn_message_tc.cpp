@@ -123,7 +123,7 @@ const TcCase kTcCases[] = {{64, 4, 2, 128, 1, true}, {16, 13, 3, 128, 1, true}, 
 }  // namespace
 
 TEST_SUITE("gpu") {
-  TEST_CASE("gpu egnn_message: the tensor-core forward and backward (f32) = the CPU kernel; and with them off") {
+  TEST_CASE("gpu egnn_message: the tensor-core forward and backward (f32) = the CPU kernel, and with them off") {
     GPU_OR_SKIP();
     for (const char* tc : {"1", "0"}) {
       setenv("ORBIT_EGNN_CUDA_TC", tc, 1);

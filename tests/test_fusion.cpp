@@ -91,7 +91,7 @@ TEST_SUITE("cpu") {
     CHECK(fused_programs >= total * 9 / 10);
   }
 
-  TEST_CASE("fusion: an elementwise chain becomes one kernel; broadcast inputs and immediates stay outside") {
+  TEST_CASE("fusion: an elementwise chain becomes one kernel, broadcast inputs and immediates stay outside") {
     Graph g;
     Var x = g.input("x", {64, 32}, DType::f64), b = g.input("b", {32}, DType::f64);
     Var y = silu(x * 2.0 + b) * tanh(x) - exp(-square(x)) / 3.0;
@@ -110,7 +110,7 @@ TEST_SUITE("cpu") {
     CHECK(rep.find("silu") != std::string::npos);
   }
 
-  TEST_CASE("fusion: a value used outside its chain is materialised once; requested outputs are kept") {
+  TEST_CASE("fusion: a value used outside its chain is materialised once, requested outputs are kept") {
     Graph g;
     Var x = g.input("x", {8, 8}, DType::f64);
     Var h = tanh(x * 3.0);       // used by two chains and requested
@@ -151,7 +151,7 @@ TEST_SUITE("cpu") {
     }
   }
 
-  TEST_CASE("fusion: NumericsCheck::all, Fusion::off and ORBIT_FUSION=0 turn it off; bad fused programs are refused") {
+  TEST_CASE("fusion: NumericsCheck::all, Fusion::off and ORBIT_FUSION=0 turn it off, bad fused programs are refused") {
     Graph g;
     Var x = g.input("x", {4}, DType::f64);
     Var y = exp(x) * 2.0 + 1.0;

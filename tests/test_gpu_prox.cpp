@@ -209,7 +209,7 @@ TEST_SUITE("gpu") {
     CHECK(st.rounds == 10);
   }
 
-  TEST_CASE("gpu prox: d = 0, 1, 2 (closed form), 3 and 4099; shapes, the input untouched, bad weights refused") {
+  TEST_CASE("gpu prox: d = 0, 1, 2 (closed form), 3 and 4099, shapes, the input untouched, bad weights refused") {
     GPU_OR_SKIP();
     for (auto a : kAll) {
       INFO(algorithm_name(a));

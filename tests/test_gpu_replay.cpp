@@ -144,7 +144,7 @@ TEST_CASE("gpu replay: random ops draw fresh numbers on every replay, the same a
   if (replays(graph)) CHECK(graph.replay_stats().replays == 5);
 }
 
-TEST_CASE("gpu replay: parameters updated in place are read in place; a replaced one is captured again") {
+TEST_CASE("gpu replay: parameters updated in place are read in place, a replaced one is captured again") {
   GPU_OR_SKIP();
   const Device dev = device_under_test();
   std::mt19937_64 rng(3);

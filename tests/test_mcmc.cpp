@@ -109,7 +109,7 @@ TEST_SUITE("cpu") {
     CHECK_THROWS_AS(gelman_rubin({{1, 2}}), Error);
   }
 
-  TEST_CASE("mcmc: random symmetries keep energies; runs are deterministic per seed") {
+  TEST_CASE("mcmc: random symmetries keep energies, runs are deterministic per seed") {
     System s = system_by_name("lj13");
     Tensor x = initial_configurations(s, 6, 4);
     Tensor y = x.clone();

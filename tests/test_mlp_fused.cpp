@@ -348,7 +348,7 @@ TEST_SUITE("cpu") {
     CHECK_THROWS_WITH_AS(mlp_fused(x, {w0}, {bad_b}, A{MlpAct::relu}), doctest::Contains("op 'mlp_fused'"), Error);
   }
 
-  TEST_CASE("mlp_fused: attributes print, compare and hash; identical nodes are merged by CSE") {
+  TEST_CASE("mlp_fused: attributes print, compare and hash, identical nodes are merged by CSE") {
     MlpFusedAttr a, b, c;
     a.acts = {MlpAct::silu, MlpAct::identity};
     b.acts = {MlpAct::silu, MlpAct::identity};

@@ -38,7 +38,7 @@ TEST_CASE("mlp tensor-core kernel: the m16n8k8 fragments cover A, B and C exactl
     }
 }
 
-TEST_CASE("mlp tensor-core kernel: tf32 rounding is round-half-away on 13 bits; hi + lo keeps 22 bits") {
+TEST_CASE("mlp tensor-core kernel: tf32 rounding is round-half-away on 13 bits, hi + lo keeps 22 bits") {
   CHECK(mma::tf32_round_host(1.0f) == 1.0f);
   CHECK(mma::tf32_round_host(1.0f + 0x1p-11f) == 1.0f + 0x1p-10f);  // a tie: away from zero
   CHECK(mma::tf32_round_host(-(1.0f + 0x1p-11f)) == -(1.0f + 0x1p-10f));

@@ -75,7 +75,7 @@ TEST_SUITE("cpu") {
       }
   }
 
-  TEST_CASE("relax: nothing to do for a clean batch; bad input is refused") {
+  TEST_CASE("relax: nothing to do for a clean batch, bad input is refused") {
     const systems::System s = systems::system_by_name("dw4");
     Tensor x = reference_rows("dw4_test_first1000.npy", 100);
     systems::RelaxReport rep;

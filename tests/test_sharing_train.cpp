@@ -51,7 +51,7 @@ PreparedData tiny_data(const SharingConfig& c) {
 }  // namespace
 
 TEST_SUITE("cpu") {
-  TEST_CASE("sharing train: FC nets learn synthetic digits; the prox shares most of fc1's weights") {
+  TEST_CASE("sharing train: FC nets learn synthetic digits, the prox shares most of fc1's weights") {
     OneThread one;
     SharingConfig plain = tiny(ModelKind::fc), prox = tiny(ModelKind::fc_prox);
     PreparedData d = tiny_data(plain);

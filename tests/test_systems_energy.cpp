@@ -174,7 +174,7 @@ TEST_SUITE("cpu") {
     }
   }
 
-  TEST_CASE("systems: molecule energies are invariant under E(n) and permutations; gradients equivariant") {
+  TEST_CASE("systems: molecule energies are invariant under E(n) and permutations, gradients equivariant") {
     std::mt19937_64 rng(11);
     for (const std::string name : {"dw4", "lj13", "lj55"}) {
       for (bool unique : {false, true}) {

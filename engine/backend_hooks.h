@@ -19,6 +19,8 @@ struct BackendHooks {
   void* (*cuda_stream_create)() = nullptr;
   void (*cuda_stream_destroy)(void* stream) = nullptr;
   void (*cuda_stream_sync)(void* stream) = nullptr;
+  // One op's kernels are queued on the stream: later ops may reuse its scratch memory (stream order).
+  void (*cuda_stream_op_done)(void* stream) = nullptr;
   // CUDA graphs (Program replay, engine/program.cpp). graph_begin starts capturing the stream: kernels
   // queued on it are recorded, not run, and the scratch memory and check flags they take belong to the
   // graph from then on. graph_end stops; it returns the instantiated graph, or null with the reason in

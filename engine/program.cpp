@@ -293,6 +293,7 @@ void Program::launch_steps(const uint64_t* run_index_dev) {
     }
     KernelCtx ctx{node, ins, values_[s.node], run_index_, stream_.get(), run_index_dev};
     ops().get(node.op).kernels[kernel_index](ctx);
+    if (stream_ && backend_hooks().cuda_stream_op_done) backend_hooks().cuda_stream_op_done(stream_.get());
     if (opts_.numerics == NumericsCheck::all) {
       sync_stream();
       Tensor h = values_[s.node].device().is_cpu() ? values_[s.node] : values_[s.node].to(Device::cpu());

@@ -19,6 +19,7 @@
 #include "engine/error.h"
 #include "kernels/cuda/kernels.h"
 #include "kernels/cuda/runtime.h"
+#include "kernels/cuda/scratch_pool.h"
 
 namespace orbit::cuda {
 
@@ -152,14 +153,14 @@ struct Slab {
 // captured stay reserved for as long as the graph lives (their addresses are baked into it).
 struct GraphState {
   cudaGraphExec_t exec = nullptr;
-  std::vector<void*> scratch;
+  ScratchPool scratch;
   std::vector<Slab> slabs;       // filled in order; the captured memsets reset the flags at every replay
   std::vector<Describe> checks;  // in the order the flags were handed out
 };
 
 struct StreamState {
   cudaStream_t stream = nullptr;
-  std::vector<void*> scratch;
+  ScratchPool scratch;
   std::vector<Slab> slabs;       // kept across syncs; filled in order from `cursor`
   size_t cursor = 0;
   std::vector<Describe> checks;  // in the order flags were handed out (slab by slab)
@@ -211,9 +212,13 @@ bool sync_every_op() {
 
 void* scratch(cudaStream_t s, size_t bytes) {
   StreamState& st = state(s);
-  void* p = alloc().allocate(bytes);
-  (st.capturing ? st.capturing->scratch : st.scratch).push_back(p);
-  return p;
+  ScratchPool& pool = st.capturing ? st.capturing->scratch : st.scratch;
+  return pool.take(bytes, [](size_t b) { return alloc().allocate(b); });
+}
+
+void op_done(cudaStream_t s) {
+  StreamState& st = state(s);
+  (st.capturing ? st.capturing->scratch : st.scratch).op_done();
 }
 
 unsigned long long* check_flag(cudaStream_t s, Describe describe) {
@@ -250,8 +255,7 @@ void sync(cudaStream_t s) {
   StreamState& st = state(s);
   cudaError_t e = cudaStreamSynchronize(s);
   // Scratch is idle now (or the context is broken): back to the cache either way.
-  for (void* p : st.scratch) alloc().release(p);
-  st.scratch.clear();
+  st.scratch.drain([](void* p) { alloc().release(p); });
   std::vector<Describe> checks;
   checks.swap(st.checks);
   std::vector<int> used;
@@ -300,7 +304,7 @@ __global__ void set_counter_kernel(uint64_t* p, uint64_t v) { *p = v; }
 void release_graph(GraphState* g) noexcept {
   if (!g) return;
   if (g->exec) cudaGraphExecDestroy(g->exec);
-  for (void* p : g->scratch) alloc().release(p);
+  g->scratch.drain([](void* p) { alloc().release(p); });
   for (auto& slab : g->slabs) alloc().release(slab.dev);
   delete g;
 }
@@ -405,6 +409,10 @@ void* hook_stream_create() {
   });
 }
 
+void hook_stream_op_done(void* s) {
+  engine_call([&] { cuda::op_done(static_cast<cudaStream_t>(s)); });
+}
+
 void hook_stream_sync(void* s) {
   engine_call([&] { cuda::sync(static_cast<cudaStream_t>(s)); });
 }
@@ -501,6 +509,7 @@ void install_cuda_hooks(BackendHooks& h) {
   h.cuda_stream_create = &hook_stream_create;
   h.cuda_stream_destroy = &hook_stream_destroy;
   h.cuda_stream_sync = &hook_stream_sync;
+  h.cuda_stream_op_done = &hook_stream_op_done;
   h.cuda_empty_cache = &hook_empty_cache;
   h.cuda_graph_begin = &hook_graph_begin;
   h.cuda_graph_end = &hook_graph_end;

@@ -9,9 +9,12 @@
 
 namespace orbit::cuda {
 
-// Device memory for the temporaries of one launch on stream s, from the caching allocator. It stays
-// reserved until the next sync of s (the kernels using it may still be queued), then returns to the cache.
+// Device memory for the temporaries of one op's launches on stream s (kernels/cuda/scratch_pool.h).
+// After op_done(s) (the op's kernels are queued), ops queued later on s may be handed the same memory:
+// stream order keeps them from starting earlier. It returns to the caching allocator at the next sync
+// of s; memory taken while s is capturing a CUDA graph stays with the graph until it is destroyed.
 void* scratch(cudaStream_t s, size_t bytes);
+void op_done(cudaStream_t s);
 
 // A device flag of 3 words for a device-side check on stream s, set to all ones (enqueued on s).
 // Kernels record a failure in word 0 (e.g. atomicMin of the first bad position) and details in

@@ -60,8 +60,16 @@ void silu_keep_n(ApplyFn<T> f, const T* z, T* s, T* u, int64_t m) {
   f(mul, u, z, s, z, m);
 }
 
-// Fixed chunks of whole graphs: at most 64, independent of the thread count.
-int64_t num_chunks(int64_t B) { return std::max<int64_t>(1, std::min<int64_t>(B, 64)); }
+// Fixed chunks of whole graphs, independent of the thread count (the weight gradients are summed per
+// chunk, then over the chunks in order: the same bits on any number of threads). Up to 64, at least 16
+// when there are that many graphs (work for 16 threads); more than 16 only when every chunk still gets
+// about a tile of edge rows. Each chunk costs a weight-gradient partial (33K floats at H 128, zeroed and
+// reduced) and short products: with 64 chunks of two DW4 graphs (24 edge rows each) those overheads
+// took 13% of the CPU training step.
+int64_t num_chunks(int64_t B, int64_t edges, int64_t tile) {
+  const int64_t by_size = (edges + tile - 1) / tile;
+  return std::max<int64_t>(1, std::min<int64_t>({B, 64, std::max<int64_t>(16, by_size)}));
+}
 
 int64_t tile_rows(int64_t H, int64_t elem, int64_t per_recv) {
   const int64_t rows = std::clamp<int64_t>((int64_t(128) << 10) / (std::max<int64_t>(1, H) * elem), 32, 256);
@@ -220,7 +228,7 @@ void egnn_message_forward(const EgnnMsgShape& s, const EgnnMsgIn<T>& in, T* out)
   if (s.B == 0 || per_recv == 0) return;
   const int64_t cap = tile_rows(H, sizeof(T), per_recv);
   const int64_t recv_per_tile = std::max<int64_t>(1, cap / per_recv);
-  for_chunks<T>(s, num_chunks(s.B), [&](int64_t, int64_t b0, int64_t b1) {
+  for_chunks<T>(s, num_chunks(s.B, s.B * n * per_recv, cap), [&](int64_t, int64_t b0, int64_t b1) {
     Tile<T> t(s, in, recv_per_tile * per_recv);
     for (int64_t q0 = b0 * n; q0 < b1 * n; q0 += recv_per_tile) {
       const int64_t q1 = std::min(b1 * n, q0 + recv_per_tile);
@@ -247,7 +255,7 @@ void egnn_message_backward(const EgnnMsgShape& s, const EgnnMsgIn<T>& in, const 
   std::fill(g.x, g.x + s.B * n * d, T(0));
   if (E > 0) std::fill(g.a, g.a + s.B * n * n * E, T(0));
   const int64_t per_recv = s.self_loops ? n : n - 1;
-  const int64_t chunks = num_chunks(s.B);
+  const int64_t chunks = num_chunks(s.B, s.B * n * per_recv, tile_rows(H, sizeof(T), per_recv));
   // The chunks' weight-gradient partials (8 MB at H 128), kept by the calling thread between calls
   // (allocated afresh, they cost a page fault per 4 KB per call). The workers reach them through
   // `partials`: a lambda does not capture a thread_local, the name would mean the worker's own.

@@ -50,6 +50,13 @@ TEST_SUITE("cpu") {
       CHECK(w.ess > 0);
       CHECK(w.ess <= 1);
       CHECK(std::isfinite(w.log_z));
+      // Weighing given configurations (log q through the ODE backwards) gives the model samples the
+      // weights they got with log q from the ODE forwards.
+      CfmImportance v = cfm.weigh(w.x, 10);
+      REQUIRE(v.n == 24);
+      for (int i = 0; i < 24; ++i) CHECK(v.log_w[i] == doctest::Approx(w.log_w[i]).epsilon(1e-3));
+      CHECK(v.log_z == doctest::Approx(w.log_z).epsilon(1e-3));
+      CHECK(v.ess == doctest::Approx(w.ess).epsilon(1e-2));
     }
   }
 
@@ -70,6 +77,27 @@ TEST_SUITE("cpu") {
 }
 
 TEST_SUITE("cpu") {
+  TEST_CASE("cfm: importance weights from given log densities (exact values, bad input named)") {
+    const systems::System s = systems::system_by_name("dw4");
+    Tensor x = systems::initial_configurations(s, 3, 7).cast(DType::f64);
+    std::vector<double> e = systems::energies(s, x).to_vector();
+    std::vector<double> log_q = {-1.0, 0.5, 2.0};
+    CfmImportance w = importance_weights(s, x, log_q);
+    REQUIRE(w.log_w.size() == 3);
+    double mean = 0, z1 = 0, z2 = 0;
+    for (int i = 0; i < 3; ++i) {
+      CHECK(w.log_w[i] == doctest::Approx(-e[i] - log_q[i]).epsilon(1e-14));
+      mean += w.log_w[i] / 3;
+      z1 += std::exp(w.log_w[i]);
+      z2 += std::exp(2 * w.log_w[i]);
+    }
+    CHECK(w.log_z == doctest::Approx(mean).epsilon(1e-12));
+    CHECK(w.ess == doctest::Approx(z1 * z1 / z2 / 3).epsilon(1e-12));
+    CHECK_THROWS_WITH_AS(importance_weights(s, x, {0.0, 1.0}), doctest::Contains("2 log densities"), Error);
+    const double inf = INFINITY;
+    CHECK_THROWS_WITH_AS(importance_weights(s, x, {inf, inf, inf}), doctest::Contains("no finite importance weight"), Error);
+  }
+
   TEST_CASE("cfm: importance resampling follows the weights (systematic, deterministic, bad input named)") {
     // Four 1-D "configurations" with weights 0.1, 0.2, 0.3, 0.4 (and one with weight 0).
     Tensor x = Tensor::from<double>({5, 1}, {10, 20, 30, 40, 50});

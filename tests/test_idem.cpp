@@ -282,6 +282,23 @@ TEST_SUITE("cpu") {
     r = run_orbit("idem sample --checkpoint " + dir + "/checkpoint.safetensors --n 7 --out " + dir + "/s.npy --quiet");
     REQUIRE(r.code == 0);
     CHECK(read_npy(dir + "/s.npy").shape() == Shape({7, 8}));
+    // The likelihood model on the run's samples, and the second draw weighted by it (beyond the paper).
+    const std::string nll = "idem nll --system dw4 --samples " + dir + "/samples.npy --steps 20 --ode-steps 4 --hidden 8 "
+                            "--n 10 --importance-n 10 --quiet";
+    r = run_orbit(nll + " --weigh " + dir + "/s.npy --weigh-n 5 --weighed-out " + dir + "/w.npy");
+    INFO(r.out);
+    REQUIRE(r.code == 0);
+    CHECK(r.out.find("\"nll\": ") != std::string::npos);
+    CHECK(r.out.find("\"sampler_weights\": {\"samples\": ") != std::string::npos);
+    CHECK(r.out.find("\"n\": 5, \"ess\": ") != std::string::npos);
+    CHECK(read_npy(dir + "/w.npy").shape() == Shape({5, 8}));
+    r = run_orbit(nll + " --weigh " + dir + "/samples.npy --weigh-n 5");
+    CHECK(r.code == 0);
+    CHECK(r.out.find("--weigh is the flow's own training set") != std::string::npos);
+    auto missing = run_orbit(nll + " --weigh " + dir + "/none.npy");
+    CHECK(missing.code != 0);
+    CHECK(missing.out.find("no such file") != std::string::npos);
+    CHECK(missing.out.find("(--weigh)") != std::string::npos);
     r = run_orbit("idem eval --checkpoint " + dir + "/checkpoint.safetensors --samples " + dir + "/samples.npy --n 20");
     REQUIRE(r.code == 0);
     CHECK(r.out.find("\"dist_tv\"") != std::string::npos);

@@ -252,12 +252,11 @@ void Cfm::sample(int64_t n, uint64_t seed, Tensor& x, std::vector<double>& log_q
   for (int64_t b = 0; b < n; ++b) log_q[b] = lp0[b] - a[b] - dof * std::log(impl_->scale);
 }
 
-CfmImportance Cfm::importance(int64_t n, uint64_t seed, const ProgressFn& progress) {
-  const systems::System& s = impl_->sys;
-  Tensor x;
-  std::vector<double> log_q;
-  sample(n, seed, x, log_q, progress);
-  std::vector<double> e = systems::energies(s, x).to_vector(), logw(n);
+CfmImportance importance_weights(const systems::System& s, const Tensor& x, const std::vector<double>& log_q) {
+  const int64_t n = static_cast<int64_t>(log_q.size());
+  ORBIT_CHECK(x.rank() == 2 && x.shape()[0] == n, "importance_weights: ", n, " log densities for configurations of shape ",
+              x.shape().str());
+  std::vector<double> e = systems::energies(s, x).to_vector(), logw(static_cast<size_t>(n));
   double mx = -INFINITY, mean = 0;
   int64_t finite = 0;
   for (int64_t b = 0; b < n; ++b) {
@@ -270,7 +269,7 @@ CfmImportance Cfm::importance(int64_t n, uint64_t seed, const ProgressFn& progre
   }
   CfmImportance r;
   r.n = n;
-  ORBIT_CHECK(finite > 0, "no finite importance weight among ", n, " model samples");
+  ORBIT_CHECK(finite > 0, "no finite importance weight among ", n, " configurations");
   r.log_z = mean / finite;
   double z1 = 0, z2 = 0;
   for (double lw : logw)
@@ -283,6 +282,21 @@ CfmImportance Cfm::importance(int64_t n, uint64_t seed, const ProgressFn& progre
   r.x = x;
   r.log_w = std::move(logw);
   return r;
+}
+
+CfmImportance Cfm::importance(int64_t n, uint64_t seed, const ProgressFn& progress) {
+  Tensor x;
+  std::vector<double> log_q;
+  sample(n, seed, x, log_q, progress);
+  return importance_weights(impl_->sys, x, log_q);
+}
+
+CfmImportance Cfm::weigh(const Tensor& x, int64_t batch, const ProgressFn& progress) {
+  Tensor x2 = (x.rank() == 1 ? x.reshaped(Shape({1, impl_->sys.flat_dim()})) : x).cast(DType::f64);
+  CfmLikelihood l = nll(x2, batch, progress);
+  std::vector<double> log_q = l.nll.to_vector();
+  for (double& v : log_q) v = -v;
+  return importance_weights(impl_->sys, x2, log_q);
 }
 
 Tensor importance_resample(const Tensor& x, const std::vector<double>& log_w, int64_t n, uint64_t seed) {

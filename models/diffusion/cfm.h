@@ -44,9 +44,13 @@ struct CfmImportance {
   double log_z = 0;  // mean of log w = -E(x) - log q(x) over the batch (iDEM's estimator)
   double ess = 0;    // 1 / sum softmax(log w)^2, divided by the batch size
   int64_t n = 0;
-  Tensor x;                   // the model samples [n, D] (f64, original units)
+  Tensor x;                   // the weighted configurations [n, D] (f64, original units)
   std::vector<double> log_w;  // their log importance weights (-inf / NaN: weight 0)
 };
+
+// Importance weights log w = -E(x) - log q(x) of configurations x ([n, D], original units) with log q(x)
+// given, and iDEM's log Z and ESS estimates from them. Throws when no weight is finite.
+CfmImportance importance_weights(const systems::System& s, const Tensor& x, const std::vector<double>& log_q);
 
 // Systematic resampling: n rows of x drawn with probabilities softmax(log_w) (non-finite log weights
 // count as 0), one uniform offset from `seed`. The result approximates the target exp(-E) / Z when
@@ -67,6 +71,10 @@ class Cfm {
   void sample(int64_t n, uint64_t seed, Tensor& x, std::vector<double>& log_q, const ProgressFn& progress = {});
   // Samples n points from the model with their log q and importance weights against exp(-E).
   CfmImportance importance(int64_t n, uint64_t seed, const ProgressFn& progress = {});
+  // Importance weights of given configurations (a sampler's output, held out from this model's
+  // training set) against exp(-E), log q from the ODE as in nll(): the model as the learned density
+  // of the sampler, so the weights correct the sampler's samples towards exp(-E) / Z.
+  CfmImportance weigh(const Tensor& x, int64_t batch = 256, const ProgressFn& progress = {});
   const CfmConfig& config() const { return cfg_; }
 
   struct Impl;

@@ -285,13 +285,16 @@ TEST_SUITE("cpu") {
     // The likelihood model on the run's samples, and the second draw weighted by it (beyond the paper).
     const std::string nll = "idem nll --system dw4 --samples " + dir + "/samples.npy --steps 20 --ode-steps 4 --hidden 8 "
                             "--n 10 --importance-n 10 --quiet";
-    r = run_orbit(nll + " --weigh " + dir + "/s.npy --weigh-n 5 --weighed-out " + dir + "/w.npy");
+    r = run_orbit(nll + " --weigh " + dir + "/s.npy --weigh-n 5 --weighed-out " + dir + "/w.npy --plots " + dir + "/nll");
     INFO(r.out);
     REQUIRE(r.code == 0);
     CHECK(r.out.find("\"nll\": ") != std::string::npos);
     CHECK(r.out.find("\"sampler_weights\": {\"samples\": ") != std::string::npos);
     CHECK(r.out.find("\"n\": 5, \"ess\": ") != std::string::npos);
     CHECK(read_npy(dir + "/w.npy").shape() == Shape({5, 8}));
+    for (auto f : {"nll_model_energy.png", "nll_model_resampled_energy.png", "nll_weigh_energy.png",
+                   "nll_weigh_resampled_energy.png"})
+      CHECK_MESSAGE(fs::exists(dir + "/" + f), f);
     r = run_orbit(nll + " --weigh " + dir + "/samples.npy --weigh-n 5");
     CHECK(r.code == 0);
     CHECK(r.out.find("--weigh is the flow's own training set") != std::string::npos);

@@ -411,8 +411,10 @@ int run_nll(const Args& a) {
   // Beyond the paper: the model's own samples, and the same samples resampled by their importance
   // weights (towards exp(-E) / Z), scored against the test set like the sampler's output.
   Tensor resampled = diffusion::importance_resample(w.x, w.log_w, w.n, c.seed + 2);
-  const std::string m_model = evaluate(ic, w.x, test, source, n, "");
-  const std::string m_resampled = evaluate(ic, resampled, test, source, n, "");
+  const std::string plots = a.str("plots");
+  auto plot = [&plots](const char* what) { return plots.empty() ? plots : plots + what; };
+  const std::string m_model = evaluate(ic, w.x, test, source, n, plot("_model"));
+  const std::string m_resampled = evaluate(ic, resampled, test, source, n, plot("_model_resampled"));
   if (a.has("reweighted-out")) write_npy(a.str("reweighted-out"), resampled);
   // Beyond the paper: the sampler's own (held-out) samples weighted by the flow as their learned density.
   std::string m_weigh;
@@ -432,8 +434,8 @@ int run_nll(const Args& a) {
     w.precision(8);
     w << ", \"sampler_weights\": {\"samples\": " << io::json_quote(wpath) << ", \"n\": " << sw.n
       << ", \"ess\": " << sw.ess << ", \"log_z\": " << sw.log_z
-      << ", \"plain\": " << evaluate(ic, sw.x, test, source, n, "")
-      << ", \"resampled\": " << evaluate(ic, sw_resampled, test, source, n, "") << "}";
+      << ", \"plain\": " << evaluate(ic, sw.x, test, source, n, plot("_weigh"))
+      << ", \"resampled\": " << evaluate(ic, sw_resampled, test, source, n, plot("_weigh_resampled")) << "}";
     m_weigh = w.str();
   }
   std::ostringstream o;
@@ -468,6 +470,8 @@ Command idem_nll_command() {
                             "by exp(-E) / q, q the CFM as the sampler's learned density; report ESS and the resampled metrics"},
                   {"weigh-n", "rows of --weigh used", "1000"},
                   {"weighed-out", "write the --weigh samples resampled by their importance weights (.npy)"},
+                  {"plots", "file prefix: energy and distance histograms of the model samples, resampled or not "
+                            "(PREFIX_model*, and with --weigh PREFIX_weigh*)"},
                   {"out", "also write the JSON here"}},
                  run_nll);
 }

@@ -7,6 +7,10 @@
 //   A (16 x 8, row-major): a[r] holds A(g + 8 (r & 1), t + 4 (r >> 1)), r = 0..3.
 //   B (8 x 8, k x n):      b[r] holds B(t + 4 r, g), r = 0..1.
 //   C, D (16 x 8):          c[r] holds C(g + 8 (r >> 1), 2 t + (r & 1)), r = 0..3.
+// Cross-checked (2026-11-28) against CuTe's thread-value layouts for its SM80_16x8x8_F32TF32TF32F32_TN
+// atom as a public write-up derives them (A: (M, K) = (g + 8 v0, t + 4 v1), v = v0 + 2 v1; B: K = t + 4 v,
+// N = g): the same tables. The CUDA emulator (tests/harness/cuda_emu.cpp) uses these functions, so a
+// GPU run is still the only check of the hardware itself.
 //
 // 3xTF32 ("FP32 emulation"): x = hi + lo with hi = tf32(x) and lo = tf32(x - hi), both rounded to
 // nearest (ties away from zero, cvt.rna.tf32.f32); a b ~ a_lo b_hi + a_hi b_lo + a_hi b_hi (the

@@ -31,29 +31,45 @@ using testing::Outputs;
 
 namespace {
 
+// A layer's inputs as guarded "device" arrays of T (the absent ones, without edge attributes or
+// attention, stay null) and the op's shape, as every kernel test here launches them.
+template <class T>
+struct DeviceLayer {
+  std::vector<std::unique_ptr<GuardedArray<T>>> arrays;
+  std::vector<const T*> in;
+  std::vector<const void*> in_void;
+  std::vector<size_t> sizes;  // of every input, present or not
+  scalar::EgnnMsgShape shape;
+
+  explicit DeviceLayer(const testing::egnn_tc::Layer& L)
+      : in(scalar::kEgnnInputs, nullptr), in_void(scalar::kEgnnInputs, nullptr) {
+    const auto& A = L.attr;
+    const std::vector<const std::vector<float>*> host = {&L.P,  &L.Q, &L.x,   &L.w_r, &L.W2,  &L.b2,   &L.W3,
+                                                         &L.b3, &L.w4, &L.a, &L.W_a, &L.w_att, &L.b_att};
+    for (int k = 0; k < scalar::kEgnnInputs; ++k) {
+      sizes.push_back(host[k]->size());
+      if ((k == scalar::kEgnnA || k == scalar::kEgnnWa) && L.E == 0) continue;
+      if ((k == scalar::kEgnnWatt || k == scalar::kEgnnBatt) && !A.attention) continue;
+      arrays.push_back(std::make_unique<GuardedArray<T>>(host[k]->size()));
+      copy_in(*arrays.back(), std::vector<T>(host[k]->begin(), host[k]->end()));
+      in[k] = arrays.back()->data();
+      in_void[k] = in[k];
+    }
+    shape.B = L.B, shape.n = L.n, shape.d = L.d, shape.H = L.H, shape.E = L.E;
+    shape.attention = A.attention, shape.norm_diff = A.norm_diff, shape.tanh = A.tanh, shape.self_loops = A.self_loops;
+    shape.coords_range = A.coords_range, shape.coord_clamp = A.coord_clamp;
+  }
+};
+
 // The FP32/FP64 EGNN message kernels (forward, backward, the partials' reduction) under the emulator
 // against the CPU kernel (itself checked by the op harness's gradchecks).
 template <class T>
 void check_egnn_message_kernels(const testing::egnn_tc::Layer& L, double tol) {
   const int B = L.B, n = L.n, d = L.d, H = L.H, E = L.E;
   const auto& A = L.attr;
-  auto conv = [](const std::vector<float>& v) { return std::vector<T>(v.begin(), v.end()); };
-  const std::vector<std::vector<T>> host = {conv(L.P),  conv(L.Q),  conv(L.x),  conv(L.w_r), conv(L.W2),
-                                            conv(L.b2), conv(L.W3), conv(L.b3), conv(L.w4),  conv(L.a),
-                                            conv(L.W_a), conv(L.w_att), conv(L.b_att)};
-  std::vector<std::unique_ptr<GuardedArray<T>>> dev;
-  std::vector<const T*> in(scalar::kEgnnInputs, nullptr);
-  for (int k = 0; k < scalar::kEgnnInputs; ++k) {
-    if ((k == scalar::kEgnnA || k == scalar::kEgnnWa) && E == 0) continue;
-    if ((k == scalar::kEgnnWatt || k == scalar::kEgnnBatt) && !A.attention) continue;
-    dev.push_back(std::make_unique<GuardedArray<T>>(host[k].size()));
-    std::memcpy(dev.back()->data(), host[k].data(), host[k].size() * sizeof(T));
-    in[k] = dev.back()->data();
-  }
-  scalar::EgnnMsgShape shape;
-  shape.B = B, shape.n = n, shape.d = d, shape.H = H, shape.E = E;
-  shape.attention = A.attention, shape.norm_diff = A.norm_diff, shape.tanh = A.tanh, shape.self_loops = A.self_loops;
-  shape.coords_range = A.coords_range, shape.coord_clamp = A.coord_clamp;
+  const DeviceLayer<T> dl(L);
+  const std::vector<const T*>& in = dl.in;
+  const scalar::EgnnMsgShape& shape = dl.shape;
   const cuda::egnn_msg::Shape s{B, n, d, H, E, A.attention, A.norm_diff, A.tanh, A.self_loops, A.coords_range,
                                 A.coord_clamp};
   const cuda::egnn_msg::Ptrs<T> p{in[0], in[1], in[2], in[3], in[4], in[5], in[6], in[7], in[8],
@@ -98,7 +114,7 @@ void check_egnn_message_kernels(const testing::egnn_tc::Layer& L, double tol) {
   emu::launch(2, 64, 0, [&] { cuda::egnn_msg::reduce_partials<T>(part.data(), B, o.n, wsum); });
 
   std::vector<std::vector<T>> cg(scalar::kEgnnInputs);
-  for (int k = 0; k < scalar::kEgnnInputs; ++k) cg[k].assign(host[k].size(), T(NAN));
+  for (int k = 0; k < scalar::kEgnnInputs; ++k) cg[k].assign(dl.sizes[k], T(NAN));
   cpu::EgnnMsgGrad<T> grad{cg[0].data(), cg[1].data(), cg[2].data(), cg[3].data(), cg[4].data(), cg[5].data(),
                            cg[6].data(), cg[7].data(), cg[8].data(),
                            E > 0 ? cg[scalar::kEgnnA].data() : nullptr, E > 0 ? cg[scalar::kEgnnWa].data() : nullptr,
@@ -148,25 +164,8 @@ TEST_CASE("cuda emulator: the EGNN message tensor-core forward = its replay, bit
     const et::Layer L = et::make_layer(c.B, c.n, c.d, c.H, c.E, c.idem, 300 + c.n + c.H);
     scalar::EgnnTcPlan plan;
     REQUIRE(scalar::plan_egnn_tc(c.H, c.d, c.E, kH100Smem, plan));
-    const std::vector<const std::vector<float>*> host = {&L.P, &L.Q, &L.x, &L.w_r, &L.W2, &L.b2, &L.W3,
-                                                         &L.b3, &L.w4, &L.a, &L.W_a, &L.w_att, &L.b_att};
-    std::vector<std::unique_ptr<GuardedArray<float>>> dev;
-    std::vector<const void*> in(scalar::kEgnnInputs, nullptr);
-    for (int k = 0; k < scalar::kEgnnInputs; ++k) {
-      const bool absent = (k == scalar::kEgnnA || k == scalar::kEgnnWa) ? c.E == 0
-                          : (k == scalar::kEgnnWatt || k == scalar::kEgnnBatt) ? !L.attr.attention
-                                                                               : false;
-      if (absent) continue;
-      dev.push_back(std::make_unique<GuardedArray<float>>(host[k]->size()));
-      copy_in(*dev.back(), *host[k]);
-      in[k] = dev.back()->data();
-    }
-    scalar::EgnnMsgShape shape;
-    shape.B = c.B, shape.n = c.n, shape.d = c.d, shape.H = c.H, shape.E = c.E;
-    shape.attention = L.attr.attention, shape.norm_diff = L.attr.norm_diff, shape.tanh = L.attr.tanh;
-    shape.self_loops = L.attr.self_loops, shape.coords_range = L.attr.coords_range;
-    shape.coord_clamp = L.attr.coord_clamp;
-    const auto args = cuda::egnn_tc::egnn_tc_args(plan, shape, in.data());
+    const DeviceLayer<float> dl(L);
+    const auto args = cuda::egnn_tc::egnn_tc_args(plan, dl.shape, dl.in_void.data());
     GuardedArray<float> out(size_t(c.B) * c.n * (c.H + c.d));
     // 2 CTAs of 2 warps: every warp takes several receivers through the grid-stride loop.
     launch_both_orders(2, 64, plan.smem_bytes, [&] {
@@ -218,22 +217,8 @@ TEST_CASE("cuda emulator: the EGNN message tensor-core backward (+ sender sums, 
     const auto& A = L.attr;
     scalar::EgnnTcPlan plan;
     REQUIRE(scalar::plan_egnn_tc(c.H, c.d, c.E, kH100Smem, plan, true));
-    const std::vector<const std::vector<float>*> host = {&L.P, &L.Q, &L.x, &L.w_r, &L.W2, &L.b2, &L.W3,
-                                                         &L.b3, &L.w4, &L.a, &L.W_a, &L.w_att, &L.b_att};
-    std::vector<std::unique_ptr<GuardedArray<float>>> dev;
-    std::vector<const void*> in(scalar::kEgnnInputs, nullptr);
-    for (int k = 0; k < scalar::kEgnnInputs; ++k) {
-      if ((k == scalar::kEgnnA || k == scalar::kEgnnWa) && c.E == 0) continue;
-      if ((k == scalar::kEgnnWatt || k == scalar::kEgnnBatt) && !A.attention) continue;
-      dev.push_back(std::make_unique<GuardedArray<float>>(host[k]->size()));
-      copy_in(*dev.back(), *host[k]);
-      in[k] = dev.back()->data();
-    }
-    scalar::EgnnMsgShape shape;
-    shape.B = c.B, shape.n = c.n, shape.d = c.d, shape.H = c.H, shape.E = c.E;
-    shape.attention = A.attention, shape.norm_diff = A.norm_diff, shape.tanh = A.tanh, shape.self_loops = A.self_loops;
-    shape.coords_range = A.coords_range, shape.coord_clamp = A.coord_clamp;
-    const auto args = cuda::egnn_tc::egnn_tc_args(plan, shape, in.data());
+    const DeviceLayer<float> dl(L);
+    const auto args = cuda::egnn_tc::egnn_tc_args(plan, dl.shape, dl.in_void.data());
 
     const int64_t nodes = int64_t(c.B) * c.n, deg = A.self_loops ? c.n : c.n - 1, edges = nodes * deg;
     const int64_t H = c.H, d = c.d, W = H + d;
@@ -282,7 +267,7 @@ TEST_CASE("cuda emulator: the EGNN message tensor-core backward (+ sender sums, 
     const std::vector<float> dW2 = product(U1, DZ2), dW3 = product(M, DZ3);
 
     std::vector<std::vector<float>> cg(scalar::kEgnnInputs);
-    for (int k = 0; k < scalar::kEgnnInputs; ++k) cg[k].assign(host[k]->size(), NAN);
+    for (int k = 0; k < scalar::kEgnnInputs; ++k) cg[k].assign(dl.sizes[k], NAN);
     cpu::EgnnMsgIn<float> cin{L.P.data(),  L.Q.data(),  L.x.data(),  L.w_r.data(), L.W2.data(),
                               L.b2.data(), L.W3.data(), L.b3.data(), L.w4.data(),
                               c.E > 0 ? L.a.data() : nullptr,   c.E > 0 ? L.W_a.data() : nullptr,
@@ -292,7 +277,7 @@ TEST_CASE("cuda emulator: the EGNN message tensor-core backward (+ sender sums, 
                                 c.E > 0 ? cg[scalar::kEgnnA].data() : nullptr, c.E > 0 ? cg[scalar::kEgnnWa].data() : nullptr,
                                 A.attention ? cg[scalar::kEgnnWatt].data() : nullptr,
                                 A.attention ? cg[scalar::kEgnnBatt].data() : nullptr};
-    cpu::egnn_message_backward<float>(shape, cin, G.data(), cgr);
+    cpu::egnn_message_backward<float>(dl.shape, cin, G.data(), cgr);
     struct Piece {
       std::string name;
       const float* got;

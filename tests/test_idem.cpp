@@ -298,6 +298,20 @@ TEST_SUITE("cpu") {
     r = run_orbit(nll + " --weigh " + dir + "/samples.npy --weigh-n 5");
     CHECK(r.code == 0);
     CHECK(r.out.find("--weigh is the flow's own training set") != std::string::npos);
+    auto orphan = run_orbit(nll + " --weigh-n 5");
+    CHECK(orphan.code != 0);
+    CHECK(orphan.out.find("need --weigh") != std::string::npos);
+    auto zero = run_orbit(nll + " --weigh " + dir + "/s.npy --weigh-n 0");
+    CHECK(zero.code != 0);
+    CHECK(zero.out.find("--weigh-n") != std::string::npos);
+    // One configuration saved as a 1-D array is one row, not D rows: too few to weigh, said before training.
+    std::vector<double> first = read_npy(dir + "/s.npy").cast(DType::f64).to_vector();
+    first.resize(8);
+    write_npy(dir + "/one.npy", Tensor::from(Shape({8}), first));
+    auto one = run_orbit(nll + " --weigh " + dir + "/one.npy");
+    CHECK(one.code != 0);
+    CHECK(one.out.find("needs at least 2 configurations") != std::string::npos);
+    CHECK(one.out.find("holds 1") != std::string::npos);
     auto missing = run_orbit(nll + " --weigh " + dir + "/none.npy");
     CHECK(missing.code != 0);
     CHECK(missing.out.find("no such file") != std::string::npos);

@@ -349,6 +349,15 @@ int run_eval(const Args& a) {
 
 }  // namespace
 
+// The first n rows (all when fewer) of configurations x ([rows, D], or one [D]), as f64.
+Tensor first_rows(const Tensor& x, int64_t n, int64_t D) {
+  const int64_t rows = x.rank() == 1 ? 1 : x.shape()[0];
+  n = std::min(n, rows);
+  std::vector<double> v = x.cast(DType::f64).to_vector();
+  v.resize(static_cast<size_t>(n * D));
+  return Tensor::from(Shape({n, D}), v);
+}
+
 int run_nll(const Args& a) {
   const std::string train_path = a.str("samples");
   ORBIT_CHECK(fs::is_regular_file(train_path), "no such file '", train_path, "'");
@@ -367,21 +376,24 @@ int run_nll(const Args& a) {
   std::string source;
   Tensor test = reference_for(ic, a, source);
   ORBIT_CHECK(test.defined() && test.numel() > 0, "no test set for ", c.system, ": pass --reference");
-  const int64_t n = std::min<int64_t>(a.integer("n", 1, 10000000), test.shape()[0]);
-  std::vector<double> tv = test.to_vector();
-  tv.resize(static_cast<size_t>(n * sys.flat_dim()));
-  test = Tensor::from(Shape({n, sys.flat_dim()}), tv);
+  test = first_rows(test, a.integer("n", 1, 10000000), sys.flat_dim());
+  const int64_t n = test.shape()[0];
 
   // --weigh is read before the flow trains (minutes), so a bad file fails at once.
   Tensor weigh_in;
+  ORBIT_CHECK(a.has("weigh") || (!a.has("weigh-n") && !a.has("weighed-out")),
+              "--weigh-n and --weighed-out need --weigh (the samples to weigh)");
   if (a.has("weigh")) {
     const std::string wpath = a.str("weigh");
     ORBIT_CHECK(fs::is_regular_file(wpath), "no such file '", wpath, "' (--weigh)");
     if (fs::equivalent(wpath, train_path))
       std::fprintf(stderr, "orbit: warning: --weigh is the flow's own training set: the flow fits those points more "
                            "closely than the sampler's density, which biases the weights (weigh a second draw)\n");
-    weigh_in = read_npy(wpath);
-    systems::check_configurations(sys, weigh_in, "'" + wpath + "'");
+    Tensor wx = read_npy(wpath);
+    systems::check_configurations(sys, wx, "'" + wpath + "'");
+    weigh_in = first_rows(wx, a.integer("weigh-n", 2, 10000000), sys.flat_dim());
+    ORBIT_CHECK(weigh_in.shape()[0] >= 2, "--weigh needs at least 2 configurations; '", wpath, "' holds ",
+                weigh_in.shape()[0]);
   }
   diffusion::Cfm cfm(c);
   util::Progress::Options po;
@@ -420,13 +432,8 @@ int run_nll(const Args& a) {
   std::string m_weigh;
   if (a.has("weigh")) {
     const std::string wpath = a.str("weigh");
-    Tensor wx = weigh_in;
-    const int64_t wn = std::min<int64_t>(a.integer("weigh-n", 1, 10000000), wx.shape()[0]);
-    std::vector<double> wv = wx.cast(DType::f64).to_vector();
-    wv.resize(static_cast<size_t>(wn * sys.flat_dim()));
-    wx = Tensor::from(Shape({wn, sys.flat_dim()}), wv);
     std::optional<util::Progress> w_bar;
-    diffusion::CfmImportance sw = cfm.weigh(wx, 250, bar_for(w_bar, "weigh " + c.system));
+    diffusion::CfmImportance sw = cfm.weigh(weigh_in, 250, bar_for(w_bar, "weigh " + c.system));
     w_bar.reset();
     Tensor sw_resampled = diffusion::importance_resample(sw.x, sw.log_w, sw.n, c.seed + 3);
     if (a.has("weighed-out")) write_npy(a.str("weighed-out"), sw_resampled);

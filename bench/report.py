@@ -2,16 +2,26 @@
 (printed, and written as markdown) and one JSON record for the history.
 
     python3 bench/report.py --dir EXCHANGE --out OUTDIR --command "..." [--commit SHA]
+    python3 bench/report.py --from-record bench/results/bench-cuda-....json --out OUTDIR
+
+The second form renders a stored record again (table, target verdicts, chart) without a new record.
 
 Ratios are PyTorch time / orbit time (above 1: orbit is faster). The card's limits are the better of
 orbit's and PyTorch's SGEMM rate and copy bandwidth measured in the same run; a case's "of limit" is
 max(flops / SGEMM rate, bytes / copy bandwidth) / orbit's time, from the cost model orbit_bench
-declares for the case (bench/README.md)."""
+declares for the case (bench/README.md). On a CUDA run each row with a target from the issues
+(bench/targets.py) gets its verdict (met / MISSED / open) in a "target" column and in a summary; the
+chart (latest-<device>.svg, bench/chart.py) shows the ratios with the targets marked."""
 import argparse
 import glob
 import json
 import os
+import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from chart import write_svg  # noqa: E402
+from targets import judge  # noqa: E402
 
 SI = [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, "")]
 UNITS = {"flop": "FLOP", "B": "B", "pair terms": "pair", "rows": "row", "points": "pt", "weights": "w", "keys": "key"}
@@ -38,32 +48,27 @@ def load(path, default):
         return default
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--dir", required=True)
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--command", default="bash bench/run.sh")
-    ap.add_argument("--commit", default="unknown")
-    ap.add_argument("--note", default="")
-    a = ap.parse_args()
-
-    orbit_docs = [load(p, None) for p in sorted(glob.glob(os.path.join(a.dir, "*.orbit.json")))]
+def collect(folder):
+    """orbit_bench's documents and the rows (orbit result, peer result) of one exchange folder."""
+    orbit_docs = [load(p, None) for p in sorted(glob.glob(os.path.join(folder, "*.orbit.json")))]
     orbit_docs = [d for d in orbit_docs if d]
     if not orbit_docs:
-        raise SystemExit("report: no orbit_bench results in %s" % a.dir)
+        raise SystemExit("report: no orbit_bench results in %s" % folder)
     peers = {}
-    for p in glob.glob(os.path.join(a.dir, "*.peer.json")):
+    for p in glob.glob(os.path.join(folder, "*.peer.json")):
         for r in load(p, []):
             peers[r["case"]] = r
-    head = orbit_docs[0]
     rows = []
     for d in orbit_docs:
         for r in d["results"]:
             rows.append(dict(orbit=r, peer=peers.get(r["case"], {})))
     order = ["ceiling", "mlp", "pinn", "energy", "egnn", "idem", "prox"]
     rows.sort(key=lambda x: order.index(x["orbit"]["workload"]) if x["orbit"]["workload"] in order else 99)
+    return orbit_docs, rows
 
-    # The card's limits, measured in this run.
+
+def limits(rows):
+    """The machine's SGEMM rate and copy bandwidth: the better side of this run's ceiling cases."""
     peak_flops = peak_bw = None
     for x in rows:
         o, p = x["orbit"], x["peer"]
@@ -72,8 +77,10 @@ def main():
             peak_flops = o["flops"] / (best_ms * 1e-3)
         elif o["case"].startswith("copy"):
             peak_bw = o["bytes"] / (best_ms * 1e-3)
+    return peak_flops, peak_bw
 
-    device = head["device"]
+
+def table_rows(rows, device, peak_flops, peak_bw):
     table = []
     for x in rows:
         o, p = x["orbit"], x["peer"]
@@ -105,20 +112,121 @@ def main():
             eager_ratio=(em / om) if em and om else None, compiled_ratio=(cm / om) if cm and om else None,
             rate=si(o["work"] / (om * 1e-3), o["work_unit"]) if o.get("work") and om else "-",
             of_limit=frac, agree=agree, notes="; ".join(notes), compile_s=p.get("compile_s")))
+    return table
+
+
+def add_verdicts(table, orbit_rows, device):
+    """Each row's target verdict (bench/targets.py); the issues' targets are judged on CUDA runs only."""
+    by_case = {o["case"]: o for o in orbit_rows}
+    for t in table:
+        t["target_status"], t["target"] = None, ""
+        if device != "cuda":
+            continue
+        o = by_case.get(t["case"], {})
+        om = t["orbit_ms"]
+        work_per_s = o["work"] / (om * 1e-3) if o.get("work") and om else None
+        t["target_status"], t["target"] = judge(t["case"], om, t["eager_ratio"], t["compiled_ratio"], work_per_s,
+                                                o.get("work_unit", ""))
+
+
+def render(table, meta, device, md_path, svg_path, title):
+    """Prints the table and writes it as markdown and as the SVG chart; returns the markdown text."""
+    judged = device == "cuda"
+    hdr = ["workload", "orbit ms", "torch eager ms", "torch.compile ms", "eager/orbit", "compile/orbit",
+           "orbit throughput", "of limit", "agree"] + (["target"] if judged else [])
+
+    def cells(t):
+        c = [t["label"], fmt_ms(t["orbit_ms"]), fmt_ms(t["eager_ms"]), fmt_ms(t["compiled_ms"]),
+             "%.2fx" % t["eager_ratio"] if t["eager_ratio"] else "-",
+             "%.2fx" % t["compiled_ratio"] if t["compiled_ratio"] else "-",
+             t["rate"], "%.1f%%" % (100 * t["of_limit"]) if t["of_limit"] is not None else "-", t["agree"]]
+        if judged:
+            c.append("%s: %s" % (t["target_status"], t["target"]) if t.get("target_status") else "-")
+        return c
+
+    widths = [max(len(h), *(len(cells(t)[i]) for t in table)) for i, h in enumerate(hdr)]
+    print()
+    for m in meta:
+        print(m)
+    print()
+    print("  ".join(h.ljust(w) for h, w in zip(hdr, widths)))
+    for t in table:
+        print("  ".join(c.ljust(w) for c, w in zip(cells(t), widths)))
+    notes = [(t["label"], t["notes"]) for t in table if t.get("notes")]
+    for lab, n in notes:
+        print("  note: %s: %s" % (lab, n))
+    summary = verdict_summary(table) if judged else ""
+    if summary:
+        print("\n" + summary)
+    md = ["| " + " | ".join(hdr) + " |", "|" + "---|" * len(hdr)]
+    md += ["| " + " | ".join(cells(t)) + " |" for t in table]
+    md_text = "\n".join("- " + m for m in meta) + "\n\n" + "\n".join(md) + "\n"
+    if notes:
+        md_text += "\n" + "\n".join("- %s: %s" % n for n in notes) + "\n"
+    if summary:
+        md_text += "\n" + summary + "\n"
+    with open(md_path, "w") as f:
+        f.write(md_text)
+    wrote = [md_path]
+    if write_svg(svg_path, table, title, judged):
+        wrote.append(svg_path)
+    print("\nwrote " + " and ".join(wrote))
+    return md_text
+
+
+def verdict_summary(table):
+    judged = [t for t in table if t.get("target_status")]
+    if not judged:
+        return ""
+    lines = ["targets (issues 4, 7, 8, 10, 11): %d met, %d missed, %d open of %d" % (
+        sum(t["target_status"] == "met" for t in judged), sum(t["target_status"] == "MISSED" for t in judged),
+        sum(t["target_status"] == "open" for t in judged), len(judged))]
+    lines += ["- %s %s: %s" % (t["target_status"], t["label"], t["target"]) for t in judged]
+    return "\n".join(lines)
+
+
+def from_record(path, out):
+    rec = load(path, None)
+    if not rec or "table" not in rec:
+        raise SystemExit("report: %s is not a bench record (no 'table')" % path)
+    device = rec.get("device", "?")
+    table = rec["table"]
+    add_verdicts(table, rec.get("orbit", []), device)
+    meta = ["device: %s (%s)" % (rec.get("device_name", "?"), device), "date: %s" % rec.get("date", "?"),
+            "commit: %s" % rec.get("commit", "?"), "command: %s" % rec.get("command", "?"),
+            "rendered again from %s" % os.path.basename(path)]
+    os.makedirs(out, exist_ok=True)
+    base = os.path.join(out, os.path.splitext(os.path.basename(path))[0])
+    render(table, meta, device, base + ".md", base + ".svg",
+           "orbit vs PyTorch on %s, %s" % (rec.get("device_name", device), rec.get("date", "")))
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dir")
+    ap.add_argument("--from-record")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--command", default="bash bench/run.sh")
+    ap.add_argument("--commit", default="unknown")
+    ap.add_argument("--note", default="")
+    a = ap.parse_args()
+    if a.from_record:
+        return from_record(a.from_record, a.out)
+    if not a.dir:
+        ap.error("one of --dir or --from-record is required")
+
+    orbit_docs, rows = collect(a.dir)
+    head = orbit_docs[0]
+    peak_flops, peak_bw = limits(rows)
+    device = head["device"]
+    table = table_rows(rows, device, peak_flops, peak_bw)
+    add_verdicts(table, [x["orbit"] for x in rows], device)
 
     torch_v = next((x["peer"].get("torch") for x in rows if x["peer"].get("torch")), "not run")
     torch_dev = next((x["peer"].get("torch_device") for x in rows if x["peer"].get("torch_device")), "")
     threads = next((x["peer"].get("torch_threads") for x in rows if x["peer"].get("torch_threads")), None)
     date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    hdr = ["workload", "orbit ms", "torch eager ms", "torch.compile ms", "eager/orbit", "compile/orbit",
-           "orbit throughput", "of limit", "agree"]
-
-    def cells(t):
-        return [t["label"], fmt_ms(t["orbit_ms"]), fmt_ms(t["eager_ms"]), fmt_ms(t["compiled_ms"]),
-                "%.2fx" % t["eager_ratio"] if t["eager_ratio"] else "-",
-                "%.2fx" % t["compiled_ratio"] if t["compiled_ratio"] else "-",
-                t["rate"], "%.1f%%" % (100 * t["of_limit"]) if t["of_limit"] is not None else "-", t["agree"]]
-
     ceil_txt = "limits (best of orbit and PyTorch in this run): SGEMM f32 %s, copy %s" % (
         si(peak_flops, "flop") if peak_flops else "-", si(peak_bw, "B") if peak_bw else "-")
     meta = ["device: %s (%s)" % (head["device_name"], device), "date: %s" % date, "commit: %s" % a.commit,
@@ -132,30 +240,16 @@ def main():
             ("torch ", "not tried"))), "")
         if why:
             meta.append("torch.compile: %s" % why)
+    if device != "cuda":
+        meta.append("targets: the issues' targets are for the GPU; not judged on %s" % device)
     if a.note:
         meta.append("note: %s" % a.note)
 
-    widths = [max(len(h), *(len(cells(t)[i]) for t in table)) for i, h in enumerate(hdr)]
-    print()
-    for m in meta:
-        print(m)
-    print()
-    print("  ".join(h.ljust(w) for h, w in zip(hdr, widths)))
-    for t in table:
-        print("  ".join(c.ljust(w) for c, w in zip(cells(t), widths)))
-    notes = [(t["label"], t["notes"]) for t in table if t["notes"]]
-    for lab, n in notes:
-        print("  note: %s: %s" % (lab, n))
-
     os.makedirs(a.out, exist_ok=True)
+    render(table, meta, device, os.path.join(a.out, "latest-%s.md" % device),
+           os.path.join(a.out, "latest-%s.svg" % device),
+           "orbit vs PyTorch on %s, %s, commit %s" % (head["device_name"], date, a.commit))
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    md = ["| " + " | ".join(hdr) + " |", "|" + "---|" * len(hdr)]
-    md += ["| " + " | ".join(cells(t)) + " |" for t in table]
-    md_text = "\n".join("- " + m for m in meta) + "\n\n" + "\n".join(md) + "\n"
-    if notes:
-        md_text += "\n" + "\n".join("- %s: %s" % n for n in notes) + "\n"
-    with open(os.path.join(a.out, "latest-%s.md" % device), "w") as f:
-        f.write(md_text)
     record = dict(date=date, commit=a.commit, command=a.command, device=device, device_name=head["device_name"],
                   torch=torch_v, torch_device=torch_dev, orbit_threads=head["threads"], torch_threads=threads,
                   loadavg_start=head["loadavg_start"], loadavg_end=orbit_docs[-1]["loadavg_end"],
@@ -164,7 +258,7 @@ def main():
     path = os.path.join(a.out, "bench-%s-%s.json" % (device, stamp))
     with open(path, "w") as f:
         json.dump(record, f, indent=1)
-    print("\nwrote %s and %s" % (path, os.path.join(a.out, "latest-%s.md" % device)))
+    print("wrote %s" % path)
     bad = [t["label"] for t in table if t["agree"].startswith("NO")]
     if bad:
         print("DISAGREEMENT beyond tolerance: " + ", ".join(bad))

@@ -1,8 +1,10 @@
 // The fused elementwise op: what the compiler's fusion pass (engine/compile/fusion.cpp) puts in place of
-// a group of elementwise ops over one iteration space. Its attribute is the group as a register program
-// (kernels/scalar/fused.h) that the CPU and CUDA kernels interpret per element. It only appears in
-// compiled programs, but it is a full op: its VJP expands the program back into primitive ops, so a
-// fused graph can still be differentiated (to any order), and the op harness checks it like any other.
+// a group of elementwise ops over one iteration space, optionally closed by one reduction (a sum or mean
+// over some axes of the space, so the group's values never go to memory). Its attribute is the group as
+// a register program (kernels/scalar/fused.h) that the CPU and CUDA kernels interpret per element. It
+// only appears in compiled programs, but it is a full op: its VJP expands the program (and the
+// reduction) back into primitive ops, so a fused graph can still be differentiated (to any order), and
+// the op harness checks it like any other.
 #pragma once
 #include <string>
 #include <vector>
@@ -17,12 +19,21 @@ struct FusedAttr : Attr<FusedAttr> {
   std::vector<int64_t> code;    // 5 per instruction: opcode, dst, a, b, c (register slots)
   std::vector<double> params;   // 2 per instruction: p0, p1
   int64_t out_slot = 0, slots = 0;
-  Shape shape;                  // the iteration space = the output's shape
+  Shape shape;                  // the iteration space (the output's shape unless reduced)
   DType dtype = DType::f32;
   std::string ops;              // the fused ops' names, for dumps ("mul add silu")
-  auto fields() const { return std::tie(code, params, out_slot, slots, shape, dtype, ops); }
+  // The closing reduction: none, or the sum / mean over `reduce_axes` (sorted, unique) of the space.
+  enum Reduce : int64_t { none = 0, sum = 1, mean = 2 };
+  int64_t reduce = none;
+  std::vector<int64_t> reduce_axes;
+  bool keepdims = false;
+  auto fields() const {
+    return std::tie(code, params, out_slot, slots, shape, dtype, ops, reduce, reduce_axes, keepdims);
+  }
   int64_t num_instrs() const { return static_cast<int64_t>(code.size()) / 5; }
   scalar::FusedInstr instr(int64_t k) const;
+  Shape out_shape() const;       // the iteration space, reduced when the group ends in a reduction
+  int64_t reduced_extent() const;  // elements summed per output (1 without a reduction)
 };
 
 // The op's id (registered on first use).
@@ -36,5 +47,11 @@ Var expand_fused(const FusedAttr& attr, const std::vector<Var>& inputs);
 
 // The kernel-side description: the program plus how each input is read (from the input shapes).
 scalar::FusedProgram fused_program(const FusedAttr& attr, const std::vector<Shape>& input_shapes);
+
+// For a group closed by a reduction: the same program over the iteration space with its dims permuted
+// so that the kept dims come first and the reduced dims last (each keeping its order), so output o's
+// values are the elements [o R, (o + 1) R) of the permuted space, in the order the unfused reduction
+// adds them (R = attr.reduced_extent()).
+scalar::FusedProgram fused_reduce_program(const FusedAttr& attr, const std::vector<Shape>& input_shapes);
 
 }  // namespace orbit

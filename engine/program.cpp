@@ -64,7 +64,7 @@ Program compile(const Graph& g, const std::vector<Var>& outputs, Device device, 
   passes::Rewritten r = opts.optimize ? passes::simplify(g, out_ids) : passes::prune(g, out_ids);
   if (expand_egnn_messages(r.graph, r.outputs, device) && opts.optimize) r = passes::simplify(r.graph, r.outputs);
   if (passes::mlp_fusion_enabled(opts, device)) r = passes::fuse_mlp(r.graph, r.outputs);
-  if (fusion_enabled(opts, device)) r = passes::fuse(r.graph, r.outputs);
+  if (fusion_enabled(opts, device)) r = passes::fuse(r.graph, r.outputs, passes::fuse_options_for(device));
   Program p;
   p.graph_ = std::move(r.graph);
   p.outputs_ = std::move(r.outputs);
@@ -146,7 +146,8 @@ std::string Program::report() const {
   for (const Step& s : steps_) {
     const Node& node = graph_.node(s.node);
     auto* f = dynamic_cast<const FusedAttr*>(node.attr.get());
-    if (f) os << "fused %" << s.node << " " << node.shape.str() << " " << dtype_name(node.dtype) << ": " << f->ops << " ("
+    if (f) os << "fused %" << s.node << " " << node.shape.str() << " " << dtype_name(node.dtype) << ": " << f->ops
+              << (f->reduce != FusedAttr::none ? " over " + f->shape.str() : std::string()) << " ("
               << node.inputs.size() << " inputs, " << f->slots << " registers)\n";
   }
   os << graph_.dump();

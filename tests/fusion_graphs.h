@@ -1,6 +1,7 @@
 // Shared by the fusion tests (test_fusion.cpp) and the generated-kernel tests (test_cuda_codegen.cpp):
 // random graphs of elementwise chains over one iteration space, fed by inputs of broadcastable shapes
-// and interrupted by reductions (and, optionally, matrix products and reshapes), plus comparisons.
+// and interrupted (or closed) by reductions (and, optionally, matrix products and reshapes), plus
+// comparisons.
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -8,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/fused.h"
 #include "engine/orbit.h"
 
 namespace orbit::fusion_test {
@@ -82,6 +84,16 @@ inline RandomGraph random_graph(uint64_t seed, DType dt, const Shape& space, con
   }
   r.outputs = {full(pool.back()), pool[pool.size() - 4], sum(pool[pool.size() - 2])};
   return r;
+}
+
+// The program's fused groups that end in a sum or mean.
+inline int num_reduce_closed(const Program& p) {
+  int k = 0;
+  for (NodeId id = 0; id < p.graph().size(); ++id) {
+    const Node& n = p.graph().node(id);
+    if (n.kind == NodeKind::op && n.op == fused_op()) k += n.attr_as<FusedAttr>().reduce != FusedAttr::none;
+  }
+  return k;
 }
 
 // Equal element for element (NaN matches NaN).

@@ -3,8 +3,14 @@
 // consumers and non-elementwise ops in between, fused programs equal unfused ones bit for bit on the
 // CPU (same scalar functors, same order), for the forward graph, its gradient and its second-order
 // graph; kernels and planned memory shrink; a fused graph can itself be differentiated; the switches
-// turn fusion off. On the GPU (suite "gpu"), the fused CUDA kernel agrees with the CPU.
+// turn fusion off. Groups closed by a sum or mean equal the unfused reduction bit for bit on any thread
+// count and differentiate to second order. On the GPU (suite "gpu"), the fused CUDA kernels agree with
+// the CPU.
 #include <doctest/doctest.h>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 
 #include <cmath>
 #include <cstdlib>
@@ -64,7 +70,7 @@ constexpr bool kBitwise = false;
 
 TEST_SUITE("cpu") {
   TEST_CASE("fusion: random graphs fused equal unfused bit for bit, forward and to second order (f64, f32)") {
-    int fused_programs = 0, total = 0;
+    int fused_programs = 0, total = 0, reduce_closed = 0;
     for (DType dt : {DType::f64, DType::f32})
       for (int order = 0; order <= 2; ++order)
         for (uint64_t seed = 1; seed <= 25; ++seed) {
@@ -84,11 +90,15 @@ TEST_SUITE("cpu") {
           }
           CHECK(fused.num_kernels() <= plain.num_kernels());
           if (order < 2) fused_programs += fused.num_fused() > 0, ++total;
+          reduce_closed += num_reduce_closed(fused);
           if (fused.num_fused() == 0 && std::getenv("ORBIT_FUSION_DEBUG")) MESSAGE(fused.report());
         }
     // The generator is meant to produce fusible chains: nearly every forward and gradient program fuses.
     CAPTURE(total);
     CHECK(fused_programs >= total * 9 / 10);
+    // Sums of chains (the generator's row sums, the gradients' sums over broadcast dims) close groups.
+    CAPTURE(reduce_closed);
+    CHECK(reduce_closed >= total);
   }
 
   TEST_CASE("fusion: an elementwise chain becomes one kernel, broadcast inputs and immediates stay outside") {
@@ -185,7 +195,176 @@ TEST_SUITE("cpu") {
   }
 }
 
+namespace {
+
+// y = reduce(silu(x * 2 + b) * tanh(x) - exp(-x^2) / 3) over `axes` of x [4, 6, 5] (b [5]).
+struct ReduceCase {
+  Graph g;
+  Var x, b, y;
+  Feeds feeds;
+  ReduceCase(std::vector<int64_t> axes, bool use_mean, bool keepdims, DType dt, const Shape& xs = Shape({4, 6, 5})) {
+    x = g.input("x", xs, dt);
+    b = g.input("b", {xs[xs.rank() - 1]}, dt);
+    Var v = silu(x * 2.0 + b) * tanh(x) - exp(-square(x)) / 3.0;
+    y = use_mean ? mean(v, axes, keepdims) : sum(v, axes, keepdims);
+    std::mt19937_64 rng(axes.size() * 7 + use_mean);
+    feeds = {{"x", random_values(xs, dt, rng)}, {"b", random_values(Shape({xs[xs.rank() - 1]}), dt, rng)}};
+  }
+};
+
+}  // namespace
+
+TEST_SUITE("cpu") {
+  TEST_CASE("fusion: a sum or mean closes a group (one kernel, nothing in memory) with the unfused bits, any axes") {
+    CompileOptions off;
+    off.fusion = CompileOptions::Fusion::off;
+    const std::vector<std::vector<int64_t>> axes_cases = {{2}, {1}, {0}, {0, 2}, {0, 1, 2}, {1, 2}};
+    for (DType dt : {DType::f64, DType::f32})
+      for (const auto& axes : axes_cases)
+        for (bool use_mean : {false, true})
+          for (bool keepdims : {false, true}) {
+            INFO(dtype_name(dt) << " axes " << axes.size() << " first " << axes[0] << " mean " << use_mean << " keepdims "
+                                << keepdims);
+            ReduceCase c(axes, use_mean, keepdims, dt);
+            Program fused = compile(c.g, {c.y}), plain = compile(c.g, {c.y}, Device::cpu(), off);
+            CHECK(fused.num_kernels() == 1);
+            CHECK(num_reduce_closed(fused) == 1);
+            CHECK(fused.planned_peak_bytes() == 0);
+            auto got = fused.run(c.feeds)[0], want = plain.run(c.feeds)[0];
+            CHECK(got.shape() == want.shape());
+            if (kBitwise) CHECK(same_bits(got, want));
+            else CHECK(max_rel(got, want) <= (dt == DType::f64 ? 1e-13 : 1e-5));
+          }
+    ReduceCase c({1}, false, false, DType::f64);
+    const std::string rep = compile(c.g, {c.y}).report();
+    CHECK(rep.find("| sum over [4, 6, 5]") != std::string::npos);
+  }
+
+  TEST_CASE("fusion: closed groups on many threads, long and short reductions, equal one thread bit for bit") {
+    // Long rows (> one chunk per output), short rows (many outputs per chunk), and a few outputs over
+    // many elements (the values first in parallel, then the sums).
+    const std::vector<std::pair<Shape, std::vector<int64_t>>> cases = {
+        {Shape({3, 1000}), {1}}, {Shape({700, 3}), {1}}, {Shape({2, 20000}), {1}}, {Shape({20000, 2}), {0}}};
+    CompileOptions off;
+    off.fusion = CompileOptions::Fusion::off;
+    for (const auto& [shape, axes] : cases) {
+      INFO(shape.str());
+      ReduceCase c(axes, false, false, DType::f32, shape);
+      Program fused = compile(c.g, {c.y}), plain = compile(c.g, {c.y}, Device::cpu(), off);
+      REQUIRE(num_reduce_closed(fused) == 1);
+      const Tensor want = plain.run(c.feeds)[0];
+#if defined(_OPENMP)
+      const int saved = omp_get_max_threads();
+      for (int threads : {1, 3}) {
+        omp_set_num_threads(threads);
+        CHECK(same_bits(fused.run(c.feeds)[0], want));
+      }
+      omp_set_num_threads(saved);
+#else
+      CHECK(same_bits(fused.run(c.feeds)[0], want));
+#endif
+    }
+  }
+
+  TEST_CASE("fusion: a group closed by a reduction differentiates to second order, the switches, bad reductions") {
+    ReduceCase c({0, 2}, true, true, DType::f64, Shape({3, 4, 5}));
+    passes::Rewritten fz = passes::fuse(c.g, {c.y.id()});
+    Graph& fg = fz.graph;
+    int closed = 0;
+    for (int i = 0; i < fg.size(); ++i)
+      closed += fg.node(i).kind == NodeKind::op && fg.node(i).op == fused_op() &&
+                fg.node(i).attr_as<FusedAttr>().reduce == FusedAttr::mean;
+    REQUIRE(closed == 1);
+    Var yf(&fg, fz.outputs[0]), xf = fg.find("x"), bf = fg.find("b");
+    auto d1 = grad(sum(yf * yf), {xf, bf});
+    auto d2 = grad(sum(d1[0] * d1[0]) + sum(d1[1]), {xf, bf});
+    auto e1 = grad(sum(c.y * c.y), {c.x, c.b});
+    auto e2 = grad(sum(e1[0] * e1[0]) + sum(e1[1]), {c.x, c.b});
+    auto got = compile(fg, {yf, d1[0], d1[1], d2[0], d2[1]}).run(c.feeds);
+    auto want = compile(c.g, {c.y, e1[0], e1[1], e2[0], e2[1]}).run(c.feeds);
+    for (size_t i = 0; i < got.size(); ++i) {
+      CAPTURE(i);
+      CHECK(max_rel(got[i], want[i]) <= 1e-14);
+    }
+    // Switches: ORBIT_FUSION_REDUCE=0 leaves the reduction unfused; CUDA closes groups only when asked.
+    setenv("ORBIT_FUSION_REDUCE", "0", 1);
+    CHECK(num_reduce_closed(compile(c.g, {c.y})) == 0);
+    CHECK(!passes::fuse_options_for(Device::cpu()).reductions);
+    unsetenv("ORBIT_FUSION_REDUCE");
+    CHECK(passes::fuse_options_for(Device::cpu()).reductions);
+    CHECK(!passes::fuse_options_for(Device::cuda(0)).reductions);
+    setenv("ORBIT_FUSION_REDUCE", "1", 1);
+    const passes::FuseOptions gpu = passes::fuse_options_for(Device::cuda(0));
+    CHECK((gpu.reductions && gpu.min_reduce_outputs == 4096 && gpu.max_reduce_extent == 1024));
+    unsetenv("ORBIT_FUSION_REDUCE");
+    passes::FuseOptions few;
+    few.min_reduce_outputs = 1000;  // 4 outputs here: not closed
+    ReduceCase fresh({0, 2}, true, true, DType::f64, Shape({3, 4, 5}));
+    CHECK(passes::fuse(fresh.g, {fresh.y.id()}, few).graph.size() == passes::fuse(fresh.g, {fresh.y.id()}).graph.size() + 1);
+    // A requested intermediate, or one read twice, cannot be closed over.
+    Graph g;
+    Var x = g.input("x", {4, 5}, DType::f64);
+    Var v = exp(x) * 2.0;
+    Var s = sum(v, {1});
+    CHECK(num_reduce_closed(compile(g, {s, v})) == 0);
+    CHECK(num_reduce_closed(compile(g, {sum(s) + sum(v)})) == 0);
+    CHECK(num_reduce_closed(compile(g, {s})) == 1);
+    // Hostile attributes.
+    FusedAttr a;
+    a.shape = Shape({4});
+    a.dtype = DType::f64;
+    a.slots = 1;
+    a.code = {scalar::f_load, 0, 0, 0, 0};
+    a.params = {0, 0};
+    a.reduce = 7;
+    Var x4 = g.input("x4", {4}, DType::f64);
+    CHECK_THROWS_WITH_AS(fused_elementwise({x4}, a), doctest::Contains("unknown reduction 7"), Error);
+    a.reduce = FusedAttr::sum;
+    a.reduce_axes = {1};
+    CHECK_THROWS_WITH_AS(fused_elementwise({x4}, a), doctest::Contains("within rank 1"), Error);
+    a.reduce_axes = {};
+    CHECK_THROWS_WITH_AS(fused_elementwise({x4}, a), doctest::Contains("over no axes"), Error);
+    a.reduce = FusedAttr::none;
+    a.keepdims = true;
+    CHECK_THROWS_WITH_AS(fused_elementwise({x4}, a), doctest::Contains("without a reduction"), Error);
+    a.keepdims = false;
+    a.reduce = FusedAttr::mean;
+    a.reduce_axes = {0};
+    a.keepdims = true;
+    CHECK(fused_elementwise({x4}, a).shape() == Shape({1}));
+  }
+}
+
 TEST_SUITE("gpu") {
+  TEST_CASE("gpu fusion: groups closed by a sum or mean (ORBIT_FUSION_REDUCE=1), generated and interpreted, = the CPU") {
+    GPU_OR_SKIP();
+    setenv("ORBIT_FUSION_REDUCE", "1", 1);
+    CompileOptions off;
+    off.fusion = CompileOptions::Fusion::off;
+    // An EGNN-like aggregation over neighbours (13 per output, 53,248 outputs) and a row sum.
+    const std::vector<std::pair<Shape, std::vector<int64_t>>> cases = {{Shape({256, 13, 13, 16}), {2}},
+                                                                       {Shape({8192, 7}), {1}},
+                                                                       {Shape({64, 100, 3}), {1}}};
+    for (const char* codegen : {"1", "0"})
+      for (DType dt : {DType::f64, DType::f32})
+        for (const auto& [shape, axes] : cases)
+          for (bool use_mean : {false, true}) {
+            INFO("codegen " << codegen << " " << dtype_name(dt) << " " << shape.str() << " mean " << use_mean);
+            setenv("ORBIT_FUSION_CODEGEN", codegen, 1);
+            ReduceCase c(axes, use_mean, false, dt, shape);
+            CompileOptions on;
+            on.fusion = CompileOptions::Fusion::on;
+            Program gpu = compile(c.g, {c.y}, testing::device_under_test(), on);
+            CHECK(num_reduce_closed(gpu) == 1);
+            const Tensor got = gpu.run(c.feeds)[0].to(Device::cpu());
+            const Tensor want = compile(c.g, {c.y}, Device::cpu(), off).run(c.feeds)[0];
+            CHECK(max_rel(got, want) <= (dt == DType::f64 ? 1e-12 : 1e-5));
+          }
+    unsetenv("ORBIT_FUSION_CODEGEN");
+    unsetenv("ORBIT_FUSION_REDUCE");
+  }
+
+
   TEST_CASE("gpu fusion: fused CUDA programs agree with the CPU on random graphs, forward and gradients") {
     GPU_OR_SKIP();
     for (DType dt : {DType::f64, DType::f32})

@@ -7,7 +7,7 @@
 #
 #   bash tools/device-session.sh            # on the GPU machine, with device_bin/ carried
 # Knobs: ORBIT_SESSION_BUDGET (seconds for device-check.sh, default 330), ORBIT_SESSION_VARIANTS (default
-# "egnnfwd mlpfma pairordered egnnfused nograph"; "" skips), ORBIT_SESSION_WORKLOADS (default mlp,pinn,egnn,idem),
+# "egnnfwd mlpfma pairordered egnnfused fusereduce"; "" skips), ORBIT_SESSION_WORKLOADS (default mlp,pinn,egnn,idem),
 # ORBIT_SESSION_VARIANT_LIMIT (seconds per variant, 90), and device-check.sh's own knobs. The whole
 # script takes about 6 minutes on an H100 with the defaults.
 set -uo pipefail
@@ -40,7 +40,9 @@ OUT=$work bash tools/device-check.sh
 #              (egnn, idem: the sampler is forward only)
 #   mlpfma     ORBIT_MLP_CUDA_TC=0: the fused MLP on FP32 FMAs instead of tensor cores (mlp only)
 #   pairordered ORBIT_PAIR_CUDA_ORDERED=1: the pair kernel visiting every pair from both ends (energy only)
-variants=${ORBIT_SESSION_VARIANTS-egnnfwd mlpfma pairordered egnnfused nograph}
+#   fusereduce ORBIT_FUSION_REDUCE=1: fused groups closed by a sum / mean on CUDA too (egnn, idem, pinn;
+#              never run on a GPU before: the gpu step's "gpu fusion:" cases check them first)
+variants=${ORBIT_SESSION_VARIANTS-egnnfwd mlpfma pairordered egnnfused fusereduce}
 workloads=${ORBIT_SESSION_WORKLOADS:-mlp,pinn,egnn,idem}
 for variant in $variants; do
   envs=()
@@ -56,6 +58,7 @@ for variant in $variants; do
     egnnfwd) envs=(ORBIT_EGNN_FUSED=forward) ;;
     mlpfma) envs=(ORBIT_MLP_CUDA_TC=0) ;;
     pairordered) envs=(ORBIT_PAIR_CUDA_ORDERED=1) ;;
+    fusereduce) envs=(ORBIT_FUSION_REDUCE=1) ;;
     *) echo "unknown variant $variant"; continue ;;
   esac
   repeat=5
@@ -66,6 +69,7 @@ for variant in $variants; do
   [ "$variant" = pairordered ] && wl=energy
   [ "$variant" = egnnfwd ] && wl=egnn,idem
   [ "$variant" = egnnfused ] && wl=egnn,idem
+  [ "$variant" = fusereduce ] && wl=egnn,idem,pinn
   [ "$variant" = profile ] && wl=${ORBIT_SESSION_PROFILE_WORKLOADS:-$workloads}
   echo "== orbit_bench ($variant: ${envs[*]:-as built}): $wl"
   env "${envs[@]}" timeout "${ORBIT_SESSION_VARIANT_LIMIT:-90}" "${ORBIT_DEVICE_BIN:-device_bin}/orbit_bench" \

@@ -148,7 +148,10 @@ std::string exact_literal(double v) {
 }
 
 FusedKernelSource generate_fused_kernel(const FusedAttr& a, const std::vector<Shape>& input_shapes) {
-  const scalar::FusedProgram p = fused_program(a, input_shapes);
+  // A group closed by a reduction: one thread per output walks its R values (the permuted program
+  // puts them at [o R, (o + 1) R)) and adds them in double, as the CPU and the interpreter do.
+  const bool reduced = a.reduce != FusedAttr::none;
+  const scalar::FusedProgram p = reduced ? fused_reduce_program(a, input_shapes) : fused_program(a, input_shapes);
   FusedKernelSource out;
   out.num_inputs = static_cast<int>(input_shapes.size());
   const int64_t n = a.shape.numel();
@@ -165,8 +168,15 @@ FusedKernelSource generate_fused_kernel(const FusedAttr& a, const std::vector<Sh
   body << T << "* __restrict__ out, long long n) {\n";
   body << "  typedef " << T << " T;\n  typedef " << I << " I;\n";
   body << "  const I count = static_cast<I>(n);\n";
-  body << "  for (I i = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; i < count;"
-       << " i += static_cast<I>(gridDim.x) * blockDim.x) {\n";
+  const std::string R = std::to_string(a.reduced_extent()) + suffix;
+  if (reduced) {
+    body << "  for (I o = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; o < count;"
+         << " o += static_cast<I>(gridDim.x) * blockDim.x) {\n";
+    body << "   double acc = 0.0;\n   for (I j = 0; j < " << R << "; ++j) {\n    const I i = o * " << R << " + j;\n";
+  } else {
+    body << "  for (I i = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; i < count;"
+         << " i += static_cast<I>(gridDim.x) * blockDim.x) {\n";
+  }
   std::vector<std::string> reg(static_cast<size_t>(a.slots));  // slot -> the variable holding its value
   for (int64_t k = 0; k < a.num_instrs(); ++k) {
     const scalar::FusedInstr in = a.instr(k);
@@ -202,7 +212,11 @@ FusedKernelSource generate_fused_kernel(const FusedAttr& a, const std::vector<Sh
   }
   const std::string& result = reg.at(static_cast<size_t>(a.out_slot));
   if (result.empty()) throw Error("generate_fused_kernel: the output register is never written");
-  body << "    out[i] = " << result << ";\n  }\n}\n";
+  if (reduced)
+    body << "    acc += static_cast<double>(" << result << ");\n   }\n   out[o] = static_cast<T>(acc"
+         << (a.reduce == FusedAttr::mean ? " / " + std::to_string(a.reduced_extent()) + ".0" : std::string()) << ");\n  }\n}\n";
+  else
+    body << "    out[i] = " << result << ";\n  }\n}\n";
 
   const std::string text = body.str();
   char name[40];
@@ -210,7 +224,11 @@ FusedKernelSource generate_fused_kernel(const FusedAttr& a, const std::vector<Sh
   out.name = name;
   std::ostringstream src;
   src << "// orbit: generated kernel of a fused group (engine/compile/cuda_codegen.cpp)\n"
-      << "// ops: " << one_line(a.ops) << "\n// iteration space " << a.shape.str() << ", " << T << ", "
+      << "// ops: " << one_line(a.ops) << "\n// iteration space " << a.shape.str()
+      << (reduced ? std::string(a.reduce == FusedAttr::mean ? ", mean" : ", sum") + " over " + std::to_string(a.reduce_axes.size()) +
+                        " axes to " + a.out_shape().str()
+                  : std::string())
+      << ", " << T << ", "
       << (out.index32 ? 32 : 64) << "-bit indices\n"
       << "#include \"kernels/scalar/unary.h\"\n#include \"kernels/scalar/binary.h\"\n\n"
       << "extern \"C\" __global__ void __launch_bounds__(256) " << out.name << text;
@@ -281,9 +299,11 @@ bool dump_requested() {
 std::string signature(const FusedAttr& a, const std::vector<Shape>& shapes) {
   std::string s;
   auto put = [&](const void* p, size_t n) { s.append(static_cast<const char*>(p), n); };
-  const int64_t head[4] = {static_cast<int64_t>(a.dtype), a.out_slot, a.slots, a.shape.rank()};
+  const int64_t head[7] = {static_cast<int64_t>(a.dtype), a.out_slot, a.slots, a.shape.rank(), a.reduce,
+                           static_cast<int64_t>(a.reduce_axes.size()), a.keepdims};
   put(head, sizeof head);
   put(a.shape.begin(), sizeof(int64_t) * static_cast<size_t>(a.shape.rank()));
+  put(a.reduce_axes.data(), sizeof(int64_t) * a.reduce_axes.size());
   put(a.code.data(), sizeof(int64_t) * a.code.size());
   put(a.params.data(), sizeof(double) * a.params.size());
   for (const Shape& sh : shapes) {

@@ -7,7 +7,12 @@
 // inside a group is needed outside it, and a group is convex (no path leaves it and comes back), so the
 // rewritten graph stays acyclic and in topological order. Inputs of any broadcastable shape are read with
 // broadcast strides; scalar constants become immediates.
+//
+// A reduce_sum / reduce_mean whose input is an elementwise node read by nothing else closes a group:
+// that input is the group's root, grown by the same rule, and the fused node computes the reduction
+// itself, so the group's values never go to memory (FuseOptions says where this is allowed).
 #include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <set>
 #include <string>
@@ -30,14 +35,25 @@ bool is_scalar_constant(const Node& n) { return n.kind == NodeKind::constant && 
 
 struct Group {
   NodeId root = -1;
+  NodeId closer = -1;           // the closing reduce_sum / reduce_mean, or -1
   std::vector<NodeId> members;  // ascending ids (topological)
+  NodeId emitted_at() const { return closer >= 0 ? closer : root; }
 };
+
+bool is_sum_or_mean(const Node& n) { return n.kind == NodeKind::op && (is(n, Op::reduce_sum) || is(n, Op::reduce_mean)); }
 
 // The group's register program, or false when it exceeds the kernels' limits.
 bool build_program(const Graph& g, const Group& grp, FusedAttr& a, std::vector<NodeId>& inputs) {
   const Node& root = g.node(grp.root);
   a.shape = root.shape;
   a.dtype = root.dtype;
+  if (grp.closer >= 0) {
+    const Node& c = g.node(grp.closer);
+    const auto& ra = c.attr_as<ReduceAttr>();
+    a.reduce = is(c, Op::reduce_mean) ? FusedAttr::mean : FusedAttr::sum;
+    a.reduce_axes = ra.axes;
+    a.keepdims = ra.keepdims;
+  }
   std::set<NodeId> in_group(grp.members.begin(), grp.members.end());
   struct Ins {
     int code;
@@ -112,13 +128,43 @@ bool build_program(const Graph& g, const Group& grp, FusedAttr& a, std::vector<N
   }
   a.out_slot = slot[out_value];
   a.slots = slots;
-  a.ops = names;
+  a.ops = names + (grp.closer >= 0 ? (a.reduce == FusedAttr::mean ? " | mean" : " | sum") : "");
   return true;
+}
+
+// Whether the reduction node c may close a group rooted at its input (see FuseOptions).
+bool may_close(const Graph& g, const Node& c, const std::vector<std::vector<NodeId>>& consumers,
+               const std::set<NodeId>& is_output, const std::vector<int>& group_of, const FuseOptions& o) {
+  if (!o.reductions || !is_sum_or_mean(c) || c.inputs.size() != 1 || !is_float(c.dtype)) return false;
+  const NodeId p = c.inputs[0];
+  const Node& pn = g.node(p);
+  if (group_of[p] >= 0 || !fusible(pn) || is_output.count(p) || consumers[p].size() != 1) return false;
+  const auto& axes = c.attr_as<ReduceAttr>().axes;
+  if (axes.empty()) return false;
+  int64_t extent = 1;
+  for (int64_t ax : axes) extent *= pn.shape[static_cast<int>(ax)];
+  const int64_t outputs = pn.shape.numel() / std::max<int64_t>(extent, 1);
+  if (o.max_reduce_extent > 0 && extent > o.max_reduce_extent) return false;
+  return outputs >= o.min_reduce_outputs;
 }
 
 }  // namespace
 
-Rewritten fuse(const Graph& g, const std::vector<NodeId>& outputs) {
+FuseOptions fuse_options_for(Device d) {
+  FuseOptions o;
+  const char* e = std::getenv("ORBIT_FUSION_REDUCE");
+  const std::string v = e ? e : "";
+  if (v == "0") {
+    o.reductions = false;
+  } else if (d.is_cuda()) {
+    o.reductions = v == "1";
+    o.min_reduce_outputs = 4096;
+    o.max_reduce_extent = 1024;
+  }
+  return o;
+}
+
+Rewritten fuse(const Graph& g, const std::vector<NodeId>& outputs, const FuseOptions& opts) {
   const int n = g.size();
   std::vector<std::vector<NodeId>> consumers(n);
   for (NodeId i = 0; i < n; ++i)
@@ -126,9 +172,12 @@ Rewritten fuse(const Graph& g, const std::vector<NodeId>& outputs) {
   std::set<NodeId> is_output(outputs.begin(), outputs.end());
   std::vector<int> group_of(n, -1);
   std::vector<Group> groups;
-  for (NodeId r = n - 1; r >= 0; --r) {
+  for (NodeId node = n - 1; node >= 0; --node) {
+    if (group_of[node] >= 0) continue;
+    const bool closing = may_close(g, g.node(node), consumers, is_output, group_of, opts);
+    const NodeId r = closing ? g.node(node).inputs[0] : node;
     const Node& root = g.node(r);
-    if (group_of[r] >= 0 || !fusible(root)) continue;
+    if (!closing && !fusible(root)) continue;
     std::set<NodeId> members{r};
     for (bool changed = true; changed;) {
       changed = false;
@@ -144,12 +193,14 @@ Rewritten fuse(const Graph& g, const std::vector<NodeId>& outputs) {
           changed = true;
         }
     }
-    if (members.size() < 2) continue;
+    if (members.size() < (closing ? 1u : 2u)) continue;
     Group grp;
     grp.root = r;
+    grp.closer = closing ? node : -1;
     grp.members.assign(members.begin(), members.end());
     const int gid = static_cast<int>(groups.size());
     for (NodeId m : grp.members) group_of[m] = gid;
+    if (closing) group_of[node] = gid;
     groups.push_back(std::move(grp));
   }
 
@@ -157,7 +208,7 @@ Rewritten fuse(const Graph& g, const std::vector<NodeId>& outputs) {
   std::vector<NodeId> remap(n, -1);
   for (NodeId i = 0; i < n; ++i) {
     const int gid = group_of[i];
-    if (gid >= 0 && groups[gid].root != i) continue;  // an inner node: computed inside its group
+    if (gid >= 0 && groups[gid].emitted_at() != i) continue;  // an inner node: computed inside its group
     if (gid >= 0) {
       FusedAttr attr;
       std::vector<NodeId> ins;
@@ -167,7 +218,7 @@ Rewritten fuse(const Graph& g, const std::vector<NodeId>& outputs) {
         node.op = fused_op();
         node.attr = std::make_shared<FusedAttr>(std::move(attr));
         for (NodeId in : ins) node.inputs.push_back(remap[in]);
-        node.shape = g.node(i).shape;
+        node.shape = g.node(i).shape;  // the root's, or the closing reduction's
         node.dtype = g.node(i).dtype;
         node.name = g.node(i).name;
         remap[i] = out.graph.add_node_unchecked(std::move(node));

@@ -33,9 +33,22 @@ Rewritten prune(const Graph& g, const std::vector<NodeId>& outputs);
 // repeated to a fixed point. The input must be pruned.
 Rewritten simplify(const Graph& g, const std::vector<NodeId>& outputs);
 
+// Where a reduce_sum / reduce_mean may close a fused group (its input the group's root).
+struct FuseOptions {
+  bool reductions = true;
+  int64_t min_reduce_outputs = 0;  // at least this many output elements
+  int64_t max_reduce_extent = 0;   // at most this many elements summed per output (0: any)
+};
+// The options compile() uses on `device`: on the CPU every sum / mean may close a group; on CUDA only
+// ORBIT_FUSION_REDUCE=1 allows it (not yet run on a GPU), and then where there are >= 4096 outputs of
+// <= 1024 elements each (a thread per output: the generated and interpreting kernels' layout).
+// ORBIT_FUSION_REDUCE=0 turns it off everywhere.
+FuseOptions fuse_options_for(Device d);
+
 // Fusion (engine/compile/fusion.cpp): maximal groups of elementwise ops over one iteration space become
-// one `fused` node each. The input must be pruned (topologically ordered).
-Rewritten fuse(const Graph& g, const std::vector<NodeId>& outputs);
+// one `fused` node each, optionally closed by a sum or mean. The input must be pruned (topologically
+// ordered).
+Rewritten fuse(const Graph& g, const std::vector<NodeId>& outputs, const FuseOptions& opts = {});
 
 // MLP fusion (engine/compile/mlp_fusion.cpp): chains of at least two layers act(matmul(h, W) + b) (h 2-D,
 // no transposes, W and b leaves, b [out] broadcast over rows, every width <= 128, the activation one of

@@ -1,5 +1,5 @@
 // The fused elementwise op (engine/fused.h): type inference from its attribute, a VJP that expands the
-// program into primitive ops, and the CPU / CUDA interpreter kernels.
+// program (and its closing reduction) into primitive ops, and the CPU / CUDA kernels.
 #include <map>
 #include <memory>
 #include <mutex>
@@ -33,6 +33,27 @@ scalar::FusedInstr FusedAttr::instr(int64_t k) const {
   in.p0 = params[2 * k];
   in.p1 = params[2 * k + 1];
   return in;
+}
+
+Shape FusedAttr::out_shape() const {
+  if (reduce == none) return shape;
+  std::vector<int64_t> dims;
+  size_t k = 0;
+  for (int d = 0; d < shape.rank(); ++d) {
+    const bool red = k < reduce_axes.size() && reduce_axes[k] == d;
+    if (red) ++k;
+    if (!red) dims.push_back(shape[d]);
+    else if (keepdims) dims.push_back(1);
+  }
+  return Shape(dims);
+}
+
+int64_t FusedAttr::reduced_extent() const {
+  int64_t n = 1;
+  if (reduce != none)
+    for (int64_t ax : reduce_axes)
+      if (ax >= 0 && ax < shape.rank()) n *= shape[static_cast<int>(ax)];
+  return n;
 }
 
 namespace {
@@ -74,6 +95,15 @@ void validate(const FusedAttr& a, int num_inputs, const std::string& where) {
     written[static_cast<size_t>(d)] = 1;
   }
   if (!slot_ok(a.out_slot) || !written[static_cast<size_t>(a.out_slot)]) fail("the output register ", a.out_slot, " is never written");
+  if (a.reduce < FusedAttr::none || a.reduce > FusedAttr::mean) fail("unknown reduction ", a.reduce);
+  if (a.reduce != FusedAttr::none) {
+    if (a.reduce_axes.empty()) fail("a reduction over no axes");
+    for (size_t i = 0; i < a.reduce_axes.size(); ++i)
+      if (a.reduce_axes[i] < 0 || a.reduce_axes[i] >= a.shape.rank() || (i > 0 && a.reduce_axes[i] <= a.reduce_axes[i - 1]))
+        fail("reduction axes must be sorted, unique and within rank ", a.shape.rank());
+  } else if (!a.reduce_axes.empty() || a.keepdims) {
+    fail("reduction axes without a reduction");
+  }
 }
 
 Var apply_primitive(int code, const scalar::FusedInstr& in, Var a, Var b, Var c) {
@@ -124,11 +154,15 @@ std::vector<Shape> shapes_of(std::span<const Tensor> in) {
 
 void fused_cpu(KernelCtx& k) {
   const auto& a = k.node.attr_as<FusedAttr>();
-  const scalar::FusedProgram p = fused_program(a, shapes_of(k.in));
+  const bool reduced = a.reduce != FusedAttr::none;
+  const scalar::FusedProgram p = reduced ? fused_reduce_program(a, shapes_of(k.in)) : fused_program(a, shapes_of(k.in));
   dispatch_float(k.out.dtype(), [&]<class T>() {
     const T* ptrs[scalar::kFusedMaxInputs] = {};
     for (size_t i = 0; i < k.in.size(); ++i) ptrs[i] = k.in[i].data<T>();
-    cpu::fused_elementwise<T>(p, ptrs, k.out.data<T>(), k.out.numel());
+    if (reduced)
+      cpu::fused_reduce<T>(p, ptrs, k.out.data<T>(), k.out.numel(), a.reduced_extent(), a.reduce == FusedAttr::mean);
+    else
+      cpu::fused_elementwise<T>(p, ptrs, k.out.data<T>(), k.out.numel());
   });
 }
 
@@ -139,16 +173,20 @@ void fused_cuda(KernelCtx& k) {
   const void* ptrs[scalar::kFusedMaxInputs] = {};
   for (size_t i = 0; i < k.in.size(); ++i) ptrs[i] = k.in[i].raw();
   try {
-    // ORBIT_FUSION_CODEGEN=1: the group's NVRTC-generated kernel when it compiles and loads, else (one
-    // warning per process) the interpreter below.
+    // The group's NVRTC-generated kernel when it compiles and loads (unless ORBIT_FUSION_CODEGEN=0),
+    // else (one warning per process) the interpreter below. n is the number of outputs either way.
     if (codegen::codegen_requested() && k.out.numel() > 0 &&
         codegen::run_generated_fused(a, shapes, ptrs, k.out.raw(), k.out.numel(), k.stream)) {
       if (cuda::sync_every_op()) cuda::sync(static_cast<cudaStream_t>(k.stream));
       return;
     }
-    const scalar::FusedProgram p = fused_program(a, shapes);
-    cuda::fused_elementwise(k.out.dtype() == DType::f64 ? cuda::Elem::f64 : cuda::Elem::f32, p, ptrs, k.out.raw(),
-                            k.out.numel(), static_cast<cudaStream_t>(k.stream));
+    const cuda::Elem e = k.out.dtype() == DType::f64 ? cuda::Elem::f64 : cuda::Elem::f32;
+    if (a.reduce != FusedAttr::none)
+      cuda::fused_reduce(e, fused_reduce_program(a, shapes), ptrs, k.out.raw(), k.out.numel(), a.reduced_extent(),
+                         a.reduce == FusedAttr::mean, static_cast<cudaStream_t>(k.stream));
+    else
+      cuda::fused_elementwise(e, fused_program(a, shapes), ptrs, k.out.raw(), k.out.numel(),
+                              static_cast<cudaStream_t>(k.stream));
     if (cuda::sync_every_op()) cuda::sync(static_cast<cudaStream_t>(k.stream));
   } catch (const Error&) {
     throw;
@@ -164,8 +202,7 @@ std::once_flag g_once;
 void register_fused() {
   OpDef d;
   d.name = "fused";
-  d.num_inputs = -1;
-  d.elementwise = true;
+  d.num_inputs = -1;  // not marked elementwise: a group closed by a reduction is not
   d.infer = [](const InferCtx& c) -> TypeInfo {
     const auto& a = c.attr<FusedAttr>();
     validate(a, c.num_inputs(), "op 'fused'");
@@ -176,7 +213,7 @@ void register_fused() {
       if (!broadcast_shapes(c.shape(i), a.shape, out) || !(out == a.shape))
         c.fail("input ", i, " ", c.shape(i).str(), " does not broadcast to the iteration space ", a.shape.str());
     }
-    return {a.shape, a.dtype};
+    return {a.out_shape(), a.dtype};
   };
   // The program expanded into primitive ops, differentiated by a sweep over the expansion alone.
   d.vjp = [](VjpCtx& c) -> std::vector<Var> {
@@ -217,7 +254,10 @@ Var expand_fused(const FusedAttr& a, const std::vector<Var>& inputs) {
   }
   Var out = reg[static_cast<size_t>(a.out_slot)];
   // A program whose output is a broadcast input (no op on the full space) still fills the space.
-  return out.shape() == a.shape ? out : broadcast_to(out, a.shape);
+  if (!(out.shape() == a.shape)) out = broadcast_to(out, a.shape);
+  if (a.reduce == FusedAttr::sum) return sum(out, a.reduce_axes, a.keepdims);
+  if (a.reduce == FusedAttr::mean) return mean(out, a.reduce_axes, a.keepdims);
+  return out;
 }
 
 scalar::FusedProgram fused_program(const FusedAttr& a, const std::vector<Shape>& input_shapes) {
@@ -248,6 +288,34 @@ scalar::FusedProgram fused_program(const FusedAttr& a, const std::vector<Shape>&
     }
   }
   return p;
+}
+
+scalar::FusedProgram fused_reduce_program(const FusedAttr& a, const std::vector<Shape>& input_shapes) {
+  ORBIT_CHECK(a.reduce != FusedAttr::none, "fused_reduce_program: the group has no reduction");
+  scalar::FusedProgram p = fused_program(a, input_shapes);
+  // perm[d'] = the original dim at permuted position d': kept dims first, then the reduced ones.
+  std::vector<int> perm;
+  std::vector<char> red(static_cast<size_t>(p.rank), 0);
+  for (int64_t ax : a.reduce_axes) red[static_cast<size_t>(ax)] = 1;
+  for (int d = 0; d < p.rank; ++d)
+    if (!red[static_cast<size_t>(d)]) perm.push_back(d);
+  for (int d = 0; d < p.rank; ++d)
+    if (red[static_cast<size_t>(d)]) perm.push_back(d);
+  bool identity = true;
+  for (int d = 0; d < p.rank; ++d) identity = identity && perm[static_cast<size_t>(d)] == d;
+  if (identity) return p;  // the reduced dims are already the trailing ones
+  const auto natural = a.shape.strides();
+  scalar::FusedProgram q = p;
+  for (int d = 0; d < p.rank; ++d) q.shape[d] = p.shape[perm[static_cast<size_t>(d)]];
+  for (int i = 0; i < p.n_inputs; ++i) {
+    if (p.access[i] == scalar::fa_scalar) continue;
+    q.access[i] = scalar::fa_strided;  // contiguous in the original order is strided in the permuted one
+    for (int d = 0; d < p.rank; ++d) {
+      const int o = perm[static_cast<size_t>(d)];
+      q.stride[i][d] = p.access[i] == scalar::fa_contiguous ? natural[static_cast<size_t>(o)] : p.stride[i][o];
+    }
+  }
+  return q;
 }
 
 }  // namespace orbit

@@ -2,6 +2,10 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 
 #include "kernels/cpu/isa/fused_apply.h"
 #include "kernels/cpu/isa/select.h"
@@ -65,6 +69,46 @@ void load(const FusedProgram& p, int k, const T* src, int64_t i0, int64_t m, T* 
   }
 }
 
+// The program's values at elements [i0, i0 + m) (m <= kChunk) of the iteration space: returns where
+// they are (a register, an input read in place, or `direct` + i0 when given: then the last instruction
+// that writes the output register writes there).
+template <class T, class Apply>
+const T* run_chunk(const FusedProgram& p, const T* const* in, int64_t i0, int64_t m, T (&reg)[scalar::kFusedMaxSlots][kChunk],
+                   T* direct, int last_out, Apply apply) {
+  const T* val[scalar::kFusedMaxSlots] = {};  // where each register's values are
+  for (int k = 0; k < p.n_instrs; ++k) {
+    const FusedInstr& ins = p.code[k];
+    T* d = direct && k == last_out && ins.code != scalar::f_load ? direct + i0 : reg[ins.dst];
+    if (ins.code == scalar::f_load) {
+      if (p.access[ins.a] == scalar::fa_contiguous) {
+        val[ins.dst] = in[ins.a] + i0;  // read in place
+        continue;
+      }
+      load(p, ins.a, in[ins.a], i0, m, d);
+    } else {
+      apply(ins, d, val[ins.a], val[ins.b], val[ins.c], m);  // the active instruction-set variant
+    }
+    val[ins.dst] = d;
+  }
+  return val[p.out_slot];
+}
+
+int max_threads() {
+#if defined(_OPENMP)
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+// The sum (mean) of n values in order, in double as the unfused reduction adds them.
+template <class T>
+T reduce_run(const T* v, int64_t n, double& acc, bool finish, bool mean, int64_t n_red) {
+  for (int64_t q = 0; q < n; ++q) acc += static_cast<double>(v[q]);
+  if (!finish) return T(0);
+  return static_cast<T>(mean ? acc / static_cast<double>(n_red) : acc);
+}
+
 }  // namespace
 
 template <class T>
@@ -77,27 +121,56 @@ void fused_elementwise(const FusedProgram& p, const T* const* in, T* out, int64_
     if (p.code[k].dst == p.out_slot) last_out = k;
   parallel_for(chunks, 16, [&](int64_t ci) {
     alignas(64) T reg[scalar::kFusedMaxSlots][kChunk];
-    const T* val[scalar::kFusedMaxSlots] = {};  // where each register's values are: reg, an input or out
     const int64_t i0 = ci * kChunk, m = std::min(kChunk, n - i0);
-    for (int k = 0; k < p.n_instrs; ++k) {
-      const FusedInstr& ins = p.code[k];
-      T* d = k == last_out && ins.code != scalar::f_load ? out + i0 : reg[ins.dst];
-      if (ins.code == scalar::f_load) {
-        if (p.access[ins.a] == scalar::fa_contiguous) {
-          val[ins.dst] = in[ins.a] + i0;  // read in place
-          continue;
-        }
-        load(p, ins.a, in[ins.a], i0, m, d);
-      } else {
-        apply(ins, d, val[ins.a], val[ins.b], val[ins.c], m);  // the active instruction-set variant
+    const T* v = run_chunk(p, in, i0, m, reg, out, last_out, apply);
+    if (v != out + i0) std::memcpy(out + i0, v, static_cast<size_t>(m) * sizeof(T));
+  });
+}
+
+template <class T>
+void fused_reduce(const FusedProgram& p, const T* const* in, T* out, int64_t n_out, int64_t n_red, bool mean) {
+  if (n_out <= 0) return;
+  const auto apply = ORBIT_ISA_SELECT(active_isa(), fused_apply_chunk<T>);
+  // A few outputs over many elements (a loss's mean): one thread per output would leave the others
+  // idle, so the values are computed in parallel first, then summed as the unfused reduction does.
+  if (max_threads() > 1 && n_out < 2 * max_threads() && n_out * n_red >= (int64_t(1) << 15)) {
+    std::vector<T> vals(static_cast<size_t>(n_out * n_red));
+    fused_elementwise(p, in, vals.data(), n_out * n_red);
+    parallel_for(n_out, 1, [&](int64_t o) {
+      double acc = 0;
+      out[o] = reduce_run(vals.data() + o * n_red, n_red, acc, true, mean, n_red);
+    });
+    return;
+  }
+  if (n_red <= kChunk) {
+    // Whole outputs per chunk: a chunk holds `per` outputs' values, each summed in order.
+    const int64_t per = kChunk / n_red, chunks = (n_out + per - 1) / per;
+    parallel_for(chunks, 16, [&](int64_t ci) {
+      alignas(64) T reg[scalar::kFusedMaxSlots][kChunk];
+      const int64_t o0 = ci * per, o1 = std::min(n_out, o0 + per);
+      const T* v = run_chunk(p, in, o0 * n_red, (o1 - o0) * n_red, reg, static_cast<T*>(nullptr), -1, apply);
+      for (int64_t o = o0; o < o1; ++o) {
+        double acc = 0;
+        out[o] = reduce_run(v + (o - o0) * n_red, n_red, acc, true, mean, n_red);
       }
-      val[ins.dst] = d;
+    });
+    return;
+  }
+  // Long reductions: each output in chunks of its elements.
+  parallel_for(n_out, 1 + (1 << 14) / n_red, [&](int64_t o) {
+    alignas(64) T reg[scalar::kFusedMaxSlots][kChunk];
+    double acc = 0;
+    for (int64_t j0 = 0; j0 < n_red; j0 += kChunk) {
+      const int64_t m = std::min(kChunk, n_red - j0);
+      const T* v = run_chunk(p, in, o * n_red + j0, m, reg, static_cast<T*>(nullptr), -1, apply);
+      out[o] = reduce_run(v, m, acc, j0 + m == n_red, mean, n_red);
     }
-    if (val[p.out_slot] != out + i0) std::memcpy(out + i0, val[p.out_slot], static_cast<size_t>(m) * sizeof(T));
   });
 }
 
 template void fused_elementwise<float>(const FusedProgram&, const float* const*, float*, int64_t);
 template void fused_elementwise<double>(const FusedProgram&, const double* const*, double*, int64_t);
+template void fused_reduce<float>(const FusedProgram&, const float* const*, float*, int64_t, int64_t, bool);
+template void fused_reduce<double>(const FusedProgram&, const double* const*, double*, int64_t, int64_t, bool);
 
 }  // namespace orbit::cpu

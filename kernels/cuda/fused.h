@@ -15,4 +15,9 @@ namespace orbit::cuda {
 void fused_elementwise(Elem t, const scalar::FusedProgram& p, const void* const* in, void* out, int64_t n,
                        cudaStream_t s);
 
+// A group closed by a sum (mean when `mean`): p over the permuted space (engine/fused.h,
+// fused_reduce_program); out: n_out elements, each the sum of its n_red values, added in double.
+void fused_reduce(Elem t, const scalar::FusedProgram& p, const void* const* in, void* out, int64_t n_out,
+                  int64_t n_red, bool mean, cudaStream_t s);
+
 }  // namespace orbit::cuda

@@ -1,7 +1,8 @@
 // Harness cases of the fused elementwise op (engine/fused.h): register programs written out by hand,
 // with broadcast inputs, an immediate, attribute-carrying instructions, comparisons and where, and a
-// register reused by the instruction that reads it. Gradchecks go through the op's VJP (the program
-// expanded into primitive ops), to second order.
+// register reused by the instruction that reads it, and programs closed by a sum or mean over middle /
+// leading axes. Gradchecks go through the op's VJP (the program and its reduction expanded into
+// primitive ops), to second order.
 #include <cmath>
 
 #include "engine/fused.h"
@@ -87,6 +88,40 @@ void add_fused_cases(std::vector<OpCase>& cs) {
             const int k = (b * 3 + i) * 4 + j;
             const double x = in[0].v[k];
             o.v[k] = x > 0.5 ? std::min(1.0, std::max(-1.0, x)) : std::pow(in[1].v[i], 3);
+          }
+      return o;
+    };
+    cs.push_back(c);
+  }
+  for (int64_t red : {FusedAttr::sum, FusedAttr::mean}) {
+    // sum (mean) over the middle axis of silu(x) * b, x [2, 5, 3], b [3]: the kept dims are not the
+    // leading block, so the kernels run the permuted program.
+    OpCase c;
+    c.op = "fused";
+    c.label = red == FusedAttr::sum ? "fused sum_j silu(x) * b, closed by a middle-axis sum"
+                                    : "fused mean over axes 0 and 2 of silu(x) * b, keepdims";
+    InputSpec x, b;
+    x.shape = {2, 5, 3};
+    b.shape = {3};
+    c.inputs = {x, b};
+    c.build = [red](Graph&, const std::vector<Var>& in) {
+      auto a = program({2, 5, 3}, in[0].dtype(),
+                       {{f_load, 0, 0, 0, 0, 0, 0}, {f_silu, 0, 0, 0, 0, 0, 0}, {f_load, 1, 1, 0, 0, 0, 0},
+                        {f_mul, 0, 0, 1, 0, 0, 0}},
+                       2, 0);
+      a.reduce = red;
+      a.reduce_axes = red == FusedAttr::sum ? std::vector<int64_t>{1} : std::vector<int64_t>{0, 2};
+      a.keepdims = red == FusedAttr::mean;
+      return fused_elementwise(in, a);
+    };
+    c.ref = [red](const std::vector<Nd>& in) {
+      Nd o(red == FusedAttr::sum ? std::vector<int64_t>{2, 3} : std::vector<int64_t>{1, 5, 1});
+      for (int i = 0; i < 2; ++i)
+        for (int j = 0; j < 5; ++j)
+          for (int k = 0; k < 3; ++k) {
+            const double v = silu(in[0].v[(i * 5 + j) * 3 + k]) * in[1].v[k];
+            if (red == FusedAttr::sum) o.v[i * 3 + k] += v;
+            else o.v[j] += v / 6.0;
           }
       return o;
     };

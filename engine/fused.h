@@ -1,6 +1,7 @@
 // The fused elementwise op: what the compiler's fusion pass (engine/compile/fusion.cpp) puts in place of
-// a group of elementwise ops over one iteration space, optionally closed by one reduction (a sum or mean
-// over some axes of the space, so the group's values never go to memory). Its attribute is the group as
+// a group of elementwise ops over one iteration space, optionally opened by gathers (inputs read through
+// index arrays) and closed by one reduction (a sum or mean over some axes of the space), so none of the
+// group's values go to memory. Its attribute is the group as
 // a register program (kernels/scalar/fused.h) that the CPU and CUDA kernels interpret per element. It
 // only appears in compiled programs, but it is a full op: its VJP expands the program (and the
 // reduction) back into primitive ops, so a fused graph can still be differentiated (to any order), and
@@ -27,9 +28,16 @@ struct FusedAttr : Attr<FusedAttr> {
   int64_t reduce = none;
   std::vector<int64_t> reduce_axes;
   bool keepdims = false;
+  // The opening gathers: 3 numbers per gathered data input: the input k, the index input j, the axis
+  // (gather(input k, input j, axis) has the iteration space's shape). Index inputs are the last
+  // index_bits.size() inputs, 1-D, of the recorded width (32 or 64 bits), never loaded directly.
+  std::vector<int64_t> gathers;
+  std::vector<int64_t> index_bits;
   auto fields() const {
-    return std::tie(code, params, out_slot, slots, shape, dtype, ops, reduce, reduce_axes, keepdims);
+    return std::tie(code, params, out_slot, slots, shape, dtype, ops, reduce, reduce_axes, keepdims, gathers,
+                    index_bits);
   }
+  int64_t num_gathers() const { return static_cast<int64_t>(gathers.size()) / 3; }
   int64_t num_instrs() const { return static_cast<int64_t>(code.size()) / 5; }
   scalar::FusedInstr instr(int64_t k) const;
   Shape out_shape() const;       // the iteration space, reduced when the group ends in a reduction

@@ -148,7 +148,9 @@ std::string Program::report() const {
     auto* f = dynamic_cast<const FusedAttr*>(node.attr.get());
     if (f) os << "fused %" << s.node << " " << node.shape.str() << " " << dtype_name(node.dtype) << ": " << f->ops
               << (f->reduce != FusedAttr::none ? " over " + f->shape.str() : std::string()) << " ("
-              << node.inputs.size() << " inputs, " << f->slots << " registers)\n";
+              << node.inputs.size() - f->index_bits.size() << " inputs, "
+              << (f->index_bits.empty() ? std::string() : std::to_string(f->index_bits.size()) + " index arrays, ")
+              << f->slots << " registers)\n";
   }
   os << graph_.dump();
   os << "outputs:";

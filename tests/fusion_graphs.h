@@ -30,14 +30,28 @@ struct RandomGraph {
 // `steps` random ops over `space`; inputs of `shapes` (the first equal to `space`). With
 // `layout_ops`, matrix products (by a square weight "wmat" over the last axis) and reshape round trips
 // also break the chains. Three outputs: the last value, one usually in the middle of a chain, a sum.
+// With `gathers`, an input "src" ([space[0] + 2, space[1:]...], the last of r.inputs) is also read
+// through an index "idx" (space[0] entries; i64 for odd seeds, i32 for even ones) along axis 0.
 inline RandomGraph random_graph(uint64_t seed, DType dt, const Shape& space, const std::vector<Shape>& shapes,
-                                int steps, bool layout_ops) {
+                                int steps, bool layout_ops, bool gathers = false) {
   std::mt19937_64 rng(seed);
   RandomGraph r;
   Graph& g = r.g;
   for (size_t i = 0; i < shapes.size(); ++i) {
     r.inputs.push_back(g.input("in" + std::to_string(i), shapes[i], dt));
     r.feeds.push_back({"in" + std::to_string(i), random_values(shapes[i], dt, rng)});
+  }
+  Var src, idx;
+  if (gathers) {
+    auto ss = space.vec();
+    ss[0] += 2;
+    src = g.input("src", Shape(ss), dt);
+    r.feeds.push_back({"src", random_values(Shape(ss), dt, rng)});
+    const DType it = seed % 2 ? DType::i64 : DType::i32;
+    idx = g.input("idx", {space[0]}, it);
+    std::vector<double> iv(static_cast<size_t>(space[0]));
+    for (auto& v : iv) v = static_cast<double>(std::uniform_int_distribution<int64_t>(0, ss[0] - 1)(rng));
+    r.feeds.push_back({"idx", Tensor::from<double>({space[0]}, iv).cast(it)});
   }
   const int64_t last = space[space.rank() - 1];
   Var w;
@@ -53,7 +67,7 @@ inline RandomGraph random_graph(uint64_t seed, DType dt, const Shape& space, con
     return std::uniform_real_distribution<double>(0, 1)(rng) < 0.75 ? pool[recent(rng)] : pool[any(rng)];
   };
   auto full = [&](Var v) { return v.shape() == space ? v : v + r.inputs[0] * 0.0 + v; };
-  std::uniform_int_distribution<int> kind(0, 19);
+  std::uniform_int_distribution<int> kind(0, gathers ? 21 : 19);
   for (int step = 0; step < steps; ++step) {
     Var a = pick(), b = pick(), v;
     switch (kind(rng)) {
@@ -76,6 +90,8 @@ inline RandomGraph random_graph(uint64_t seed, DType dt, const Shape& space, con
       case 16: v = rsqrt(abs(a) + 0.25) * sign(b); break;
       case 17: v = erf(a) + pow(abs(b) + 0.5, a * 0.25); break;
       case 18: v = layout_ops ? matmul(full(a), w) : a - b * 2.0; break;
+      case 20: v = gather(src, idx, 0) * a; break;                  // a group opener
+      case 21: v = silu(gather(tanh(src), idx, 0)) + b; break;      // one fed by another group
       default:
         v = layout_ops ? reshape(reshape(full(a), {space.numel()}), space.vec()) : erf(a) + cos(b);
         break;
@@ -83,6 +99,7 @@ inline RandomGraph random_graph(uint64_t seed, DType dt, const Shape& space, con
     pool.push_back(v);
   }
   r.outputs = {full(pool.back()), pool[pool.size() - 4], sum(pool[pool.size() - 2])};
+  if (gathers) r.inputs.push_back(src);  // after the outputs: differentiated like the others
   return r;
 }
 
@@ -92,6 +109,16 @@ inline int num_reduce_closed(const Program& p) {
   for (NodeId id = 0; id < p.graph().size(); ++id) {
     const Node& n = p.graph().node(id);
     if (n.kind == NodeKind::op && n.op == fused_op()) k += n.attr_as<FusedAttr>().reduce != FusedAttr::none;
+  }
+  return k;
+}
+
+// The program's fused groups opened by gathers.
+inline int num_gather_opened(const Program& p) {
+  int k = 0;
+  for (NodeId id = 0; id < p.graph().size(); ++id) {
+    const Node& n = p.graph().node(id);
+    if (n.kind == NodeKind::op && n.op == fused_op()) k += n.attr_as<FusedAttr>().num_gathers() > 0;
   }
   return k;
 }

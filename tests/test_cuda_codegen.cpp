@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <random>
 #include <set>
 #include <sstream>
@@ -134,7 +135,7 @@ std::vector<Group> random_groups(uint64_t seed, DType dt) {
   const Shape space = seed % 2 ? Shape({6, 7}) : Shape({3, 4, 5});
   const std::vector<Shape> shapes = seed % 2 ? std::vector<Shape>{space, Shape({7}), Shape({6, 1}), Shape({1})}
                                              : std::vector<Shape>{space, Shape({4, 1}), Shape({3, 1, 5}), Shape({5})};
-  RandomGraph r = random_graph(seed, dt, space, shapes, 24, false);
+  RandomGraph r = random_graph(seed, dt, space, shapes, 24, false, /*gathers=*/true);
   CompileOptions on;
   on.fusion = CompileOptions::Fusion::on;
   Program p = compile(r.g, r.outputs, Device::cpu(), on);
@@ -268,9 +269,22 @@ TEST_SUITE("cpu") {
       Graph g;
       std::vector<Var> ins;
       Feeds feeds;
+      const size_t n_data = shapes.size() - a.index_bits.size();
       for (size_t i = 0; i < shapes.size(); ++i) {
-        ins.push_back(g.input("x" + std::to_string(i), shapes[i], a.dtype));
-        c.inputs.push_back(random_values(shapes[i], a.dtype, rng));
+        if (i < n_data) {
+          ins.push_back(g.input("x" + std::to_string(i), shapes[i], a.dtype));
+          c.inputs.push_back(random_values(shapes[i], a.dtype, rng));
+        } else {  // an index array: in range of every gather that reads through it
+          int64_t range = std::numeric_limits<int64_t>::max();
+          for (int64_t q = 0; q < a.num_gathers(); ++q)
+            if (a.gathers[3 * q + 1] == static_cast<int64_t>(i))
+              range = std::min(range, shapes[static_cast<size_t>(a.gathers[3 * q])][static_cast<int>(a.gathers[3 * q + 2])]);
+          const DType it = a.index_bits[i - n_data] == 32 ? DType::i32 : DType::i64;
+          std::vector<double> v(static_cast<size_t>(shapes[i].numel()));
+          for (auto& x : v) x = static_cast<double>(std::uniform_int_distribution<int64_t>(0, range - 1)(rng));
+          ins.push_back(g.input("x" + std::to_string(i), shapes[i], it));
+          c.inputs.push_back(Tensor::from<double>(shapes[i], v).cast(it));
+        }
         feeds.push_back({"x" + std::to_string(i), c.inputs.back()});
       }
       CompileOptions off;
@@ -285,9 +299,10 @@ TEST_SUITE("cpu") {
         for (const Group& g : random_groups(seed, dt)) add(g.attr, g.shapes);
     }
     REQUIRE(cases.size() > 10);
-    int reduced = 0;
-    for (const Case& c : cases) reduced += c.attr.reduce != FusedAttr::none;
-    CHECK(reduced >= 4);  // groups closed by a sum (a thread per output, its values added in double)
+    int reduced = 0, gathered = 0;
+    for (const Case& c : cases) reduced += c.attr.reduce != FusedAttr::none, gathered += c.attr.num_gathers() > 0;
+    CHECK(reduced >= 4);   // groups closed by a sum (a thread per output, its values added in double)
+    CHECK(gathered >= 4);  // groups opened by gathers (i32 and i64 index arrays)
     std::ostringstream tu;
     tu << "#include <cstdio>\n#include <cstring>\n#include <vector>\n"
        << "#define __global__\n#define __launch_bounds__(n)\n"
@@ -306,9 +321,12 @@ TEST_SUITE("cpu") {
     for (size_t j = 0; j < cases.size(); ++j) {
       const Case& c = cases[j];
       tu << "  {\n    typedef " << (c.attr.dtype == DType::f64 ? "double" : "float") << " T;\n";
-      for (size_t i = 0; i < c.shapes.size(); ++i)
-        tu << "    std::vector<T> in" << i << " = orbit_read<T>(dir, " << j << ", " << i << ", " << c.shapes[i].numel()
-           << ");\n";
+      for (size_t i = 0; i < c.shapes.size(); ++i) {
+        const size_t n_data = c.shapes.size() - c.attr.index_bits.size();
+        const char* type = i < n_data ? "T" : c.attr.index_bits[i - n_data] == 32 ? "int" : "long long";
+        tu << "    std::vector<" << type << "> in" << i << " = orbit_read<" << type << ">(dir, " << j << ", " << i << ", "
+           << c.shapes[i].numel() << ");\n";
+      }
       tu << "    std::vector<T> out(" << c.attr.out_shape().numel() << ");\n"
          << "    for (unsigned b = 0; b < 2; ++b) for (unsigned t = 0; t < 3; ++t) {\n"
          << "      blockIdx.x = b; threadIdx.x = t;\n      " << c.k.name << "(";
@@ -348,7 +366,8 @@ TEST_SUITE("cpu") {
       CHECK(max_rel(got, c.expected) <= (c.attr.dtype == DType::f64 ? 1e-13 : 1e-5));
 #endif
     }
-    MESSAGE(cases.size() << " generated kernels run on the host, " << reduced << " of them closed by a sum");
+    MESSAGE(cases.size() << " generated kernels run on the host, " << reduced << " of them closed by a sum, " << gathered
+                          << " opened by gathers");
   }
 
   TEST_CASE("cuda codegen: NVRTC compiles generated kernels (hand-written and random fused groups, f32 and f64) to CUBINs") {
@@ -540,7 +559,7 @@ TEST_SUITE("gpu") {
         if (space.rank() == 2) shapes.push_back(Shape({space[0], 1}));
         else shapes.push_back(Shape({space[0], 1, space[2]}));
         shapes.push_back(Shape({1}));
-        RandomGraph r = random_graph(seed, dt, space, shapes, 24, false);
+        RandomGraph r = random_graph(seed, dt, space, shapes, 24, false, /*gathers=*/true);
         std::vector<Var> outs = r.outputs;
         auto gr = grad(sum(r.outputs[0] * r.outputs[0]) + r.outputs[2], r.inputs);  // outputs[2] is a sum
         for (Var v : gr)

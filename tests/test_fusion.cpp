@@ -29,11 +29,11 @@ using namespace orbit::fusion_test;
 
 namespace {
 
-// The graphs of these tests: [4, 5] chains fed by [4, 5], [5], [4, 1] and [4, 5] inputs, with
-// matrix products and reshapes in between.
+// The graphs of these tests: [4, 5] chains fed by [4, 5], [5], [4, 1] and [4, 5] inputs and a [6, 5]
+// one read through an index, with matrix products and reshapes in between.
 RandomGraph random_graph(uint64_t seed, DType dt) {
   const Shape space({4, 5});
-  return fusion_test::random_graph(seed, dt, space, {space, Shape({5}), Shape({4, 1}), space}, 28, true);
+  return fusion_test::random_graph(seed, dt, space, {space, Shape({5}), Shape({4, 1}), space}, 28, true, /*gathers=*/true);
 }
 
 // The forward outputs, the gradients of sum(out0 * u) + out2 w.r.t. the inputs, and the second-order
@@ -70,7 +70,7 @@ constexpr bool kBitwise = false;
 
 TEST_SUITE("cpu") {
   TEST_CASE("fusion: random graphs fused equal unfused bit for bit, forward and to second order (f64, f32)") {
-    int fused_programs = 0, total = 0, reduce_closed = 0;
+    int fused_programs = 0, total = 0, reduce_closed = 0, gather_opened = 0;
     for (DType dt : {DType::f64, DType::f32})
       for (int order = 0; order <= 2; ++order)
         for (uint64_t seed = 1; seed <= 25; ++seed) {
@@ -91,6 +91,7 @@ TEST_SUITE("cpu") {
           CHECK(fused.num_kernels() <= plain.num_kernels());
           if (order < 2) fused_programs += fused.num_fused() > 0, ++total;
           reduce_closed += num_reduce_closed(fused);
+          gather_opened += num_gather_opened(fused);
           if (fused.num_fused() == 0 && std::getenv("ORBIT_FUSION_DEBUG")) MESSAGE(fused.report());
         }
     // The generator is meant to produce fusible chains: nearly every forward and gradient program fuses.
@@ -99,6 +100,8 @@ TEST_SUITE("cpu") {
     // Sums of chains (the generator's row sums, the gradients' sums over broadcast dims) close groups.
     CAPTURE(reduce_closed);
     CHECK(reduce_closed >= total);
+    CAPTURE(gather_opened);  // the generator's gathers of "src", and the gradients' gathers
+    CHECK(gather_opened >= total / 2);
   }
 
   TEST_CASE("fusion: an elementwise chain becomes one kernel, broadcast inputs and immediates stay outside") {
@@ -335,7 +338,119 @@ TEST_SUITE("cpu") {
   }
 }
 
+TEST_SUITE("cpu") {
+  TEST_CASE("fusion: gathers open groups (sparse message passing in one kernel), bad indices are refused by name") {
+    // pre = p[recv] + q[send] + r w over E edges; m = silu(pre) * att; out = sum over the hidden axis.
+    for (DType it : {DType::i32, DType::i64}) {
+      Graph g;
+      const int64_t N = 9, E = 40, H = 16;
+      Var p = g.input("p", {N, H}, DType::f64), q = g.input("q", {N, H}, DType::f64);
+      Var r = g.input("r", {E, 1}, DType::f64), w = g.input("w", {H}, DType::f64), att = g.input("att", {E, H}, DType::f64);
+      Var recv = g.input("recv", {E}, it), send = g.input("send", {E}, it);
+      Var pre = gather(p, recv, 0) + gather(q, send, 0) + r * w;
+      Var m = silu(pre) * att;
+      Var s = sum(m, {1});
+      std::mt19937_64 rng(4);
+      std::vector<double> rv(E), sv(E);
+      for (int64_t e = 0; e < E; ++e) rv[e] = static_cast<double>(e % N), sv[e] = static_cast<double>((e * 7 + 3) % N);
+      Feeds f = {{"p", random_values(Shape({N, H}), DType::f64, rng)}, {"q", random_values(Shape({N, H}), DType::f64, rng)},
+                 {"r", random_values(Shape({E, 1}), DType::f64, rng)}, {"w", random_values(Shape({H}), DType::f64, rng)},
+                 {"att", random_values(Shape({E, H}), DType::f64, rng)},
+                 {"recv", Tensor::from<double>({E}, rv).cast(it)}, {"send", Tensor::from<double>({E}, sv).cast(it)}};
+      CompileOptions off;
+      off.fusion = CompileOptions::Fusion::off;
+      Program fused = compile(g, {m, s}), plain = compile(g, {m, s}, Device::cpu(), off);
+      CHECK(num_gather_opened(fused) == 1);  // m is requested: one group for m, its sum reads it back
+      auto a = fused.run(f), b = plain.run(f);
+      for (size_t i = 0; i < a.size(); ++i) CHECK(same_bits(a[i], b[i]));
+      Program one = compile(g, {s});
+      CHECK(one.num_kernels() == 1);  // gathers, the edge math and the sum: one kernel
+      CHECK(one.report().find("gather gather") != std::string::npos);
+      CHECK(same_bits(one.run(f)[0], b[1]));
+      // The gradients (segment sums of the gathers' cotangents) fuse and agree too.
+      auto d = grad(sum(s * s), {p, q, w});
+      auto gf = compile(g, d).run(f), gp = compile(g, d, Device::cpu(), off).run(f);
+      for (size_t i = 0; i < gf.size(); ++i) CHECK(same_bits(gf[i], gp[i]));
+      // An index outside [0, N): the same kind of message as the unfused gather, naming the position.
+      rv[5] = static_cast<double>(N);
+      Feeds bad = f;
+      bad[5] = {"recv", Tensor::from<double>({E}, rv).cast(it)};
+      CHECK_THROWS_WITH_AS(one.run(bad), doctest::Contains("index 9 at position 5 is outside [0, 9)"), Error);
+      CHECK_THROWS_WITH_AS(plain.run(bad), doctest::Contains("index 9 at position 5 is outside [0, 9)"), Error);
+      // Switches: ORBIT_FUSION_GATHER=0 everywhere; CUDA only when asked.
+      setenv("ORBIT_FUSION_GATHER", "0", 1);
+      CHECK(num_gather_opened(compile(g, {s})) == 0);
+      CHECK(!passes::fuse_options_for(Device::cpu()).gathers);
+      setenv("ORBIT_FUSION_GATHER", "1", 1);
+      CHECK(passes::fuse_options_for(Device::cuda(0)).gathers);
+      unsetenv("ORBIT_FUSION_GATHER");
+      CHECK(!passes::fuse_options_for(Device::cuda(0)).gathers);
+      CHECK(passes::fuse_options_for(Device::cpu()).gathers);
+    }
+  }
+
+  TEST_CASE("fusion: hostile gather attributes are refused with the reason") {
+    Graph g;
+    Var x = g.input("x", {5, 3}, DType::f64), idx = g.input("idx", {4}, DType::i64), idx32 = g.input("i32", {4}, DType::i32);
+    FusedAttr a;
+    a.shape = Shape({4, 3});
+    a.dtype = DType::f64;
+    a.slots = 1;
+    a.code = {scalar::f_load, 0, 0, 0, 0};
+    a.params = {0, 0};
+    a.gathers = {0, 1, 0};
+    a.index_bits = {64};
+    CHECK(fused_elementwise({x, idx}, a).shape() == Shape({4, 3}));
+    CHECK_THROWS_WITH_AS(fused_elementwise({x, idx32}, a), doctest::Contains("the program says i64"), Error);
+    a.gathers = {0, 1, 1};  // along the wrong axis: [5, 4] is not the space
+    CHECK_THROWS_WITH_AS(fused_elementwise({x, idx}, a), doctest::Contains("does not give the iteration space"), Error);
+    a.gathers = {0, 0, 0};
+    CHECK_THROWS_WITH_AS(fused_elementwise({x, idx}, a), doctest::Contains("names index input 0"), Error);
+    a.gathers = {0, 1, 0, 0, 1, 0};
+    CHECK_THROWS_WITH_AS(fused_elementwise({x, idx}, a), doctest::Contains("reads data input 0 (once each"), Error);
+    a.gathers = {0, 1};
+    CHECK_THROWS_WITH_AS(fused_elementwise({x, idx}, a), doctest::Contains("3 numbers per gathered input"), Error);
+    a.gathers = {0, 1, 0};
+    a.index_bits = {16};
+    CHECK_THROWS_WITH_AS(fused_elementwise({x, idx}, a), doctest::Contains("32 or 64 bits wide"), Error);
+    a.index_bits = {64};
+    a.code = {scalar::f_load, 0, 1, 0, 0};  // loading the index array itself
+    CHECK_THROWS_WITH_AS(fused_elementwise({x, idx}, a), doctest::Contains("loads input 1"), Error);
+    a.code = {scalar::f_load, 0, 0, 0, 0};
+    a.gathers = {};
+    CHECK_THROWS_WITH_AS(fused_elementwise({x, idx}, a), doctest::Contains("not used by a gather"), Error);
+  }
+}
+
 TEST_SUITE("gpu") {
+  TEST_CASE("gpu fusion: groups opened by gathers and closed by sums (ORBIT_FUSION_GATHER=1, ORBIT_FUSION_REDUCE=1) = the CPU") {
+    GPU_OR_SKIP();
+    setenv("ORBIT_FUSION_GATHER", "1", 1);
+    setenv("ORBIT_FUSION_REDUCE", "1", 1);
+    int opened = 0;
+    for (const char* codegen : {"1", "0"})
+      for (DType dt : {DType::f64, DType::f32})
+        for (uint64_t seed = 1; seed <= 6; ++seed) {
+          INFO("codegen " << codegen << " seed " << seed << " " << dtype_name(dt));
+          setenv("ORBIT_FUSION_CODEGEN", codegen, 1);
+          RandomGraph r = random_graph(seed, dt);
+          std::vector<Var> outs = with_derivatives(r, 1);
+          CompileOptions on;
+          on.fusion = CompileOptions::Fusion::on;
+          Program gpu = compile(r.g, outs, testing::device_under_test(), on);
+          opened += num_gather_opened(gpu);
+          CompileOptions off;
+          off.fusion = CompileOptions::Fusion::off;
+          auto a = gpu.run(r.feeds), b = compile(r.g, outs, Device::cpu(), off).run(r.feeds);
+          for (size_t i = 0; i < a.size(); ++i)
+            CHECK(max_rel(a[i].to(Device::cpu()), b[i]) <= (dt == DType::f64 ? 1e-11 : 2e-4));
+        }
+    CHECK(opened > 0);
+    unsetenv("ORBIT_FUSION_CODEGEN");
+    unsetenv("ORBIT_FUSION_GATHER");
+    unsetenv("ORBIT_FUSION_REDUCE");
+  }
+
   TEST_CASE("gpu fusion: groups closed by a sum or mean (ORBIT_FUSION_REDUCE=1), generated and interpreted, = the CPU") {
     GPU_OR_SKIP();
     setenv("ORBIT_FUSION_REDUCE", "1", 1);

@@ -127,6 +127,28 @@ std::string index_expr(const std::vector<IndexTerm>& terms, const char* suffix) 
   return e;
 }
 
+// A gathered input's load into `vN`: its index array at the coordinate along the gathered dim, then the
+// input at its own strides with that coordinate replaced (0 where the index is out of range).
+std::string gathered_load(const scalar::FusedProgram& p, int k, const std::string& n, const char* suffix) {
+  const int dim = p.gather_dim[k];
+  int64_t inner = 1, total = 1;
+  for (int d = p.rank - 1; d >= 0; --d) {
+    if (d > dim) inner *= p.shape[d];
+    total *= p.shape[d];
+  }
+  std::string coord = "i";
+  if (inner != 1) coord = "(" + coord + " / " + std::to_string(inner) + suffix + ")";
+  if (inner * p.shape[dim] < total) coord = "(" + coord + " % " + std::to_string(p.shape[dim]) + suffix + ")";
+  scalar::FusedProgram rest = p;  // the other dims' terms: the gathered dim's stride left out
+  rest.access[k] = scalar::fa_strided;
+  rest.stride[k][dim] = 0;
+  std::ostringstream o;
+  o << "    const long long g" << n << " = static_cast<long long>(ix" << int(p.gather_index[k]) << "[" << coord << "]);\n"
+    << "    const T v" << n << " = (g" << n << " >= 0 && g" << n << " < " << p.gather_len[k] << "LL) ? in" << k << "["
+    << index_expr(broadcast_index_terms(rest, k), suffix) << " + g" << n << " * " << p.stride[k][dim] << "LL] : T(0);\n";
+  return o.str();
+}
+
 std::string one_line(std::string s) {
   for (char& c : s)
     if (c == '\n' || c == '\r') c = ' ';
@@ -164,7 +186,9 @@ FusedKernelSource generate_fused_kernel(const FusedAttr& a, const std::vector<Sh
 
   std::ostringstream body;
   body << "(";
-  for (int k = 0; k < out.num_inputs; ++k) body << "const " << T << "* __restrict__ in" << k << ", ";
+  for (int k = 0; k < p.n_inputs; ++k) body << "const " << T << "* __restrict__ in" << k << ", ";
+  for (int j = 0; j < p.n_index; ++j)
+    body << "const " << (p.index_is32[j] ? "int" : "long long") << "* __restrict__ ix" << j << ", ";
   body << T << "* __restrict__ out, long long n) {\n";
   body << "  typedef " << T << " T;\n  typedef " << I << " I;\n";
   body << "  const I count = static_cast<I>(n);\n";
@@ -181,6 +205,11 @@ FusedKernelSource generate_fused_kernel(const FusedAttr& a, const std::vector<Sh
   for (int64_t k = 0; k < a.num_instrs(); ++k) {
     const scalar::FusedInstr in = a.instr(k);
     const std::string v = "v" + std::to_string(k);
+    if (in.code == scalar::f_load && p.access[in.a] == scalar::fa_gathered) {
+      body << gathered_load(p, in.a, std::to_string(k), suffix);
+      reg.at(in.dst) = v;
+      continue;
+    }
     body << "    const T " << v << " = ";
     if (in.code == scalar::f_load) {
       const int j = in.a;

@@ -8,6 +8,8 @@
 // rewritten graph stays acyclic and in topological order. Inputs of any broadcastable shape are read with
 // broadcast strides; scalar constants become immediates.
 //
+// A gather (float data, i32 / i64 index, the root's shape) whose consumers are all in a group opens it:
+// the group reads the gathered tensor through the index array instead of the gather's output.
 // A reduce_sum / reduce_mean whose input is an elementwise node read by nothing else closes a group:
 // that input is the group's root, grown by the same rule, and the fused node computes the reduction
 // itself, so the group's values never go to memory (FuseOptions says where this is allowed).
@@ -32,6 +34,14 @@ bool fusible(const Node& n) {
 }
 
 bool is_scalar_constant(const Node& n) { return n.kind == NodeKind::constant && n.value.numel() == 1; }
+
+// A gather that may open a group: float data, an i32 / i64 index (gathers read its inputs from memory;
+// the group does not grow through them).
+bool gather_opener(const Graph& g, const Node& n) {
+  if (!is(n, Op::gather) || !is_float(n.dtype) || n.shape.rank() > scalar::kFusedMaxRank || n.shape.numel() == 0) return false;
+  const DType it = g.node(n.inputs[1]).dtype;
+  return it == DType::i32 || it == DType::i64;
+}
 
 struct Group {
   NodeId root = -1;
@@ -62,6 +72,8 @@ bool build_program(const Graph& g, const Group& grp, FusedAttr& a, std::vector<N
   };
   std::vector<Ins> prog;
   std::map<NodeId, int> value_of;  // node -> value number (= instruction index)
+  std::vector<NodeId> index_nodes;  // the gathers' index arrays, each once
+  std::vector<int64_t> gathers;     // data input, position in index_nodes, axis
   auto operand = [&](NodeId id) -> int {
     auto it = value_of.find(id);
     if (it != value_of.end()) return it->second;
@@ -81,6 +93,19 @@ bool build_program(const Graph& g, const Group& grp, FusedAttr& a, std::vector<N
   std::string names;
   for (NodeId m : grp.members) {
     const Node& n = g.node(m);
+    if (is(n, Op::gather)) {  // a load of the gathered tensor through its index array
+      Ins ins;
+      ins.code = scalar::f_load;
+      ins.a = static_cast<int>(inputs.size());
+      inputs.push_back(n.inputs[0]);
+      auto it = std::find(index_nodes.begin(), index_nodes.end(), n.inputs[1]);
+      if (it == index_nodes.end()) it = index_nodes.insert(index_nodes.end(), n.inputs[1]);
+      gathers.insert(gathers.end(), {ins.a, it - index_nodes.begin(), n.attr_as<AxisAttr>().axis});
+      prog.push_back(ins);
+      value_of[m] = static_cast<int>(prog.size()) - 1;
+      names += (names.empty() ? "" : " ") + std::string("gather");
+      continue;
+    }
     Ins ins;
     ins.code = n.op;
     int opnd[3] = {0, 0, 0};
@@ -92,8 +117,14 @@ bool build_program(const Graph& g, const Group& grp, FusedAttr& a, std::vector<N
     value_of[m] = static_cast<int>(prog.size()) - 1;
     names += (names.empty() ? "" : " ") + ops().get(n.op).name;
   }
-  if (inputs.size() > static_cast<size_t>(scalar::kFusedMaxInputs) || prog.size() > static_cast<size_t>(scalar::kFusedMaxInstrs))
+  if (inputs.size() > static_cast<size_t>(scalar::kFusedMaxInputs) || prog.size() > static_cast<size_t>(scalar::kFusedMaxInstrs) ||
+      index_nodes.size() > static_cast<size_t>(scalar::kFusedMaxInputs))
     return false;
+  // Index inputs follow the data inputs.
+  for (size_t i = 0; i < gathers.size(); i += 3) gathers[i + 1] += static_cast<int64_t>(inputs.size());
+  a.gathers = gathers;
+  for (NodeId id : index_nodes) a.index_bits.push_back(g.node(id).dtype == DType::i32 ? 32 : 64);
+  inputs.insert(inputs.end(), index_nodes.begin(), index_nodes.end());
   // Registers: a value's slot is free after its last reader (an instruction may write the slot it reads).
   const int nv = static_cast<int>(prog.size());
   std::vector<int> last(nv, -1);
@@ -161,6 +192,9 @@ FuseOptions fuse_options_for(Device d) {
     o.min_reduce_outputs = 4096;
     o.max_reduce_extent = 1024;
   }
+  const char* ge = std::getenv("ORBIT_FUSION_GATHER");
+  const std::string gv = ge ? ge : "";
+  o.gathers = gv == "0" ? false : d.is_cuda() ? gv == "1" : true;
   return o;
 }
 
@@ -181,10 +215,12 @@ Rewritten fuse(const Graph& g, const std::vector<NodeId>& outputs, const FuseOpt
     std::set<NodeId> members{r};
     for (bool changed = true; changed;) {
       changed = false;
-      for (NodeId m : std::vector<NodeId>(members.begin(), members.end()))
+      for (NodeId m : std::vector<NodeId>(members.begin(), members.end())) {
+        if (is(g.node(m), Op::gather)) continue;  // an opener: its inputs are read from memory
         for (NodeId p : g.node(m).inputs) {
           const Node& pn = g.node(p);
-          if (members.count(p) || group_of[p] >= 0 || !fusible(pn) || is_output.count(p)) continue;
+          const bool opener = opts.gathers && gather_opener(g, pn);
+          if (members.count(p) || group_of[p] >= 0 || !(fusible(pn) || opener) || is_output.count(p)) continue;
           if (!(pn.shape == root.shape) || pn.dtype != root.dtype) continue;
           bool all_inside = true;
           for (NodeId c : consumers[p]) all_inside = all_inside && members.count(c);
@@ -192,6 +228,7 @@ Rewritten fuse(const Graph& g, const std::vector<NodeId>& outputs, const FuseOpt
           members.insert(p);
           changed = true;
         }
+      }
     }
     if (members.size() < (closing ? 1u : 2u)) continue;
     Group grp;

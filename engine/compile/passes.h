@@ -33,8 +33,9 @@ Rewritten prune(const Graph& g, const std::vector<NodeId>& outputs);
 // repeated to a fixed point. The input must be pruned.
 Rewritten simplify(const Graph& g, const std::vector<NodeId>& outputs);
 
-// Where a reduce_sum / reduce_mean may close a fused group (its input the group's root).
+// Which gathers may open and which reduce_sum / reduce_mean may close a fused group.
 struct FuseOptions {
+  bool gathers = true;  // gathers may open groups
   bool reductions = true;
   int64_t min_reduce_outputs = 0;  // at least this many output elements
   int64_t max_reduce_extent = 0;   // at most this many elements summed per output (0: any)
@@ -42,7 +43,8 @@ struct FuseOptions {
 // The options compile() uses on `device`: on the CPU every sum / mean may close a group; on CUDA only
 // ORBIT_FUSION_REDUCE=1 allows it (not yet run on a GPU), and then where there are >= 4096 outputs of
 // <= 1024 elements each (a thread per output: the generated and interpreting kernels' layout).
-// ORBIT_FUSION_REDUCE=0 turns it off everywhere.
+// ORBIT_FUSION_REDUCE=0 turns it off everywhere. Gathers open groups on the CPU; on CUDA only with
+// ORBIT_FUSION_GATHER=1 (not yet run on a GPU); ORBIT_FUSION_GATHER=0 turns it off everywhere.
 FuseOptions fuse_options_for(Device d);
 
 // Fusion (engine/compile/fusion.cpp): maximal groups of elementwise ops over one iteration space become

@@ -74,7 +74,24 @@ void validate(const FusedAttr& a, int num_inputs, const std::string& where) {
     fail("expected 5 code words and 2 parameters per instruction, got ", a.code.size(), " and ", a.params.size());
   if (n > scalar::kFusedMaxInstrs) fail(n, " instructions > ", scalar::kFusedMaxInstrs);
   if (a.slots < 1 || a.slots > scalar::kFusedMaxSlots) fail(a.slots, " registers (1..", scalar::kFusedMaxSlots, ")");
-  if (num_inputs > scalar::kFusedMaxInputs) fail(num_inputs, " inputs > ", scalar::kFusedMaxInputs);
+  const int64_t n_index = static_cast<int64_t>(a.index_bits.size());
+  const int64_t n_data = num_inputs - n_index;
+  if (n_data < 1 || n_data > scalar::kFusedMaxInputs || n_index > scalar::kFusedMaxInputs)
+    fail(n_data, " data inputs and ", n_index, " index inputs (1..", scalar::kFusedMaxInputs, " each)");
+  for (int64_t b : a.index_bits)
+    if (b != 32 && b != 64) fail("index inputs are 32 or 64 bits wide, not ", b);
+  if (a.gathers.size() % 3 != 0) fail("3 numbers per gathered input, got ", a.gathers.size());
+  std::vector<char> gathered(static_cast<size_t>(n_data), 0), used_index(static_cast<size_t>(n_index), 0);
+  for (int64_t g = 0; g < a.num_gathers(); ++g) {
+    const int64_t k = a.gathers[3 * g], j = a.gathers[3 * g + 1], ax = a.gathers[3 * g + 2];
+    if (k < 0 || k >= n_data || gathered[static_cast<size_t>(k)]) fail("gather ", g, " reads data input ", k, " (once each, < ", n_data, ")");
+    if (j < n_data || j >= num_inputs) fail("gather ", g, " names index input ", j, " (the inputs ", n_data, "..", num_inputs - 1, ")");
+    if (ax < 0 || ax >= a.shape.rank()) fail("gather ", g, " along axis ", ax, " of a rank-", a.shape.rank(), " space");
+    gathered[static_cast<size_t>(k)] = 1;
+    used_index[static_cast<size_t>(j - n_data)] = 1;
+  }
+  for (int64_t j = 0; j < n_index; ++j)
+    if (!used_index[static_cast<size_t>(j)]) fail("index input ", n_data + j, " is not used by a gather");
   if (a.shape.rank() > scalar::kFusedMaxRank) fail("rank ", a.shape.rank(), " > ", scalar::kFusedMaxRank);
   std::vector<char> written(static_cast<size_t>(a.slots), 0);
   auto slot_ok = [&](int64_t s) { return s >= 0 && s < a.slots; };
@@ -83,7 +100,7 @@ void validate(const FusedAttr& a, int num_inputs, const std::string& where) {
     const bool known = (code >= 0 && code < scalar::f_num_elementwise) || code == scalar::f_load || code == scalar::f_imm;
     if (!known) fail("instruction ", k, " has unknown opcode ", code);
     if (code == scalar::f_load) {
-      if (a.code[5 * k + 2] < 0 || a.code[5 * k + 2] >= num_inputs) fail("instruction ", k, " loads input ", a.code[5 * k + 2]);
+      if (a.code[5 * k + 2] < 0 || a.code[5 * k + 2] >= n_data) fail("instruction ", k, " loads input ", a.code[5 * k + 2]);
     } else {
       for (int o = 0; o < arity(static_cast<int>(code)); ++o) {
         const int64_t s = a.code[5 * k + 2 + o];
@@ -152,24 +169,60 @@ std::vector<Shape> shapes_of(std::span<const Tensor> in) {
   return s;
 }
 
+// Index inputs: the unfused gather refuses an index outside the gathered axis, so the fused one does
+// too, before anything runs (the kernels would read 0 there).
+void check_gather_indices(const FusedAttr& a, std::span<const Tensor> in, const std::string& node) {
+  for (int64_t g = 0; g < a.num_gathers(); ++g) {
+    const Tensor& x = in[static_cast<size_t>(a.gathers[3 * g])];
+    const Tensor& idx = in[static_cast<size_t>(a.gathers[3 * g + 1])];
+    const int64_t len = x.shape()[static_cast<int>(a.gathers[3 * g + 2])];
+    for (int64_t e = 0; e < idx.numel(); ++e) {
+      const int64_t v = idx.dtype() == DType::i32 ? idx.data<int32_t>()[e] : idx.data<int64_t>()[e];
+      if (v < 0 || v >= len)
+        throw Error(detail::cat("gather at node '", node, "' (fused: ", a.ops, "): index ", v, " at position ", e,
+                                " is outside [0, ", len, ")"));
+    }
+  }
+}
+
 void fused_cpu(KernelCtx& k) {
   const auto& a = k.node.attr_as<FusedAttr>();
+  check_gather_indices(a, k.in, k.node.name);
   const bool reduced = a.reduce != FusedAttr::none;
   const scalar::FusedProgram p = reduced ? fused_reduce_program(a, shapes_of(k.in)) : fused_program(a, shapes_of(k.in));
+  const void* index[scalar::kFusedMaxInputs] = {};
+  for (int j = 0; j < p.n_index; ++j) index[j] = k.in[static_cast<size_t>(p.n_inputs + j)].raw();
   dispatch_float(k.out.dtype(), [&]<class T>() {
     const T* ptrs[scalar::kFusedMaxInputs] = {};
-    for (size_t i = 0; i < k.in.size(); ++i) ptrs[i] = k.in[i].data<T>();
+    for (int i = 0; i < p.n_inputs; ++i) ptrs[i] = k.in[static_cast<size_t>(i)].data<T>();
     if (reduced)
-      cpu::fused_reduce<T>(p, ptrs, k.out.data<T>(), k.out.numel(), a.reduced_extent(), a.reduce == FusedAttr::mean);
+      cpu::fused_reduce<T>(p, ptrs, index, k.out.data<T>(), k.out.numel(), a.reduced_extent(), a.reduce == FusedAttr::mean);
     else
-      cpu::fused_elementwise<T>(p, ptrs, k.out.data<T>(), k.out.numel());
+      cpu::fused_elementwise<T>(p, ptrs, index, k.out.data<T>(), k.out.numel());
   });
 }
 
 #if defined(ORBIT_WITH_CUDA)
+// The gathered inputs' indices checked on the device (kernels read 0 out of range); the first bad one
+// is reported with the CPU's message at the stream's next sync.
+void check_gather_indices_cuda(const FusedAttr& a, std::span<const Tensor> in, const std::string& node, void* stream) {
+  for (int64_t g = 0; g < a.num_gathers(); ++g) {
+    const Tensor& idx = in[static_cast<size_t>(a.gathers[3 * g + 1])];
+    const int64_t len = in[static_cast<size_t>(a.gathers[3 * g])].shape()[static_cast<int>(a.gathers[3 * g + 2])];
+    const auto s = static_cast<cudaStream_t>(stream);
+    unsigned long long* flag = cuda::check_flag(s, [node, ops = a.ops, len](const unsigned long long* w) {
+      return detail::cat("gather at node '", node, "' (fused: ", ops, "): index ", static_cast<double>(static_cast<int64_t>(w[1])),
+                         " at position ", static_cast<int64_t>(w[0]), " is outside [0, ", len, ")");
+    });
+    cuda::validate_indices(idx.dtype() == DType::i32 ? cuda::Elem::i32 : cuda::Elem::i64, idx.raw(), idx.numel(), len,
+                           false, flag, s);
+  }
+}
+
 void fused_cuda(KernelCtx& k) {
   const auto& a = k.node.attr_as<FusedAttr>();
   const std::vector<Shape> shapes = shapes_of(k.in);
+  check_gather_indices_cuda(a, k.in, k.node.name, k.stream);
   const void* ptrs[scalar::kFusedMaxInputs] = {};
   for (size_t i = 0; i < k.in.size(); ++i) ptrs[i] = k.in[i].raw();
   try {
@@ -207,11 +260,30 @@ void register_fused() {
     const auto& a = c.attr<FusedAttr>();
     validate(a, c.num_inputs(), "op 'fused'");
     if (!is_float(a.dtype)) c.fail("fused programs are f32 or f64, got ", dtype_name(a.dtype));
-    for (int i = 0; i < c.num_inputs(); ++i) {
+    const int n_data = c.num_inputs() - static_cast<int>(a.index_bits.size());
+    std::vector<int64_t> gather_of(static_cast<size_t>(n_data), -1);
+    for (int64_t g = 0; g < a.num_gathers(); ++g) gather_of[static_cast<size_t>(a.gathers[3 * g])] = g;
+    for (int i = 0; i < n_data; ++i) {
       if (c.dtype(i) != a.dtype) c.fail("input ", i, " is ", dtype_name(c.dtype(i)), ", the program ", dtype_name(a.dtype));
+      const int64_t g = gather_of[static_cast<size_t>(i)];
+      if (g >= 0) {  // gather(input i, index, axis) must have the space's shape
+        const int64_t j = a.gathers[3 * g + 1], ax = a.gathers[3 * g + 2];
+        auto want = a.shape.vec();
+        if (c.shape(i).rank() != a.shape.rank()) c.fail("gathered input ", i, " ", c.shape(i).str(), " has not the space's rank");
+        want[static_cast<size_t>(ax)] = c.shape(i)[static_cast<int>(ax)];
+        if (!(c.shape(i) == Shape(want)) || c.shape(static_cast<int>(j)).rank() != 1 ||
+            c.shape(static_cast<int>(j))[0] != a.shape[static_cast<int>(ax)])
+          c.fail("gather of input ", i, " ", c.shape(i).str(), " by index input ", j, " ", c.shape(static_cast<int>(j)).str(),
+                 " along axis ", ax, " does not give the iteration space ", a.shape.str());
+        continue;
+      }
       Shape out;
       if (!broadcast_shapes(c.shape(i), a.shape, out) || !(out == a.shape))
         c.fail("input ", i, " ", c.shape(i).str(), " does not broadcast to the iteration space ", a.shape.str());
+    }
+    for (int j = n_data; j < c.num_inputs(); ++j) {
+      const DType want = a.index_bits[static_cast<size_t>(j - n_data)] == 32 ? DType::i32 : DType::i64;
+      if (c.dtype(j) != want) c.fail("index input ", j, " is ", dtype_name(c.dtype(j)), ", the program says ", dtype_name(want));
     }
     return {a.out_shape(), a.dtype};
   };
@@ -244,10 +316,15 @@ Var expand_fused(const FusedAttr& a, const std::vector<Var>& inputs) {
   validate(a, static_cast<int>(inputs.size()), "expand_fused");
   Graph& g = *inputs[0].graph();
   std::vector<Var> reg(static_cast<size_t>(a.slots));
+  std::vector<Var> data(inputs.begin(), inputs.end() - static_cast<std::ptrdiff_t>(a.index_bits.size()));
+  for (int64_t g = 0; g < a.num_gathers(); ++g) {
+    const size_t k = static_cast<size_t>(a.gathers[3 * g]);
+    data[k] = gather(inputs[k], inputs[static_cast<size_t>(a.gathers[3 * g + 1])], a.gathers[3 * g + 2]);
+  }
   for (int64_t k = 0; k < a.num_instrs(); ++k) {
     const scalar::FusedInstr in = a.instr(k);
     Var v;
-    if (in.code == scalar::f_load) v = inputs[in.a];
+    if (in.code == scalar::f_load) v = data[in.a];
     else if (in.code == scalar::f_imm) v = g.scalar(in.p0, a.dtype);
     else v = apply_primitive(in.code, in, reg[in.a], reg[in.b], reg[in.c]);
     reg[in.dst] = v;
@@ -262,14 +339,28 @@ Var expand_fused(const FusedAttr& a, const std::vector<Var>& inputs) {
 
 scalar::FusedProgram fused_program(const FusedAttr& a, const std::vector<Shape>& input_shapes) {
   scalar::FusedProgram p;
+  const size_t n_data = input_shapes.size() - a.index_bits.size();
   p.n_instrs = static_cast<int32_t>(a.num_instrs());
-  p.n_inputs = static_cast<int32_t>(input_shapes.size());
+  p.n_inputs = static_cast<int32_t>(n_data);
+  p.n_index = static_cast<int32_t>(a.index_bits.size());
+  for (size_t j = 0; j < a.index_bits.size(); ++j) p.index_is32[j] = a.index_bits[j] == 32;
   p.n_slots = static_cast<int32_t>(a.slots);
   p.out_slot = static_cast<int32_t>(a.out_slot);
   p.rank = a.shape.rank();
   for (int d = 0; d < p.rank; ++d) p.shape[d] = a.shape[d];
   for (int64_t k = 0; k < a.num_instrs(); ++k) p.code[k] = a.instr(k);
-  for (size_t i = 0; i < input_shapes.size(); ++i) {
+  for (int64_t g = 0; g < a.num_gathers(); ++g) {  // x read with its own strides, the axis through the index
+    const size_t k = static_cast<size_t>(a.gathers[3 * g]);
+    const int ax = static_cast<int>(a.gathers[3 * g + 2]);
+    p.access[k] = scalar::fa_gathered;
+    p.gather_index[k] = static_cast<uint8_t>(a.gathers[3 * g + 1] - static_cast<int64_t>(n_data));
+    p.gather_dim[k] = static_cast<uint8_t>(ax);
+    p.gather_len[k] = input_shapes[k][ax];
+    const auto st = input_shapes[k].strides();
+    for (int d = 0; d < p.rank; ++d) p.stride[k][d] = st[static_cast<size_t>(d)];
+  }
+  for (size_t i = 0; i < n_data; ++i) {
+    if (p.access[i] == scalar::fa_gathered) continue;
     const Shape& s = input_shapes[i];
     if (s == a.shape) {
       p.access[i] = scalar::fa_contiguous;
@@ -309,10 +400,12 @@ scalar::FusedProgram fused_reduce_program(const FusedAttr& a, const std::vector<
   for (int d = 0; d < p.rank; ++d) q.shape[d] = p.shape[perm[static_cast<size_t>(d)]];
   for (int i = 0; i < p.n_inputs; ++i) {
     if (p.access[i] == scalar::fa_scalar) continue;
-    q.access[i] = scalar::fa_strided;  // contiguous in the original order is strided in the permuted one
+    // contiguous in the original order is strided in the permuted one
+    if (p.access[i] == scalar::fa_contiguous) q.access[i] = scalar::fa_strided;
     for (int d = 0; d < p.rank; ++d) {
       const int o = perm[static_cast<size_t>(d)];
       q.stride[i][d] = p.access[i] == scalar::fa_contiguous ? natural[static_cast<size_t>(o)] : p.stride[i][o];
+      if (p.access[i] == scalar::fa_gathered && o == p.gather_dim[i]) q.gather_dim[i] = static_cast<uint8_t>(d);
     }
   }
   return q;

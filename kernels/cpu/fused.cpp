@@ -3,9 +3,6 @@
 #include <algorithm>
 #include <cstring>
 #include <vector>
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
 
 #include "kernels/cpu/isa/fused_apply.h"
 #include "kernels/cpu/isa/select.h"
@@ -26,7 +23,14 @@ using scalar::FusedProgram;
 
 // Input k's values for output elements [i0, i0 + m) into dst.
 template <class T>
-void load(const FusedProgram& p, int k, const T* src, int64_t i0, int64_t m, T* dst) {
+void load(const FusedProgram& p, int k, const T* src, const void* const* index, int64_t i0, int64_t m, T* dst) {
+  if (p.access[k] == scalar::fa_gathered) {  // element by element through the index array
+    for (int64_t q = 0; q < m; ++q) {
+      const int64_t off = scalar::fused_offset(p, k, i0 + q, index);
+      dst[q] = off < 0 ? T(0) : src[off];
+    }
+    return;
+  }
   if (p.access[k] == scalar::fa_contiguous) {
     std::memcpy(dst, src + i0, static_cast<size_t>(m) * sizeof(T));
     return;
@@ -73,8 +77,8 @@ void load(const FusedProgram& p, int k, const T* src, int64_t i0, int64_t m, T* 
 // they are (a register, an input read in place, or `direct` + i0 when given: then the last instruction
 // that writes the output register writes there).
 template <class T, class Apply>
-const T* run_chunk(const FusedProgram& p, const T* const* in, int64_t i0, int64_t m, T (&reg)[scalar::kFusedMaxSlots][kChunk],
-                   T* direct, int last_out, Apply apply) {
+const T* run_chunk(const FusedProgram& p, const T* const* in, const void* const* index, int64_t i0, int64_t m,
+                   T (&reg)[scalar::kFusedMaxSlots][kChunk], T* direct, int last_out, Apply apply) {
   const T* val[scalar::kFusedMaxSlots] = {};  // where each register's values are
   for (int k = 0; k < p.n_instrs; ++k) {
     const FusedInstr& ins = p.code[k];
@@ -84,21 +88,13 @@ const T* run_chunk(const FusedProgram& p, const T* const* in, int64_t i0, int64_
         val[ins.dst] = in[ins.a] + i0;  // read in place
         continue;
       }
-      load(p, ins.a, in[ins.a], i0, m, d);
+      load(p, ins.a, in[ins.a], index, i0, m, d);
     } else {
       apply(ins, d, val[ins.a], val[ins.b], val[ins.c], m);  // the active instruction-set variant
     }
     val[ins.dst] = d;
   }
   return val[p.out_slot];
-}
-
-int max_threads() {
-#if defined(_OPENMP)
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
 }
 
 // The sum (mean) of n values in order, in double as the unfused reduction adds them.
@@ -112,7 +108,7 @@ T reduce_run(const T* v, int64_t n, double& acc, bool finish, bool mean, int64_t
 }  // namespace
 
 template <class T>
-void fused_elementwise(const FusedProgram& p, const T* const* in, T* out, int64_t n) {
+void fused_elementwise(const FusedProgram& p, const T* const* in, const void* const* index, T* out, int64_t n) {
   const auto apply = ORBIT_ISA_SELECT(active_isa(), fused_apply_chunk<T>);
   const int64_t chunks = (n + kChunk - 1) / kChunk;
   // The last instruction that writes the output register writes straight into `out`.
@@ -122,20 +118,21 @@ void fused_elementwise(const FusedProgram& p, const T* const* in, T* out, int64_
   parallel_for(chunks, 16, [&](int64_t ci) {
     alignas(64) T reg[scalar::kFusedMaxSlots][kChunk];
     const int64_t i0 = ci * kChunk, m = std::min(kChunk, n - i0);
-    const T* v = run_chunk(p, in, i0, m, reg, out, last_out, apply);
+    const T* v = run_chunk(p, in, index, i0, m, reg, out, last_out, apply);
     if (v != out + i0) std::memcpy(out + i0, v, static_cast<size_t>(m) * sizeof(T));
   });
 }
 
 template <class T>
-void fused_reduce(const FusedProgram& p, const T* const* in, T* out, int64_t n_out, int64_t n_red, bool mean) {
+void fused_reduce(const FusedProgram& p, const T* const* in, const void* const* index, T* out, int64_t n_out,
+                  int64_t n_red, bool mean) {
   if (n_out <= 0) return;
   const auto apply = ORBIT_ISA_SELECT(active_isa(), fused_apply_chunk<T>);
   // A few outputs over many elements (a loss's mean): one thread per output would leave the others
   // idle, so the values are computed in parallel first, then summed as the unfused reduction does.
   if (max_threads() > 1 && n_out < 2 * max_threads() && n_out * n_red >= (int64_t(1) << 15)) {
     std::vector<T> vals(static_cast<size_t>(n_out * n_red));
-    fused_elementwise(p, in, vals.data(), n_out * n_red);
+    fused_elementwise(p, in, index, vals.data(), n_out * n_red);
     parallel_for(n_out, 1, [&](int64_t o) {
       double acc = 0;
       out[o] = reduce_run(vals.data() + o * n_red, n_red, acc, true, mean, n_red);
@@ -148,7 +145,7 @@ void fused_reduce(const FusedProgram& p, const T* const* in, T* out, int64_t n_o
     parallel_for(chunks, 16, [&](int64_t ci) {
       alignas(64) T reg[scalar::kFusedMaxSlots][kChunk];
       const int64_t o0 = ci * per, o1 = std::min(n_out, o0 + per);
-      const T* v = run_chunk(p, in, o0 * n_red, (o1 - o0) * n_red, reg, static_cast<T*>(nullptr), -1, apply);
+      const T* v = run_chunk(p, in, index, o0 * n_red, (o1 - o0) * n_red, reg, static_cast<T*>(nullptr), -1, apply);
       for (int64_t o = o0; o < o1; ++o) {
         double acc = 0;
         out[o] = reduce_run(v + (o - o0) * n_red, n_red, acc, true, mean, n_red);
@@ -162,15 +159,17 @@ void fused_reduce(const FusedProgram& p, const T* const* in, T* out, int64_t n_o
     double acc = 0;
     for (int64_t j0 = 0; j0 < n_red; j0 += kChunk) {
       const int64_t m = std::min(kChunk, n_red - j0);
-      const T* v = run_chunk(p, in, o * n_red + j0, m, reg, static_cast<T*>(nullptr), -1, apply);
+      const T* v = run_chunk(p, in, index, o * n_red + j0, m, reg, static_cast<T*>(nullptr), -1, apply);
       out[o] = reduce_run(v, m, acc, j0 + m == n_red, mean, n_red);
     }
   });
 }
 
-template void fused_elementwise<float>(const FusedProgram&, const float* const*, float*, int64_t);
-template void fused_elementwise<double>(const FusedProgram&, const double* const*, double*, int64_t);
-template void fused_reduce<float>(const FusedProgram&, const float* const*, float*, int64_t, int64_t, bool);
-template void fused_reduce<double>(const FusedProgram&, const double* const*, double*, int64_t, int64_t, bool);
+template void fused_elementwise<float>(const FusedProgram&, const float* const*, const void* const*, float*, int64_t);
+template void fused_elementwise<double>(const FusedProgram&, const double* const*, const void* const*, double*, int64_t);
+template void fused_reduce<float>(const FusedProgram&, const float* const*, const void* const*, float*, int64_t, int64_t,
+                                  bool);
+template void fused_reduce<double>(const FusedProgram&, const double* const*, const void* const*, double*, int64_t,
+                                   int64_t, bool);
 
 }  // namespace orbit::cpu

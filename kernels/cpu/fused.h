@@ -8,13 +8,16 @@
 
 namespace orbit::cpu {
 
+// in: p.n_inputs data inputs; index: p.n_index index arrays (int32 / int64, p.index_is32) of the
+// gathered inputs (an index outside its axis reads 0: the op checks them before, as the gather does).
 template <class T>
-void fused_elementwise(const scalar::FusedProgram& p, const T* const* in, T* out, int64_t n);
+void fused_elementwise(const scalar::FusedProgram& p, const T* const* in, const void* const* index, T* out, int64_t n);
 
 // A group closed by a sum (mean when `mean`) over R = n_red elements per output: p is the program over
 // the permuted space (engine/fused.h, fused_reduce_program), so output o sums elements [o R, (o + 1) R)
 // in order, in double, exactly as the unfused reduction does (the same bits).
 template <class T>
-void fused_reduce(const scalar::FusedProgram& p, const T* const* in, T* out, int64_t n_out, int64_t n_red, bool mean);
+void fused_reduce(const scalar::FusedProgram& p, const T* const* in, const void* const* index, T* out, int64_t n_out,
+                  int64_t n_red, bool mean);
 
 }  // namespace orbit::cpu

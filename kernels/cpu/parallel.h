@@ -3,7 +3,20 @@
 #pragma once
 #include <cstdint>
 
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
 namespace orbit::cpu {
+
+// The threads a parallel_for may use (1 without OpenMP).
+inline int max_threads() {
+#if defined(_OPENMP)
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
 
 template <class F>
 void parallel_for(int64_t n, int64_t grain, F&& f) {

@@ -7,19 +7,7 @@
 
 #include "kernels/cpu/parallel.h"
 
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
-
 namespace orbit::cpu::prox {
-
-int max_threads() {
-#if defined(_OPENMP)
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
 
 
 int64_t num_chunks(int64_t n, int64_t grain) {

@@ -3,10 +3,10 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/cpu/parallel.h"  // max_threads()
+
 namespace orbit::cpu::prox {
 
-// Threads the CPU kernels may use (1 without OpenMP).
-int max_threads();
 // How many chunks to split n items into: one per thread, at least `grain` items each.
 int64_t num_chunks(int64_t n, int64_t grain);
 

@@ -9,24 +9,36 @@ namespace {
 template <class T>
 struct FusedInputs {
   const T* p[scalar::kFusedMaxInputs];
+  const void* index[scalar::kFusedMaxInputs];  // the gathered inputs' index arrays
 };
 
-// The program lives in the kernel's parameter space: every thread reads the same instruction at the
-// same time (uniform, cached), so the interpretation does not diverge.
+// Input k at element i; 0 where a gathered input's index is out of range (validate_indices reports it).
+template <class T>
+__device__ __forceinline__ T fused_load(const scalar::FusedProgram& prog, const FusedInputs<T>& in, int k, int64_t i) {
+  const int64_t off = scalar::fused_offset(prog, k, i, in.index);
+  return off < 0 ? T(0) : in.p[k][off];
+}
+
+// The program's value at element i. The program lives in the kernel's parameter space: every thread
+// reads the same instruction at the same time (uniform, cached), so the interpretation does not diverge.
+template <class T>
+__device__ __forceinline__ T run_program(const scalar::FusedProgram& prog, const FusedInputs<T>& in, int64_t i) {
+  T reg[scalar::kFusedMaxSlots];
+  for (int k = 0; k < prog.n_instrs; ++k) {
+    const scalar::FusedInstr& ins = prog.code[k];
+    T v;
+    if (ins.code == scalar::f_load) v = fused_load(prog, in, ins.a, i);
+    else v = scalar::fused_apply<T>(ins, reg[ins.a], reg[ins.b], reg[ins.c]);
+    reg[ins.dst] = v;
+  }
+  return reg[prog.out_slot];
+}
+
 template <class T>
 __global__ void fused_kernel(const __grid_constant__ scalar::FusedProgram prog, const FusedInputs<T> in,
                              T* __restrict__ out, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    T reg[scalar::kFusedMaxSlots];
-    for (int k = 0; k < prog.n_instrs; ++k) {
-      const scalar::FusedInstr& ins = prog.code[k];
-      T v;
-      if (ins.code == scalar::f_load) v = in.p[ins.a][scalar::fused_offset(prog, ins.a, i)];
-      else v = scalar::fused_apply<T>(ins, reg[ins.a], reg[ins.b], reg[ins.c]);
-      reg[ins.dst] = v;
-    }
-    out[i] = reg[prog.out_slot];
-  }
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    out[i] = run_program(prog, in, i);
 }
 
 // A group closed by a sum / mean: one thread per output (grid-stride) walks its R values in order
@@ -38,18 +50,7 @@ __global__ void fused_reduce_kernel(const __grid_constant__ scalar::FusedProgram
                                     T* __restrict__ out, int64_t n_out, int64_t n_red, bool mean) {
   for (int64_t o = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; o < n_out; o += int64_t(gridDim.x) * blockDim.x) {
     double acc = 0;
-    for (int64_t j = 0; j < n_red; ++j) {
-      const int64_t i = o * n_red + j;
-      T reg[scalar::kFusedMaxSlots];
-      for (int k = 0; k < prog.n_instrs; ++k) {
-        const scalar::FusedInstr& ins = prog.code[k];
-        T v;
-        if (ins.code == scalar::f_load) v = in.p[ins.a][scalar::fused_offset(prog, ins.a, i)];
-        else v = scalar::fused_apply<T>(ins, reg[ins.a], reg[ins.b], reg[ins.c]);
-        reg[ins.dst] = v;
-      }
-      acc += static_cast<double>(reg[prog.out_slot]);
-    }
+    for (int64_t j = 0; j < n_red; ++j) acc += static_cast<double>(run_program(prog, in, o * n_red + j));
     out[o] = static_cast<T>(mean ? acc / static_cast<double>(n_red) : acc);
   }
 }
@@ -58,6 +59,7 @@ template <class T>
 FusedInputs<T> pointers(const scalar::FusedProgram& p, const void* const* in) {
   FusedInputs<T> ptrs{};
   for (int k = 0; k < p.n_inputs; ++k) ptrs.p[k] = static_cast<const T*>(in[k]);
+  for (int j = 0; j < p.n_index; ++j) ptrs.index[j] = in[p.n_inputs + j];
   return ptrs;
 }
 
@@ -75,7 +77,8 @@ void launch_reduce(const scalar::FusedProgram& p, const void* const* in, void* o
 }
 
 void check_limits(const scalar::FusedProgram& p, const char* what) {
-  if (p.n_inputs > scalar::kFusedMaxInputs || p.n_slots > scalar::kFusedMaxSlots || p.n_instrs > scalar::kFusedMaxInstrs)
+  if (p.n_inputs > scalar::kFusedMaxInputs || p.n_index > scalar::kFusedMaxInputs || p.n_slots > scalar::kFusedMaxSlots ||
+      p.n_instrs > scalar::kFusedMaxInstrs)
     throw CudaFailure(std::string(what) + ": program exceeds the kernel's limits");
 }
 

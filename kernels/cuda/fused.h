@@ -11,7 +11,8 @@
 
 namespace orbit::cuda {
 
-// in: p.n_inputs device pointers of the element type t; out: n elements.
+// in: p.n_inputs device pointers of the element type t, then p.n_index index arrays (int32 / int64) of the
+// gathered inputs (an index out of range reads 0; validate_indices reports it); out: n elements.
 void fused_elementwise(Elem t, const scalar::FusedProgram& p, const void* const* in, void* out, int64_t n,
                        cudaStream_t s);
 

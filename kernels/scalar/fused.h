@@ -35,13 +35,20 @@ struct FusedInstr {
 };
 
 // Per input: how it is read while iterating over the output (row-major, `rank` dims).
-enum FusedAccess : uint8_t { fa_contiguous = 0, fa_scalar = 1, fa_strided = 2 };
+// fa_gathered: a group opened by gather(x, idx, axis): x is read with its own strides, except that the
+// coordinate e along iteration dim gather_dim[k] becomes idx[e] (an index array after the data inputs).
+enum FusedAccess : uint8_t { fa_contiguous = 0, fa_scalar = 1, fa_strided = 2, fa_gathered = 3 };
 
 struct FusedProgram {
   int32_t n_instrs = 0, n_inputs = 0, n_slots = 0, out_slot = 0, rank = 0;
+  int32_t n_index = 0;  // index arrays (int32 or int64) passed beside the n_inputs data inputs
   int64_t shape[kFusedMaxRank] = {};
   uint8_t access[kFusedMaxInputs] = {};
   int64_t stride[kFusedMaxInputs][kFusedMaxRank] = {};  // element strides (0 where broadcast)
+  uint8_t gather_index[kFusedMaxInputs] = {};  // fa_gathered: which index array
+  uint8_t gather_dim[kFusedMaxInputs] = {};    // fa_gathered: the iteration dim it maps
+  int64_t gather_len[kFusedMaxInputs] = {};    // fa_gathered: x's extent there (other indices read 0)
+  uint8_t index_is32[kFusedMaxInputs] = {};    // per index array: int32 (else int64)
   FusedInstr code[kFusedMaxInstrs];
 };
 
@@ -88,15 +95,22 @@ ORBIT_HD T fused_apply(const FusedInstr& in, T a, T b, T c) {
   }
 }
 
-// The element offset of input k for output element i (row-major over p.shape).
-ORBIT_HD int64_t fused_offset(const FusedProgram& p, int k, int64_t i) {
+// The element offset of input k for output element i (row-major over p.shape). A gathered input's
+// offset is -1 where its index is outside [0, gather_len) (the value read is then 0, as the unfused
+// gather's CUDA kernel writes; the index validation reports it).
+ORBIT_HD int64_t fused_offset(const FusedProgram& p, int k, int64_t i, const void* const* index = nullptr) {
   if (p.access[k] == fa_contiguous) return i;
   if (p.access[k] == fa_scalar) return 0;
   int64_t off = 0, rest = i;
   for (int d = p.rank - 1; d >= 0; --d) {
     const int64_t n = p.shape[d];
-    const int64_t idx = rest % n;
+    int64_t idx = rest % n;
     rest /= n;
+    if (p.access[k] == fa_gathered && d == p.gather_dim[k]) {
+      const int j = p.gather_index[k];
+      idx = p.index_is32[j] ? static_cast<const int32_t*>(index[j])[idx] : static_cast<const int64_t*>(index[j])[idx];
+      if (idx < 0 || idx >= p.gather_len[k]) return -1;
+    }
     off += idx * p.stride[k][d];
   }
   return off;

@@ -1,7 +1,7 @@
 // Harness cases of the fused elementwise op (engine/fused.h): register programs written out by hand,
 // with broadcast inputs, an immediate, attribute-carrying instructions, comparisons and where, and a
-// register reused by the instruction that reads it, and programs closed by a sum or mean over middle /
-// leading axes. Gradchecks go through the op's VJP (the program and its reduction expanded into
+// register reused by the instruction that reads it, programs closed by a sum or mean over middle /
+// leading axes, and programs opened by gathers (i32 and i64 indices). Gradchecks go through the op's VJP (the program and its reduction expanded into
 // primitive ops), to second order.
 #include <cmath>
 
@@ -123,6 +123,50 @@ void add_fused_cases(std::vector<OpCase>& cs) {
             if (red == FusedAttr::sum) o.v[i * 3 + k] += v;
             else o.v[j] += v / 6.0;
           }
+      return o;
+    };
+    cs.push_back(c);
+  }
+  for (bool i64 : {false, true}) {
+    // silu(gather(p, recv, 0) + gather(q, send, 0)) * w, summed over the hidden axis when i64: a group
+    // opened by two gathers (sparse message passing) and, in the second case, closed by a sum.
+    OpCase c;
+    c.op = "fused";
+    c.label = i64 ? "fused sum_h silu(p[recv] + q[send]) * w, i64 gathers" : "fused silu(p[recv] + q[send]) * w, i32 gathers";
+    InputSpec p, q, w, recv, send;
+    p.shape = {5, 3};
+    q.shape = {4, 3};
+    w.shape = {6, 3};
+    for (InputSpec* ix : {&recv, &send}) {
+      ix->shape = {6};
+      ix->kind = InputSpec::Kind::index;
+      ix->int64 = i64;
+    }
+    recv.index_range = 5;
+    send.index_range = 4;
+    c.inputs = {p, q, w, recv, send};
+    c.build = [i64](Graph&, const std::vector<Var>& in) {
+      auto a = program({6, 3}, in[0].dtype(),
+                       {{f_load, 0, 0, 0, 0, 0, 0}, {f_load, 1, 1, 0, 0, 0, 0}, {f_add, 0, 0, 1, 0, 0, 0},
+                        {f_silu, 0, 0, 0, 0, 0, 0}, {f_load, 1, 2, 0, 0, 0, 0}, {f_mul, 0, 0, 1, 0, 0, 0}},
+                       2, 0);
+      a.gathers = {0, 3, 0, 1, 4, 0};  // input 0 through index input 3, input 1 through 4, along axis 0
+      a.index_bits = {i64 ? 64 : 32, i64 ? 64 : 32};
+      if (i64) {
+        a.reduce = FusedAttr::sum;
+        a.reduce_axes = {1};
+      }
+      return fused_elementwise(in, a);
+    };
+    c.ref = [i64](const std::vector<Nd>& in) {
+      Nd o(i64 ? std::vector<int64_t>{6} : std::vector<int64_t>{6, 3});
+      for (int e = 0; e < 6; ++e)
+        for (int h = 0; h < 3; ++h) {
+          const auto r = static_cast<int>(in[3].v[e]), s = static_cast<int>(in[4].v[e]);
+          const double v = silu(in[0].v[r * 3 + h] + in[1].v[s * 3 + h]) * in[2].v[e * 3 + h];
+          if (i64) o.v[e] += v;
+          else o.v[e * 3 + h] = v;
+        }
       return o;
     };
     cs.push_back(c);

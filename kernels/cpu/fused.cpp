@@ -21,14 +21,57 @@ constexpr int64_t kChunk = 256;
 using scalar::FusedInstr;
 using scalar::FusedProgram;
 
-// Input k's values for output elements [i0, i0 + m) into dst.
+// A gathered input's values for elements [i0, i0 + m): runs along the innermost dim, each looked up
+// once in the index array (the gathered row of a [N, H] input is one memcpy); element by element when
+// the gathered dim is the innermost one. Out-of-range indices read 0 (the op checks them before).
 template <class T>
-void load(const FusedProgram& p, int k, const T* src, const void* const* index, int64_t i0, int64_t m, T* dst) {
-  if (p.access[k] == scalar::fa_gathered) {  // element by element through the index array
+void load_gathered(const FusedProgram& p, int k, const T* src, const void* const* index, int64_t i0, int64_t m, T* dst) {
+  const int r = p.rank, gd = p.gather_dim[k];
+  if (gd == r - 1) {
     for (int64_t q = 0; q < m; ++q) {
       const int64_t off = scalar::fused_offset(p, k, i0 + q, index);
       dst[q] = off < 0 ? T(0) : src[off];
     }
+    return;
+  }
+  const int j = p.gather_index[k];
+  const int64_t inner = p.shape[r - 1], s_in = p.stride[k][r - 1];
+  int64_t idx[scalar::kFusedMaxRank];
+  int64_t rest = i0;
+  for (int d = r - 1; d >= 0; --d) {
+    idx[d] = rest % p.shape[d];
+    rest /= p.shape[d];
+  }
+  for (int64_t q = 0; q < m;) {
+    const int64_t run = std::min(inner - idx[r - 1], m - q);
+    int64_t off = 0;
+    bool ok = true;
+    for (int d = 0; d < r; ++d) {
+      int64_t c = idx[d];
+      if (d == gd) {
+        c = p.index_is32[j] ? static_cast<const int32_t*>(index[j])[c] : static_cast<const int64_t*>(index[j])[c];
+        ok = c >= 0 && c < p.gather_len[k];
+      }
+      off += c * p.stride[k][d];
+    }
+    if (!ok) std::fill(dst + q, dst + q + run, T(0));
+    else if (s_in == 1) std::memcpy(dst + q, src + off, static_cast<size_t>(run) * sizeof(T));
+    else
+      for (int64_t t = 0; t < run; ++t) dst[q + t] = src[off + t * s_in];
+    q += run;
+    idx[r - 1] += run;
+    for (int d = r - 1; d > 0 && idx[d] == p.shape[d]; --d) {
+      idx[d] = 0;
+      ++idx[d - 1];
+    }
+  }
+}
+
+// Input k's values for output elements [i0, i0 + m) into dst.
+template <class T>
+void load(const FusedProgram& p, int k, const T* src, const void* const* index, int64_t i0, int64_t m, T* dst) {
+  if (p.access[k] == scalar::fa_gathered) {
+    load_gathered(p, k, src, index, i0, m, dst);
     return;
   }
   if (p.access[k] == scalar::fa_contiguous) {

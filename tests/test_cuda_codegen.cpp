@@ -131,6 +131,18 @@ std::vector<Group> fused_groups(const Program& p) {
   return out;
 }
 
+// The groups of tanh(gather(x, idx, axis) * y) over [9, 13, 7]: gathers along a middle or the last axis.
+std::vector<Group> gather_axis_groups(int axis, DType dt, DType it) {
+  std::vector<int64_t> xs = {9, 13, 7}, space = xs;
+  xs[static_cast<size_t>(axis)] = 4;
+  Graph g;
+  Var x = g.input("x", Shape(xs), dt), y = g.input("y", Shape(space), dt);
+  Var idx = g.input("idx", {space[static_cast<size_t>(axis)]}, it);
+  CompileOptions on;
+  on.fusion = CompileOptions::Fusion::on;
+  return fused_groups(compile(g, {tanh(gather(x, idx, axis) * y)}, Device::cpu(), on));
+}
+
 std::vector<Group> random_groups(uint64_t seed, DType dt) {
   const Shape space = seed % 2 ? Shape({6, 7}) : Shape({3, 4, 5});
   const std::vector<Shape> shapes = seed % 2 ? std::vector<Shape>{space, Shape({7}), Shape({6, 1}), Shape({1})}
@@ -297,6 +309,8 @@ TEST_SUITE("cpu") {
       add(sample_program(dt, Shape({1, 7})), sample_shapes(Shape({1, 7})));
       for (uint64_t seed = 1; seed <= 6; ++seed)
         for (const Group& g : random_groups(seed, dt)) add(g.attr, g.shapes);
+      for (int axis : {1, 2})
+        for (const Group& g : gather_axis_groups(axis, dt, axis == 1 ? DType::i32 : DType::i64)) add(g.attr, g.shapes);
     }
     REQUIRE(cases.size() > 10);
     int reduced = 0, gathered = 0;

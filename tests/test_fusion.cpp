@@ -389,6 +389,30 @@ TEST_SUITE("cpu") {
     }
   }
 
+  TEST_CASE("fusion: gathers along the first, a middle and the last axis, across chunk boundaries") {
+    // [9, 13, 7] spaces (819 elements: several 256-element chunks, rows split between chunks).
+    CompileOptions off;
+    off.fusion = CompileOptions::Fusion::off;
+    for (int axis = 0; axis < 3; ++axis)
+      for (DType it : {DType::i32, DType::i64}) {
+        INFO("axis " << axis << " " << dtype_name(it));
+        std::vector<int64_t> xs = {9, 13, 7}, space = xs;
+        xs[static_cast<size_t>(axis)] = 4;  // gathered from 4 entries
+        Graph g;
+        Var x = g.input("x", Shape(xs), DType::f32), y = g.input("y", Shape(space), DType::f32);
+        Var idx = g.input("idx", {space[static_cast<size_t>(axis)]}, it);
+        Var out = tanh(gather(x, idx, axis) * y) + gather(exp(x), idx, axis);
+        std::mt19937_64 rng(31 + axis);
+        std::vector<double> iv(static_cast<size_t>(space[static_cast<size_t>(axis)]));
+        for (auto& v : iv) v = static_cast<double>(rng() % 4);
+        Feeds f = {{"x", random_values(Shape(xs), DType::f32, rng)}, {"y", random_values(Shape(space), DType::f32, rng)},
+                   {"idx", Tensor::from<double>({static_cast<int64_t>(iv.size())}, iv).cast(it)}};
+        Program fused = compile(g, {out});
+        CHECK(num_gather_opened(fused) == 1);
+        CHECK(same_bits(fused.run(f)[0], compile(g, {out}, Device::cpu(), off).run(f)[0]));
+      }
+  }
+
   TEST_CASE("fusion: hostile gather attributes are refused with the reason") {
     Graph g;
     Var x = g.input("x", {5, 3}, DType::f64), idx = g.input("idx", {4}, DType::i64), idx32 = g.input("i32", {4}, DType::i32);

@@ -132,6 +132,7 @@ std::vector<Group> fused_groups(const Program& p) {
 }
 
 // The groups of tanh(gather(x, idx, axis) * y) over [9, 13, 7]: gathers along a middle or the last axis.
+// Also closed by a sum over the gathered axis and over the next one.
 std::vector<Group> gather_axis_groups(int axis, DType dt, DType it) {
   std::vector<int64_t> xs = {9, 13, 7}, space = xs;
   xs[static_cast<size_t>(axis)] = 4;
@@ -140,7 +141,13 @@ std::vector<Group> gather_axis_groups(int axis, DType dt, DType it) {
   Var idx = g.input("idx", {space[static_cast<size_t>(axis)]}, it);
   CompileOptions on;
   on.fusion = CompileOptions::Fusion::on;
-  return fused_groups(compile(g, {tanh(gather(x, idx, axis) * y)}, Device::cpu(), on));
+  std::vector<Group> out;
+  for (int red : {-1, axis, (axis + 1) % 3}) {
+    Var v = tanh(gather(x, idx, axis) * y);
+    if (red >= 0) v = sum(v, {red});
+    for (Group& gr : fused_groups(compile(g, {v}, Device::cpu(), on))) out.push_back(std::move(gr));
+  }
+  return out;
 }
 
 std::vector<Group> random_groups(uint64_t seed, DType dt) {
@@ -309,7 +316,7 @@ TEST_SUITE("cpu") {
       add(sample_program(dt, Shape({1, 7})), sample_shapes(Shape({1, 7})));
       for (uint64_t seed = 1; seed <= 6; ++seed)
         for (const Group& g : random_groups(seed, dt)) add(g.attr, g.shapes);
-      for (int axis : {1, 2})
+      for (int axis : {0, 1, 2})
         for (const Group& g : gather_axis_groups(axis, dt, axis == 1 ? DType::i32 : DType::i64)) add(g.attr, g.shapes);
     }
     REQUIRE(cases.size() > 10);

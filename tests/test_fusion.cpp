@@ -410,6 +410,13 @@ TEST_SUITE("cpu") {
         Program fused = compile(g, {out});
         CHECK(num_gather_opened(fused) == 1);
         CHECK(same_bits(fused.run(f)[0], compile(g, {out}, Device::cpu(), off).run(f)[0]));
+        // Closed by a sum over the gathered axis (the permuted program moves it last) and over another.
+        for (int64_t red : {int64_t(axis), int64_t((axis + 1) % 3)}) {
+          Var s = sum(tanh(gather(x, idx, axis) * y), {red});
+          Program fs = compile(g, {s});
+          CHECK(fs.num_kernels() == 1);
+          CHECK(same_bits(fs.run(f)[0], compile(g, {s}, Device::cpu(), off).run(f)[0]));
+        }
       }
   }
 

@@ -47,39 +47,31 @@ def conditions(case):
 
 def judge(case, orbit_ms, eager_ratio, compiled_ratio, work_per_s, work_unit=""):
     """(status, text) for one row: status is None (no target), "met", "MISSED" or "open"; text says
-    each condition with the measured value, e.g. "eager 0.92x < 3x; compile not run"."""
+    each condition with the measured value, e.g. "eager 0.92x < 3x; compile 3x: not run"."""
     conds = conditions(case)
     if not conds:
         return None, ""
+    unit = {"pair terms": "pair/s"}.get(work_unit, (work_unit + "/s") if work_unit else "/s")
+    rate = lambda x: "%s%s" % (_si(x), unit)  # noqa: E731
+    # kind -> (measured value, at least (else at most), the value as text, the bound as text, if missing)
+    spec = {
+        "eager": (eager_ratio, True, lambda x: "eager %.2fx" % x, lambda b: "%gx" % b, lambda b: "eager %gx: not run" % b),
+        "compile": (compiled_ratio, True, lambda x: "compile %.2fx" % x, lambda b: "%gx" % b,
+                    lambda b: "compile %gx: not run" % b),
+        "rate": (work_per_s, True, rate, rate, lambda b: "rate: not measured"),
+        "ms": (orbit_ms, False, lambda x: "%.3g ms" % x, lambda b: "%g ms" % b, lambda b: "time: not measured"),
+    }
     parts, failed, unjudged = [], False, False
     for kind, bound in conds:
-        if kind in ("eager", "compile"):
-            v = eager_ratio if kind == "eager" else compiled_ratio
-            if v is None:
-                parts.append("%s %gx: not run" % (kind, bound))
-                unjudged = True
-                continue
-            ok = v >= bound
-            parts.append("%s %.2fx %s %gx" % (kind, v, ">=" if ok else "<", bound))
-        elif kind == "rate":
-            v = work_per_s
-            if v is None:
-                parts.append("rate: not measured")
-                unjudged = True
-                continue
-            ok = v >= bound
-            unit = {"pair terms": "pair/s"}.get(work_unit, (work_unit + "/s") if work_unit else "/s")
-            parts.append("%s%s %s %s%s" % (_si(v), unit, ">=" if ok else "<", _si(bound), unit))
-        elif kind == "ms":
-            v = orbit_ms
-            if v is None:
-                parts.append("time: not measured")
-                unjudged = True
-                continue
-            ok = v <= bound
-            parts.append("%.3g ms %s %g ms" % (v, "<=" if ok else ">", bound))
-        else:
+        if kind not in spec:
             raise ValueError("targets: unknown condition kind %r" % kind)
+        v, at_least, value_text, bound_text, missing = spec[kind]
+        if v is None:
+            parts.append(missing(bound))
+            unjudged = True
+            continue
+        ok = v >= bound if at_least else v <= bound
+        rel = (">=" if ok else "<") if at_least else ("<=" if ok else ">")
+        parts.append("%s %s %s" % (value_text(v), rel, bound_text(bound)))
         failed = failed or not ok
-    status = "MISSED" if failed else ("open" if unjudged else "met")
-    return status, "; ".join(parts)
+    return ("MISSED" if failed else "open" if unjudged else "met"), "; ".join(parts)

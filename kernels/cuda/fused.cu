@@ -12,6 +12,10 @@ struct FusedInputs {
   const void* index[scalar::kFusedMaxInputs];  // the gathered inputs' index arrays
 };
 
+// Everything travels as kernel parameters, which must stay within 4 KB (the limit before CUDA 12.1).
+static_assert(sizeof(scalar::FusedProgram) + sizeof(FusedInputs<double>) + 64 <= 4096,
+              "the fused kernels' parameters exceed 4 KB");
+
 // Input k at element i; 0 where a gathered input's index is out of range (validate_indices reports it).
 template <class T>
 __device__ __forceinline__ T fused_load(const scalar::FusedProgram& prog, const FusedInputs<T>& in, int k, int64_t i) {

@@ -223,7 +223,7 @@ void fused_cuda(KernelCtx& k) {
   const auto& a = k.node.attr_as<FusedAttr>();
   const std::vector<Shape> shapes = shapes_of(k.in);
   check_gather_indices_cuda(a, k.in, k.node.name, k.stream);
-  const void* ptrs[scalar::kFusedMaxInputs] = {};
+  const void* ptrs[2 * scalar::kFusedMaxInputs] = {};  // the data inputs, then the index arrays
   for (size_t i = 0; i < k.in.size(); ++i) ptrs[i] = k.in[i].raw();
   try {
     // The group's NVRTC-generated kernel when it compiles and loads (unless ORBIT_FUSION_CODEGEN=0),

@@ -51,6 +51,23 @@ bool fusion_enabled(const CompileOptions& o, Device d) {
 
 }  // namespace
 
+std::string fusion_summary(Device device) {
+  const CompileOptions defaults;
+  std::string s;
+  if (fusion_enabled(defaults, device)) {
+    const passes::FuseOptions f = passes::fuse_options_for(device);
+    s = "on: elementwise groups";
+    if (device.is_cuda()) s += codegen::codegen_requested() ? " (NVRTC-generated kernels)" : " (interpreting kernel)";
+    s += f.gathers ? ", gathers open them" : ", gathers do not open them (ORBIT_FUSION_GATHER=1)";
+    s += f.reductions ? ", sums close them" : ", sums do not close them (ORBIT_FUSION_REDUCE=1)";
+  } else {
+    s = device.is_cuda() && !nvrtc::available() ? "elementwise groups off (NVRTC not found)"
+                                                : "elementwise groups off (ORBIT_FUSION=0)";
+  }
+  s += passes::mlp_fusion_enabled(defaults, device) ? "; dense-layer chains fused" : "; dense-layer chains unfused";
+  return s;
+}
+
 Program compile(const Graph& g, const std::vector<Var>& outputs, Device device, CompileOptions opts) {
   ORBIT_CHECK(!outputs.empty(), "compile: no outputs requested");
   std::vector<NodeId> out_ids;

@@ -112,4 +112,8 @@ class Program {
 Program compile(const Graph& g, const std::vector<Var>& outputs, Device device = Device::cpu(),
                 CompileOptions options = {});
 
+// What compile() fuses on `device` with default options and the current environment, in words (for
+// `orbit info`): e.g. "on: elementwise groups, gathers open them, sums close them; dense-layer chains".
+std::string fusion_summary(Device device);
+
 }  // namespace orbit

@@ -25,6 +25,9 @@ TEST_SUITE("cpu") {
     auto i = orbit_cli("info --json");
     CHECK(i.code == 0);
     CHECK(i.out.find("\"cuda_built\"") != std::string::npos);
+    CHECK(i.out.find("\"fusion_cpu\": \"on: elementwise groups, gathers open them, sums close them") != std::string::npos);
+    auto t = orbit_cli("info");
+    CHECK(t.out.find("fusion on cpu: on") != std::string::npos);
     auto u = orbit_cli("frobnicate");
     CHECK(u.code == 2);
     CHECK(u.out.find("unknown command 'frobnicate'") != std::string::npos);

@@ -33,9 +33,12 @@ int run_info(const Args& args) {
   for (cpu::Isa v : cpu::isa_available()) isas += std::string(isas.empty() ? "" : ", ") + cpu::isa_name(v);
   if (args.flag("json")) {
     std::printf("{\"version\": %s, \"cuda_built\": %s, \"cuda_architectures\": %s, \"cpu_threads\": %d, "
-                "\"hardware_threads\": %u, \"cpu_isa\": %s, \"cuda_devices\": %d, \"default_device\": %s, \"ops\": %d}\n",
+                "\"hardware_threads\": %u, \"cpu_isa\": %s, \"cuda_devices\": %d, \"default_device\": %s, \"ops\": %d, "
+                "\"fusion_cpu\": %s, \"fusion_cuda\": %s}\n",
                 io::json_quote(version()).c_str(), cuda_built() ? "true" : "false", io::json_quote(archs).c_str(),
-                threads, std::thread::hardware_concurrency(), io::json_quote(isa).c_str(), gpus, io::json_quote(best.str()).c_str(), ops().size());
+                threads, std::thread::hardware_concurrency(), io::json_quote(isa).c_str(), gpus, io::json_quote(best.str()).c_str(), ops().size(),
+                io::json_quote(fusion_summary(Device::cpu())).c_str(),
+                cuda_built() ? io::json_quote(fusion_summary(Device::cuda())).c_str() : "null");
     return 0;
   }
   std::printf("orbit %s\n", version());
@@ -48,6 +51,8 @@ int run_info(const Args& args) {
   else std::printf("devices: cpu, %d CUDA device(s)\n", gpus);
   std::printf("default device: %s\n", best.str().c_str());
   std::printf("ops registered: %d\n", ops().size());
+  std::printf("fusion on cpu: %s\n", fusion_summary(Device::cpu()).c_str());
+  if (cuda_built()) std::printf("fusion on cuda: %s\n", fusion_summary(Device::cuda()).c_str());
   return 0;
 }
 }  // namespace

@@ -1,7 +1,7 @@
 // The fused elementwise op: what the compiler's fusion pass (engine/compile/fusion.cpp) puts in place of
 // a group of elementwise ops over one iteration space, optionally opened by gathers (inputs read through
-// index arrays) and closed by one reduction (a sum or mean over some axes of the space), so none of the
-// group's values go to memory. Its attribute is the group as
+// index arrays) and closed by one reduction (a sum or mean over some axes of the space, or a segment
+// sum or mean by sorted ids), so none of the group's values go to memory. Its attribute is the group as
 // a register program (kernels/scalar/fused.h) that the CPU and CUDA kernels interpret per element. It
 // only appears in compiled programs, but it is a full op: its VJP expands the program (and the
 // reduction) back into primitive ops, so a fused graph can still be differentiated (to any order), and
@@ -33,15 +33,19 @@ struct FusedAttr : Attr<FusedAttr> {
   // index_bits.size() inputs, 1-D, of the recorded width (32 or 64 bits), never loaded directly.
   std::vector<int64_t> gathers;
   std::vector<int64_t> index_bits;
+  // A closing segment reduction instead (reduce = sum or mean, no reduce_axes): along segment_axis into
+  // num_segments rows by the sorted ids in index input segment_ids (-1: none), as segment_sum / mean.
+  int64_t segment_ids = -1, segment_axis = 0, num_segments = 0;
   auto fields() const {
     return std::tie(code, params, out_slot, slots, shape, dtype, ops, reduce, reduce_axes, keepdims, gathers,
-                    index_bits);
+                    index_bits, segment_ids, segment_axis, num_segments);
   }
+  bool segmented() const { return segment_ids >= 0; }
   int64_t num_gathers() const { return static_cast<int64_t>(gathers.size()) / 3; }
   int64_t num_instrs() const { return static_cast<int64_t>(code.size()) / 5; }
   scalar::FusedInstr instr(int64_t k) const;
   Shape out_shape() const;       // the iteration space, reduced when the group ends in a reduction
-  int64_t reduced_extent() const;  // elements summed per output (1 without a reduction)
+  int64_t reduced_extent() const;  // elements summed per output (1 without an axis reduction)
 };
 
 // The op's id (registered on first use).

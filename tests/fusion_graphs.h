@@ -108,7 +108,7 @@ inline int num_reduce_closed(const Program& p) {
   int k = 0;
   for (NodeId id = 0; id < p.graph().size(); ++id) {
     const Node& n = p.graph().node(id);
-    if (n.kind == NodeKind::op && n.op == fused_op()) k += n.attr_as<FusedAttr>().reduce != FusedAttr::none;
+    if (n.kind == NodeKind::op && n.op == fused_op()) k += n.attr_as<FusedAttr>().reduce != FusedAttr::none;  // axes or segments
   }
   return k;
 }

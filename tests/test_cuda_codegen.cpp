@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -147,6 +148,26 @@ std::vector<Group> gather_axis_groups(int axis, DType dt, DType it) {
     if (red >= 0) v = sum(v, {red});
     for (Group& gr : fused_groups(compile(g, {v}, Device::cpu(), on))) out.push_back(std::move(gr));
   }
+  return out;
+}
+
+// silu(p[send] * w) * att aggregated by sorted ids (segment sum or mean) along axis 0 of [E, H] or
+// axis 1 of [2, E, H].
+std::vector<Group> segment_groups(DType dt, DType it) {
+  std::vector<Group> out;
+  for (bool use_mean : {false, true})
+    for (int axis : {0, 1}) {
+      const int64_t N = 7, E = 30, H = 5;
+      Graph g;
+      Var p = g.input("p", {N, H}, dt), w = g.input("w", {H}, dt);
+      Var att = g.input("att", axis == 0 ? Shape({E, H}) : Shape({2, E, H}), dt);
+      Var recv = g.input("recv", {E}, it), send = g.input("send", {E}, it);
+      Var m = silu(gather(p, send, 0) * w) * att;
+      Var agg = use_mean ? segment_mean(m, recv, N, axis, true) : segment_sum(m, recv, N, axis, true);
+      CompileOptions on;
+      on.fusion = CompileOptions::Fusion::on;
+      for (Group& gr : fused_groups(compile(g, {agg}, Device::cpu(), on))) out.push_back(std::move(gr));
+    }
   return out;
 }
 
@@ -298,9 +319,12 @@ TEST_SUITE("cpu") {
           for (int64_t q = 0; q < a.num_gathers(); ++q)
             if (a.gathers[3 * q + 1] == static_cast<int64_t>(i))
               range = std::min(range, shapes[static_cast<size_t>(a.gathers[3 * q])][static_cast<int>(a.gathers[3 * q + 2])]);
+          const bool segment_ids = a.segment_ids == static_cast<int64_t>(i);
+          if (segment_ids) range = std::min(range, a.num_segments);
           const DType it = a.index_bits[i - n_data] == 32 ? DType::i32 : DType::i64;
           std::vector<double> v(static_cast<size_t>(shapes[i].numel()));
           for (auto& x : v) x = static_cast<double>(std::uniform_int_distribution<int64_t>(0, range - 1)(rng));
+          if (segment_ids) std::sort(v.begin(), v.end());  // a segment reduction's ids are sorted
           ins.push_back(g.input("x" + std::to_string(i), shapes[i], it));
           c.inputs.push_back(Tensor::from<double>(shapes[i], v).cast(it));
         }
@@ -318,12 +342,15 @@ TEST_SUITE("cpu") {
         for (const Group& g : random_groups(seed, dt)) add(g.attr, g.shapes);
       for (int axis : {0, 1, 2})
         for (const Group& g : gather_axis_groups(axis, dt, axis == 1 ? DType::i32 : DType::i64)) add(g.attr, g.shapes);
+      for (const Group& g : segment_groups(dt, dt == DType::f32 ? DType::i32 : DType::i64)) add(g.attr, g.shapes);
     }
     REQUIRE(cases.size() > 10);
-    int reduced = 0, gathered = 0;
-    for (const Case& c : cases) reduced += c.attr.reduce != FusedAttr::none, gathered += c.attr.num_gathers() > 0;
-    CHECK(reduced >= 4);   // groups closed by a sum (a thread per output, its values added in double)
-    CHECK(gathered >= 4);  // groups opened by gathers (i32 and i64 index arrays)
+    int reduced = 0, gathered = 0, segmented = 0;
+    for (const Case& c : cases)
+      reduced += c.attr.reduce != FusedAttr::none, gathered += c.attr.num_gathers() > 0, segmented += c.attr.segmented();
+    CHECK(reduced >= 4);    // groups closed by a sum (a thread per output, its values added in double)
+    CHECK(gathered >= 4);   // groups opened by gathers (i32 and i64 index arrays)
+    CHECK(segmented >= 8);  // groups closed by a segment sum / mean (binary search in the sorted ids)
     std::ostringstream tu;
     tu << "#include <cstdio>\n#include <cstring>\n#include <vector>\n"
        << "#define __global__\n#define __launch_bounds__(n)\n"
@@ -387,8 +414,8 @@ TEST_SUITE("cpu") {
       CHECK(max_rel(got, c.expected) <= (c.attr.dtype == DType::f64 ? 1e-13 : 1e-5));
 #endif
     }
-    MESSAGE(cases.size() << " generated kernels run on the host, " << reduced << " of them closed by a sum, " << gathered
-                          << " opened by gathers");
+    MESSAGE(cases.size() << " generated kernels run on the host, " << reduced << " of them closed by a sum ("
+                          << segmented << " by a segment sum or mean), " << gathered << " opened by gathers");
   }
 
   TEST_CASE("cuda codegen: NVRTC compiles generated kernels (hand-written and random fused groups, f32 and f64) to CUBINs") {
@@ -413,6 +440,13 @@ TEST_SUITE("cpu") {
           CHECK(std::string(c.cubin->data(), 4) == "\x7f" "ELF");
           ++compiled;
         }
+      for (const Group& g : segment_groups(dt, DType::i64)) {  // gather-opened, segment-closed
+        const codegen::FusedKernelSource k = codegen::generate_fused_kernel(g.attr, g.shapes);
+        const nvrtc::Compiled c = nvrtc::compile(k.source, "sm_90");
+        INFO(g.attr.ops << "\n" << k.source << "\n" << c.error);
+        CHECK(c.ok);
+        compiled += c.ok;
+      }
     }
     CHECK(compiled > 10);
     // Another architecture is another key and another CUBIN.

@@ -172,7 +172,10 @@ std::string exact_literal(double v) {
 FusedKernelSource generate_fused_kernel(const FusedAttr& a, const std::vector<Shape>& input_shapes) {
   // A group closed by a reduction: one thread per output walks its R values (the permuted program
   // puts them at [o R, (o + 1) R)) and adds them in double, as the CPU and the interpreter do.
-  const bool reduced = a.reduce != FusedAttr::none;
+  // A group closed by a segment reduction: one thread per output [o, s, i] finds its segment's rows
+  // in the sorted ids by binary search and adds their values in increasing order in T.
+  const bool segmented = a.segmented();
+  const bool reduced = a.reduce != FusedAttr::none && !segmented;
   const scalar::FusedProgram p = reduced ? fused_reduce_program(a, input_shapes) : fused_program(a, input_shapes);
   FusedKernelSource out;
   out.num_inputs = static_cast<int>(input_shapes.size());
@@ -193,7 +196,24 @@ FusedKernelSource generate_fused_kernel(const FusedAttr& a, const std::vector<Sh
   body << "  typedef " << T << " T;\n  typedef " << I << " I;\n";
   body << "  const I count = static_cast<I>(n);\n";
   const std::string R = std::to_string(a.reduced_extent()) + suffix;
-  if (reduced) {
+  if (segmented) {
+    int64_t seg_inner = 1;
+    for (int d = static_cast<int>(a.segment_axis) + 1; d < a.shape.rank(); ++d) seg_inner *= a.shape[d];
+    const int64_t nids = a.shape[static_cast<int>(a.segment_axis)];
+    const std::string inner = std::to_string(seg_inner) + suffix, nseg = std::to_string(a.num_segments) + suffix;
+    const std::string ids = "ix" + std::to_string(p.seg_index);
+    body << "  for (I t = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; t < count;"
+         << " t += static_cast<I>(gridDim.x) * blockDim.x) {\n";
+    body << "   const I ii = t % " << inner << ", os = t / " << inner << ", s = os % " << nseg << ", o = os / " << nseg << ";\n";
+    body << "   long long e0 = 0, e1 = 0;\n";
+    body << "   for (int b = 0; b < 2; ++b) {  // the first rows with id >= s and >= s + 1\n"
+         << "    long long lo = 0, hi = " << nids << "LL;\n"
+         << "    while (lo < hi) { const long long mid = (lo + hi) / 2; if (static_cast<long long>(" << ids
+         << "[mid]) < static_cast<long long>(s) + b) lo = mid + 1; else hi = mid; }\n"
+         << "    if (b == 0) e0 = lo; else e1 = lo;\n   }\n";
+    body << "   T acc = T(0);\n   for (long long e = e0; e < e1; ++e) {\n"
+         << "    const I i = (o * " << nids << suffix << " + static_cast<I>(e)) * " << inner << " + ii;\n";
+  } else if (reduced) {
     body << "  for (I o = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; o < count;"
          << " o += static_cast<I>(gridDim.x) * blockDim.x) {\n";
     body << "   double acc = 0.0;\n   for (I j = 0; j < " << R << "; ++j) {\n    const I i = o * " << R << " + j;\n";
@@ -241,7 +261,11 @@ FusedKernelSource generate_fused_kernel(const FusedAttr& a, const std::vector<Sh
   }
   const std::string& result = reg.at(static_cast<size_t>(a.out_slot));
   if (result.empty()) throw Error("generate_fused_kernel: the output register is never written");
-  if (reduced)
+  if (segmented)
+    body << "    acc += " << result << ";\n   }\n"
+         << (a.reduce == FusedAttr::mean ? "   if (e1 - e0 > 1) acc /= static_cast<T>(e1 - e0);\n" : "")
+         << "   out[t] = acc;\n  }\n}\n";
+  else if (reduced)
     body << "    acc += static_cast<double>(" << result << ");\n   }\n   out[o] = static_cast<T>(acc"
          << (a.reduce == FusedAttr::mean ? " / " + std::to_string(a.reduced_extent()) + ".0" : std::string()) << ");\n  }\n}\n";
   else
@@ -256,7 +280,9 @@ FusedKernelSource generate_fused_kernel(const FusedAttr& a, const std::vector<Sh
       << "// ops: " << one_line(a.ops) << "\n// iteration space " << a.shape.str()
       << (reduced ? std::string(a.reduce == FusedAttr::mean ? ", mean" : ", sum") + " over " + std::to_string(a.reduce_axes.size()) +
                         " axes to " + a.out_shape().str()
-                  : std::string())
+          : segmented ? std::string(a.reduce == FusedAttr::mean ? ", segment mean" : ", segment sum") + " along axis " +
+                            std::to_string(a.segment_axis) + " to " + a.out_shape().str()
+                      : std::string())
       << ", " << T << ", "
       << (out.index32 ? 32 : 64) << "-bit indices\n"
       << "#include \"kernels/scalar/unary.h\"\n#include \"kernels/scalar/binary.h\"\n\n"
@@ -333,6 +359,10 @@ std::string signature(const FusedAttr& a, const std::vector<Shape>& shapes) {
   put(head, sizeof head);
   put(a.shape.begin(), sizeof(int64_t) * static_cast<size_t>(a.shape.rank()));
   put(a.reduce_axes.data(), sizeof(int64_t) * a.reduce_axes.size());
+  const int64_t seg[3] = {a.segment_ids, a.segment_axis, a.num_segments};
+  put(seg, sizeof seg);
+  put(a.gathers.data(), sizeof(int64_t) * a.gathers.size());
+  put(a.index_bits.data(), sizeof(int64_t) * a.index_bits.size());
   put(a.code.data(), sizeof(int64_t) * a.code.size());
   put(a.params.data(), sizeof(double) * a.params.size());
   for (const Shape& sh : shapes) {

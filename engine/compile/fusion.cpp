@@ -10,7 +10,8 @@
 //
 // A gather (float data, i32 / i64 index, the root's shape) whose consumers are all in a group opens it:
 // the group reads the gathered tensor through the index array instead of the gather's output.
-// A reduce_sum / reduce_mean whose input is an elementwise node read by nothing else closes a group:
+// A reduce_sum / reduce_mean (or a segment_sum / segment_mean by sorted ids) whose input is an
+// elementwise node read by nothing else closes a group:
 // that input is the group's root, grown by the same rule, and the fused node computes the reduction
 // itself, so the group's values never go to memory (FuseOptions says where this is allowed).
 #include <algorithm>
@@ -51,18 +52,33 @@ struct Group {
 };
 
 bool is_sum_or_mean(const Node& n) { return n.kind == NodeKind::op && (is(n, Op::reduce_sum) || is(n, Op::reduce_mean)); }
+// A segment sum / mean by ids promised sorted (the deterministic layout every kernel can follow).
+bool is_sorted_segment(const Graph& g, const Node& n) {
+  if (!(is(n, Op::segment_sum) || is(n, Op::segment_mean)) || !n.attr_as<SegmentAttr>().sorted) return false;
+  const DType it = g.node(n.inputs[1]).dtype;
+  return it == DType::i32 || it == DType::i64;
+}
 
 // The group's register program, or false when it exceeds the kernels' limits.
 bool build_program(const Graph& g, const Group& grp, FusedAttr& a, std::vector<NodeId>& inputs) {
   const Node& root = g.node(grp.root);
   a.shape = root.shape;
   a.dtype = root.dtype;
+  NodeId segment_ids = -1;
   if (grp.closer >= 0) {
     const Node& c = g.node(grp.closer);
-    const auto& ra = c.attr_as<ReduceAttr>();
-    a.reduce = is(c, Op::reduce_mean) ? FusedAttr::mean : FusedAttr::sum;
-    a.reduce_axes = ra.axes;
-    a.keepdims = ra.keepdims;
+    if (is_sum_or_mean(c)) {
+      const auto& ra = c.attr_as<ReduceAttr>();
+      a.reduce = is(c, Op::reduce_mean) ? FusedAttr::mean : FusedAttr::sum;
+      a.reduce_axes = ra.axes;
+      a.keepdims = ra.keepdims;
+    } else {  // a sorted segment sum / mean
+      const auto& sa = c.attr_as<SegmentAttr>();
+      a.reduce = is(c, Op::segment_mean) ? FusedAttr::mean : FusedAttr::sum;
+      a.segment_axis = sa.axis;
+      a.num_segments = sa.num_segments;
+      segment_ids = c.inputs[1];
+    }
   }
   std::set<NodeId> in_group(grp.members.begin(), grp.members.end());
   struct Ins {
@@ -120,6 +136,12 @@ bool build_program(const Graph& g, const Group& grp, FusedAttr& a, std::vector<N
   if (inputs.size() > static_cast<size_t>(scalar::kFusedMaxInputs) || prog.size() > static_cast<size_t>(scalar::kFusedMaxInstrs) ||
       index_nodes.size() > static_cast<size_t>(scalar::kFusedMaxInputs))
     return false;
+  if (segment_ids >= 0) {
+    auto it = std::find(index_nodes.begin(), index_nodes.end(), segment_ids);
+    if (it == index_nodes.end()) it = index_nodes.insert(index_nodes.end(), segment_ids);
+    a.segment_ids = static_cast<int64_t>(inputs.size()) + (it - index_nodes.begin());
+  }
+  if (index_nodes.size() > static_cast<size_t>(scalar::kFusedMaxInputs)) return false;
   // Index inputs follow the data inputs.
   for (size_t i = 0; i < gathers.size(); i += 3) gathers[i + 1] += static_cast<int64_t>(inputs.size());
   a.gathers = gathers;
@@ -159,17 +181,21 @@ bool build_program(const Graph& g, const Group& grp, FusedAttr& a, std::vector<N
   }
   a.out_slot = slot[out_value];
   a.slots = slots;
-  a.ops = names + (grp.closer >= 0 ? (a.reduce == FusedAttr::mean ? " | mean" : " | sum") : "");
+  a.ops = names + (grp.closer < 0 ? ""
+                   : a.segmented() ? (a.reduce == FusedAttr::mean ? " | segment_mean" : " | segment_sum")
+                                   : (a.reduce == FusedAttr::mean ? " | mean" : " | sum"));
   return true;
 }
 
 // Whether the reduction node c may close a group rooted at its input (see FuseOptions).
 bool may_close(const Graph& g, const Node& c, const std::vector<std::vector<NodeId>>& consumers,
                const std::set<NodeId>& is_output, const std::vector<int>& group_of, const FuseOptions& o) {
-  if (!o.reductions || !is_sum_or_mean(c) || c.inputs.size() != 1 || !is_float(c.dtype)) return false;
+  const bool segment = is_sorted_segment(g, c);
+  if (!o.reductions || !(is_sum_or_mean(c) || segment) || !is_float(c.dtype)) return false;
   const NodeId p = c.inputs[0];
   const Node& pn = g.node(p);
   if (group_of[p] >= 0 || !fusible(pn) || is_output.count(p) || consumers[p].size() != 1) return false;
+  if (segment) return c.shape.numel() >= o.min_reduce_outputs;
   const auto& axes = c.attr_as<ReduceAttr>().axes;
   if (axes.empty()) return false;
   int64_t extent = 1;

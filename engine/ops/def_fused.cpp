@@ -37,6 +37,11 @@ scalar::FusedInstr FusedAttr::instr(int64_t k) const {
 
 Shape FusedAttr::out_shape() const {
   if (reduce == none) return shape;
+  if (segmented()) {
+    auto dims = shape.vec();
+    if (segment_axis >= 0 && segment_axis < shape.rank()) dims[static_cast<size_t>(segment_axis)] = num_segments;
+    return Shape(dims);
+  }
   std::vector<int64_t> dims;
   size_t k = 0;
   for (int d = 0; d < shape.rank(); ++d) {
@@ -50,7 +55,7 @@ Shape FusedAttr::out_shape() const {
 
 int64_t FusedAttr::reduced_extent() const {
   int64_t n = 1;
-  if (reduce != none)
+  if (reduce != none && !segmented())
     for (int64_t ax : reduce_axes)
       if (ax >= 0 && ax < shape.rank()) n *= shape[static_cast<int>(ax)];
   return n;
@@ -90,6 +95,10 @@ void validate(const FusedAttr& a, int num_inputs, const std::string& where) {
     gathered[static_cast<size_t>(k)] = 1;
     used_index[static_cast<size_t>(j - n_data)] = 1;
   }
+  if (a.segmented()) {
+    if (a.segment_ids < n_data || a.segment_ids >= num_inputs) fail("the segment ids must be an index input, not input ", a.segment_ids);
+    used_index[static_cast<size_t>(a.segment_ids - n_data)] = 1;
+  }
   for (int64_t j = 0; j < n_index; ++j)
     if (!used_index[static_cast<size_t>(j)]) fail("index input ", n_data + j, " is not used by a gather");
   if (a.shape.rank() > scalar::kFusedMaxRank) fail("rank ", a.shape.rank(), " > ", scalar::kFusedMaxRank);
@@ -113,7 +122,12 @@ void validate(const FusedAttr& a, int num_inputs, const std::string& where) {
   }
   if (!slot_ok(a.out_slot) || !written[static_cast<size_t>(a.out_slot)]) fail("the output register ", a.out_slot, " is never written");
   if (a.reduce < FusedAttr::none || a.reduce > FusedAttr::mean) fail("unknown reduction ", a.reduce);
-  if (a.reduce != FusedAttr::none) {
+  if (a.segmented()) {
+    if (a.reduce == FusedAttr::none || !a.reduce_axes.empty() || a.keepdims)
+      fail("a segment reduction is a sum or mean without reduction axes");
+    if (a.segment_axis < 0 || a.segment_axis >= a.shape.rank()) fail("segment axis ", a.segment_axis, " of a rank-", a.shape.rank(), " space");
+    if (a.num_segments < 0) fail("negative number of segments");
+  } else if (a.reduce != FusedAttr::none) {
     if (a.reduce_axes.empty()) fail("a reduction over no axes");
     for (size_t i = 0; i < a.reduce_axes.size(); ++i)
       if (a.reduce_axes[i] < 0 || a.reduce_axes[i] >= a.shape.rank() || (i > 0 && a.reduce_axes[i] <= a.reduce_axes[i - 1]))
@@ -185,19 +199,51 @@ void check_gather_indices(const FusedAttr& a, std::span<const Tensor> in, const 
   }
 }
 
+// The space around a segment reduction's dim: [outer, nids, inner].
+std::pair<int64_t, int64_t> segment_split(const FusedAttr& a) {
+  int64_t outer = 1, inner = 1;
+  for (int d = 0; d < a.shape.rank(); ++d) {
+    if (d < a.segment_axis) outer *= a.shape[d];
+    if (d > a.segment_axis) inner *= a.shape[d];
+  }
+  return {outer, inner};
+}
+
+// A closing segment reduction's ids: in range and sorted, or the unfused segment reduction's message.
+void check_segment_ids(const FusedAttr& a, std::span<const Tensor> in, const std::string& node) {
+  if (!a.segmented()) return;
+  const Tensor& ids = in[static_cast<size_t>(a.segment_ids)];
+  int64_t prev = 0;
+  for (int64_t e = 0; e < ids.numel(); ++e) {
+    const int64_t v = ids.dtype() == DType::i32 ? ids.data<int32_t>()[e] : ids.data<int64_t>()[e];
+    if (v < 0 || v >= a.num_segments)
+      throw Error(detail::cat("segment reduction at node '", node, "' (fused: ", a.ops, "): segment id ", v,
+                              " at position ", e, " is outside [0, ", a.num_segments, ")"));
+    if (e > 0 && v < prev)
+      throw Error(detail::cat("segment reduction at node '", node, "' (fused: ", a.ops,
+                              "): ids were promised sorted but id ", v, " at position ", e, " follows ", prev));
+    prev = v;
+  }
+}
+
 void fused_cpu(KernelCtx& k) {
   const auto& a = k.node.attr_as<FusedAttr>();
   check_gather_indices(a, k.in, k.node.name);
-  const bool reduced = a.reduce != FusedAttr::none;
+  check_segment_ids(a, k.in, k.node.name);
+  const bool reduced = a.reduce != FusedAttr::none && !a.segmented();
   const scalar::FusedProgram p = reduced ? fused_reduce_program(a, shapes_of(k.in)) : fused_program(a, shapes_of(k.in));
   const void* index[scalar::kFusedMaxInputs] = {};
   for (int j = 0; j < p.n_index; ++j) index[j] = k.in[static_cast<size_t>(p.n_inputs + j)].raw();
   dispatch_float(k.out.dtype(), [&]<class T>() {
     const T* ptrs[scalar::kFusedMaxInputs] = {};
     for (int i = 0; i < p.n_inputs; ++i) ptrs[i] = k.in[static_cast<size_t>(i)].data<T>();
-    if (reduced)
+    if (a.segmented()) {
+      const auto [outer, inner] = segment_split(a);
+      cpu::fused_segment<T>(p, ptrs, index, k.out.data<T>(), outer, a.shape[static_cast<int>(a.segment_axis)], inner,
+                            a.reduce == FusedAttr::mean);
+    } else if (reduced) {
       cpu::fused_reduce<T>(p, ptrs, index, k.out.data<T>(), k.out.numel(), a.reduced_extent(), a.reduce == FusedAttr::mean);
-    else
+    } else
       cpu::fused_elementwise<T>(p, ptrs, index, k.out.data<T>(), k.out.numel());
   });
 }
@@ -219,10 +265,29 @@ void check_gather_indices_cuda(const FusedAttr& a, std::span<const Tensor> in, c
   }
 }
 
+// A closing segment reduction's ids checked on the device (in range, sorted), with the CPU's messages.
+void check_segment_ids_cuda(const FusedAttr& a, std::span<const Tensor> in, const std::string& node, void* stream) {
+  if (!a.segmented()) return;
+  const Tensor& ids = in[static_cast<size_t>(a.segment_ids)];
+  const int64_t nseg = a.num_segments;
+  const auto s = static_cast<cudaStream_t>(stream);
+  unsigned long long* flag = cuda::check_flag(s, [node, ops = a.ops, nseg](const unsigned long long* w) -> std::string {
+    const int64_t v = static_cast<int64_t>(w[1]), at = static_cast<int64_t>(w[0]);
+    if (v < 0 || v >= nseg)
+      return detail::cat("segment reduction at node '", node, "' (fused: ", ops, "): segment id ", v, " at position ", at,
+                         " is outside [0, ", nseg, ")");
+    return detail::cat("segment reduction at node '", node, "' (fused: ", ops, "): ids were promised sorted but id ", v,
+                       " at position ", at, " follows ", static_cast<int64_t>(w[2]));
+  });
+  cuda::validate_indices(ids.dtype() == DType::i32 ? cuda::Elem::i32 : cuda::Elem::i64, ids.raw(), ids.numel(), nseg,
+                         true, flag, s);
+}
+
 void fused_cuda(KernelCtx& k) {
   const auto& a = k.node.attr_as<FusedAttr>();
   const std::vector<Shape> shapes = shapes_of(k.in);
   check_gather_indices_cuda(a, k.in, k.node.name, k.stream);
+  check_segment_ids_cuda(a, k.in, k.node.name, k.stream);
   const void* ptrs[2 * scalar::kFusedMaxInputs] = {};  // the data inputs, then the index arrays
   for (size_t i = 0; i < k.in.size(); ++i) ptrs[i] = k.in[i].raw();
   try {
@@ -234,7 +299,11 @@ void fused_cuda(KernelCtx& k) {
       return;
     }
     const cuda::Elem e = k.out.dtype() == DType::f64 ? cuda::Elem::f64 : cuda::Elem::f32;
-    if (a.reduce != FusedAttr::none)
+    if (a.segmented()) {
+      const auto [outer, inner] = segment_split(a);
+      cuda::fused_segment(e, fused_program(a, shapes), ptrs, k.out.raw(), outer, a.shape[static_cast<int>(a.segment_axis)],
+                          inner, a.reduce == FusedAttr::mean, static_cast<cudaStream_t>(k.stream));
+    } else if (a.reduce != FusedAttr::none)
       cuda::fused_reduce(e, fused_reduce_program(a, shapes), ptrs, k.out.raw(), k.out.numel(), a.reduced_extent(),
                          a.reduce == FusedAttr::mean, static_cast<cudaStream_t>(k.stream));
     else
@@ -285,6 +354,11 @@ void register_fused() {
       const DType want = a.index_bits[static_cast<size_t>(j - n_data)] == 32 ? DType::i32 : DType::i64;
       if (c.dtype(j) != want) c.fail("index input ", j, " is ", dtype_name(c.dtype(j)), ", the program says ", dtype_name(want));
     }
+    if (a.segmented()) {
+      const Shape& ids = c.shape(static_cast<int>(a.segment_ids));
+      if (ids.rank() != 1 || ids[0] != a.shape[static_cast<int>(a.segment_axis)])
+        c.fail("segment ids ", ids.str(), " for ", a.shape[static_cast<int>(a.segment_axis)], " entries along axis ", a.segment_axis);
+    }
     return {a.out_shape(), a.dtype};
   };
   // The program expanded into primitive ops, differentiated by a sweep over the expansion alone.
@@ -332,6 +406,11 @@ Var expand_fused(const FusedAttr& a, const std::vector<Var>& inputs) {
   Var out = reg[static_cast<size_t>(a.out_slot)];
   // A program whose output is a broadcast input (no op on the full space) still fills the space.
   if (!(out.shape() == a.shape)) out = broadcast_to(out, a.shape);
+  if (a.segmented()) {
+    const Var ids = inputs[static_cast<size_t>(a.segment_ids)];
+    return a.reduce == FusedAttr::mean ? segment_mean(out, ids, a.num_segments, a.segment_axis, true)
+                                       : segment_sum(out, ids, a.num_segments, a.segment_axis, true);
+  }
   if (a.reduce == FusedAttr::sum) return sum(out, a.reduce_axes, a.keepdims);
   if (a.reduce == FusedAttr::mean) return mean(out, a.reduce_axes, a.keepdims);
   return out;
@@ -344,6 +423,11 @@ scalar::FusedProgram fused_program(const FusedAttr& a, const std::vector<Shape>&
   p.n_inputs = static_cast<int32_t>(n_data);
   p.n_index = static_cast<int32_t>(a.index_bits.size());
   for (size_t j = 0; j < a.index_bits.size(); ++j) p.index_is32[j] = a.index_bits[j] == 32;
+  if (a.segmented()) {
+    p.seg_index = static_cast<int32_t>(a.segment_ids - static_cast<int64_t>(n_data));
+    p.seg_dim = static_cast<int32_t>(a.segment_axis);
+    p.n_segments = a.num_segments;
+  }
   p.n_slots = static_cast<int32_t>(a.slots);
   p.out_slot = static_cast<int32_t>(a.out_slot);
   p.rank = a.shape.rank();

@@ -208,11 +208,56 @@ void fused_reduce(const FusedProgram& p, const T* const* in, const void* const* 
   });
 }
 
+template <class T>
+void fused_segment(const FusedProgram& p, const T* const* in, const void* const* index, T* out, int64_t outer,
+                   int64_t nids, int64_t inner, bool mean) {
+  const int64_t nseg = p.n_segments;
+  std::fill(out, out + outer * nseg * inner, T(0));
+  if (nids == 0 || inner == 0) return;
+  const void* ids = index[p.seg_index];
+  auto id = [&](int64_t e) -> int64_t {
+    return p.index_is32[p.seg_index] ? static_cast<const int32_t*>(ids)[e] : static_cast<const int64_t*>(ids)[e];
+  };
+  std::vector<int64_t> start(static_cast<size_t>(nseg + 1), 0);  // segment s owns rows [start[s], start[s + 1])
+  for (int64_t e = 0; e < nids; ++e) ++start[static_cast<size_t>(id(e) + 1)];
+  for (int64_t s = 0; s < nseg; ++s) start[static_cast<size_t>(s + 1)] += start[static_cast<size_t>(s)];
+  const auto apply = ORBIT_ISA_SELECT(active_isa(), fused_apply_chunk<T>);
+  parallel_for(outer * nseg, 64, [&](int64_t os) {
+    alignas(64) T reg[scalar::kFusedMaxSlots][kChunk];
+    const int64_t o = os / nseg, s = os % nseg;
+    T* po = out + os * inner;
+    const int64_t e0 = start[static_cast<size_t>(s)], e1 = start[static_cast<size_t>(s + 1)];
+    if (inner <= kChunk) {  // whole rows per chunk
+      const int64_t per = kChunk / inner;
+      for (int64_t e = e0; e < e1; e += per) {
+        const int64_t rows = std::min(per, e1 - e);
+        const T* v = run_chunk(p, in, index, (o * nids + e) * inner, rows * inner, reg, static_cast<T*>(nullptr), -1, apply);
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t i = 0; i < inner; ++i) po[i] += v[r * inner + i];
+      }
+    } else {
+      for (int64_t e = e0; e < e1; ++e)
+        for (int64_t i0 = 0; i0 < inner; i0 += kChunk) {
+          const int64_t m = std::min(kChunk, inner - i0);
+          const T* v = run_chunk(p, in, index, (o * nids + e) * inner + i0, m, reg, static_cast<T*>(nullptr), -1, apply);
+          for (int64_t i = 0; i < m; ++i) po[i0 + i] += v[i];
+        }
+    }
+    const int64_t c = e1 - e0;
+    if (mean && c > 1)
+      for (int64_t i = 0; i < inner; ++i) po[i] /= static_cast<T>(c);
+  });
+}
+
 template void fused_elementwise<float>(const FusedProgram&, const float* const*, const void* const*, float*, int64_t);
 template void fused_elementwise<double>(const FusedProgram&, const double* const*, const void* const*, double*, int64_t);
 template void fused_reduce<float>(const FusedProgram&, const float* const*, const void* const*, float*, int64_t, int64_t,
                                   bool);
 template void fused_reduce<double>(const FusedProgram&, const double* const*, const void* const*, double*, int64_t,
                                    int64_t, bool);
+template void fused_segment<float>(const FusedProgram&, const float* const*, const void* const*, float*, int64_t, int64_t,
+                                   int64_t, bool);
+template void fused_segment<double>(const FusedProgram&, const double* const*, const void* const*, double*, int64_t,
+                                    int64_t, int64_t, bool);
 
 }  // namespace orbit::cpu

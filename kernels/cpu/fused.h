@@ -20,4 +20,12 @@ template <class T>
 void fused_reduce(const scalar::FusedProgram& p, const T* const* in, const void* const* index, T* out, int64_t n_out,
                   int64_t n_red, bool mean);
 
+// A group closed by a segment sum (mean) by sorted ids (p.seg_index): the space is [outer, nids, inner]
+// around the segment dim, out [outer, p.n_segments, inner]; each output row adds its segment's rows in
+// increasing order in T, as the unfused sorted segment reduction does (the same bits). The ids must
+// have been checked (in range, sorted).
+template <class T>
+void fused_segment(const scalar::FusedProgram& p, const T* const* in, const void* const* index, T* out, int64_t outer,
+                   int64_t nids, int64_t inner, bool mean);
+
 }  // namespace orbit::cpu

@@ -59,6 +59,36 @@ __global__ void fused_reduce_kernel(const __grid_constant__ scalar::FusedProgram
   }
 }
 
+// The first row e in [0, n) of the sorted ids with ids[e] >= s.
+__device__ __forceinline__ int64_t lower_row(const void* ids, bool is32, int64_t n, int64_t s) {
+  int64_t lo = 0, hi = n;
+  while (lo < hi) {
+    const int64_t mid = (lo + hi) / 2;
+    const int64_t v = is32 ? static_cast<const int32_t*>(ids)[mid] : static_cast<const int64_t*>(ids)[mid];
+    if (v < s) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+// A group closed by a segment sum / mean by sorted ids: one thread per output element [o, s, i] finds
+// its segment's rows by binary search and adds their values in increasing order in T, as the CPU does.
+template <class T>
+__global__ void fused_segment_kernel(const __grid_constant__ scalar::FusedProgram prog, const FusedInputs<T> in,
+                                     T* __restrict__ out, int64_t outer, int64_t nids, int64_t inner, bool mean) {
+  const int64_t nseg = prog.n_segments, n_out = outer * nseg * inner;
+  const void* ids = in.index[prog.seg_index];
+  const bool is32 = prog.index_is32[prog.seg_index];
+  for (int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; t < n_out; t += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t i = t % inner, os = t / inner, s = os % nseg, o = os / nseg;
+    const int64_t e0 = lower_row(ids, is32, nids, s), e1 = lower_row(ids, is32, nids, s + 1);
+    T acc = T(0);
+    for (int64_t e = e0; e < e1; ++e) acc += run_program(prog, in, (o * nids + e) * inner + i);
+    if (mean && e1 - e0 > 1) acc /= static_cast<T>(e1 - e0);
+    out[t] = acc;
+  }
+}
+
 template <class T>
 FusedInputs<T> pointers(const scalar::FusedProgram& p, const void* const* in) {
   FusedInputs<T> ptrs{};
@@ -78,6 +108,15 @@ void launch_reduce(const scalar::FusedProgram& p, const void* const* in, void* o
                    bool mean, cudaStream_t s) {
   fused_reduce_kernel<T><<<grid_for(n_out), kBlock, 0, s>>>(p, pointers<T>(p, in), static_cast<T*>(out), n_out, n_red, mean);
   check_launch("fused_reduce_kernel");
+}
+
+template <class T>
+void launch_segment(const scalar::FusedProgram& p, const void* const* in, void* out, int64_t outer, int64_t nids,
+                    int64_t inner, bool mean, cudaStream_t s) {
+  fused_segment_kernel<T><<<grid_for(outer * p.n_segments * inner), kBlock, 0, s>>>(p, pointers<T>(p, in),
+                                                                                    static_cast<T*>(out), outer, nids,
+                                                                                    inner, mean);
+  check_launch("fused_segment_kernel");
 }
 
 void check_limits(const scalar::FusedProgram& p, const char* what) {
@@ -104,6 +143,16 @@ void fused_reduce(Elem t, const scalar::FusedProgram& p, const void* const* in, 
   if (t == Elem::f32) launch_reduce<float>(p, in, out, n_out, n_red, mean, s);
   else if (t == Elem::f64) launch_reduce<double>(p, in, out, n_out, n_red, mean, s);
   else throw CudaFailure("fused_reduce: f32 or f64 only");
+}
+
+void fused_segment(Elem t, const scalar::FusedProgram& p, const void* const* in, void* out, int64_t outer, int64_t nids,
+                   int64_t inner, bool mean, cudaStream_t s) {
+  if (outer * p.n_segments * inner == 0) return;
+  check_limits(p, "fused_segment");
+  if (p.seg_index < 0 || p.seg_index >= p.n_index) throw CudaFailure("fused_segment: no segment ids");
+  if (t == Elem::f32) launch_segment<float>(p, in, out, outer, nids, inner, mean, s);
+  else if (t == Elem::f64) launch_segment<double>(p, in, out, outer, nids, inner, mean, s);
+  else throw CudaFailure("fused_segment: f32 or f64 only");
 }
 
 }  // namespace orbit::cuda

@@ -21,4 +21,9 @@ void fused_elementwise(Elem t, const scalar::FusedProgram& p, const void* const*
 void fused_reduce(Elem t, const scalar::FusedProgram& p, const void* const* in, void* out, int64_t n_out,
                   int64_t n_red, bool mean, cudaStream_t s);
 
+// A group closed by a segment sum (mean when `mean`) by the sorted ids in index array p.seg_index: the
+// space is [outer, nids, inner] around the segment dim, out [outer, p.n_segments, inner].
+void fused_segment(Elem t, const scalar::FusedProgram& p, const void* const* in, void* out, int64_t outer, int64_t nids,
+                   int64_t inner, bool mean, cudaStream_t s);
+
 }  // namespace orbit::cuda

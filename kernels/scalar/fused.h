@@ -49,6 +49,9 @@ struct FusedProgram {
   uint8_t gather_dim[kFusedMaxInputs] = {};    // fa_gathered: the iteration dim it maps
   int64_t gather_len[kFusedMaxInputs] = {};    // fa_gathered: x's extent there (other indices read 0)
   uint8_t index_is32[kFusedMaxInputs] = {};    // per index array: int32 (else int64)
+  int32_t seg_index = -1;  // a closing segment reduction: its sorted ids' index array, else -1
+  int32_t seg_dim = 0;     // the iteration dim it reduces
+  int64_t n_segments = 0;
   FusedInstr code[kFusedMaxInstrs];
 };
 

@@ -1,8 +1,10 @@
 // Harness cases of the fused elementwise op (engine/fused.h): register programs written out by hand,
 // with broadcast inputs, an immediate, attribute-carrying instructions, comparisons and where, and a
 // register reused by the instruction that reads it, programs closed by a sum or mean over middle /
-// leading axes, and programs opened by gathers (i32 and i64 indices). Gradchecks go through the op's VJP (the program and its reduction expanded into
+// leading axes or by a segment sum / mean by sorted ids, and programs opened by gathers (i32 and i64
+// indices). Gradchecks go through the op's VJP (the program and its reduction expanded into
 // primitive ops), to second order.
+#include <algorithm>
 #include <cmath>
 
 #include "engine/fused.h"
@@ -167,6 +169,47 @@ void add_fused_cases(std::vector<OpCase>& cs) {
           if (i64) o.v[e] += v;
           else o.v[e * 3 + h] = v;
         }
+      return o;
+    };
+    cs.push_back(c);
+  }
+  for (bool mean : {false, true}) {
+    // silu(x) * b over [6, 3] closed by a segment sum (mean) by sorted ids into 4 rows.
+    OpCase c;
+    c.op = "fused";
+    c.label = mean ? "fused segment_mean of silu(x) * b, sorted i64 ids" : "fused segment_sum of silu(x) * b, sorted i32 ids";
+    InputSpec x, b, ids;
+    x.shape = {6, 3};
+    b.shape = {3};
+    ids.shape = {6};
+    ids.kind = InputSpec::Kind::index;
+    ids.index_range = 4;
+    ids.sorted = true;
+    ids.int64 = mean;
+    c.inputs = {x, b, ids};
+    c.build = [mean](Graph&, const std::vector<Var>& in) {
+      auto a = program({6, 3}, in[0].dtype(),
+                       {{f_load, 0, 0, 0, 0, 0, 0}, {f_silu, 0, 0, 0, 0, 0, 0}, {f_load, 1, 1, 0, 0, 0, 0},
+                        {f_mul, 0, 0, 1, 0, 0, 0}},
+                       2, 0);
+      a.reduce = mean ? FusedAttr::mean : FusedAttr::sum;
+      a.index_bits = {mean ? 64 : 32};
+      a.segment_ids = 2;
+      a.segment_axis = 0;
+      a.num_segments = 4;
+      return fused_elementwise(in, a);
+    };
+    c.ref = [mean](const std::vector<Nd>& in) {
+      Nd o({4, 3});
+      std::vector<int> count(4, 0);
+      for (int e = 0; e < 6; ++e) {
+        const auto s = static_cast<int>(in[2].v[e]);
+        ++count[s];
+        for (int h = 0; h < 3; ++h) o.v[s * 3 + h] += silu(in[0].v[e * 3 + h]) * in[1].v[h];
+      }
+      if (mean)
+        for (int s = 0; s < 4; ++s)
+          for (int h = 0; h < 3; ++h) o.v[s * 3 + h] /= std::max(1, count[s]);
       return o;
     };
     cs.push_back(c);

@@ -200,6 +200,17 @@ TEST_SUITE("cpu") {
 
 namespace {
 
+// The program "out = input 0" over `space` (f64), for hand-built attributes.
+FusedAttr load_program(const Shape& space) {
+  FusedAttr a;
+  a.shape = space;
+  a.dtype = DType::f64;
+  a.slots = 1;
+  a.code = {scalar::f_load, 0, 0, 0, 0};
+  a.params = {0, 0};
+  return a;
+}
+
 // y = reduce(silu(x * 2 + b) * tanh(x) - exp(-x^2) / 3) over `axes` of x [4, 6, 5] (b [5]).
 struct ReduceCase {
   Graph g;
@@ -313,12 +324,7 @@ TEST_SUITE("cpu") {
     CHECK(num_reduce_closed(compile(g, {sum(s) + sum(v)})) == 0);
     CHECK(num_reduce_closed(compile(g, {s})) == 1);
     // Hostile attributes.
-    FusedAttr a;
-    a.shape = Shape({4});
-    a.dtype = DType::f64;
-    a.slots = 1;
-    a.code = {scalar::f_load, 0, 0, 0, 0};
-    a.params = {0, 0};
+    FusedAttr a = load_program(Shape({4}));
     a.reduce = 7;
     Var x4 = g.input("x4", {4}, DType::f64);
     CHECK_THROWS_WITH_AS(fused_elementwise({x4}, a), doctest::Contains("unknown reduction 7"), Error);
@@ -335,6 +341,17 @@ TEST_SUITE("cpu") {
     a.reduce_axes = {0};
     a.keepdims = true;
     CHECK(fused_elementwise({x4}, a).shape() == Shape({1}));
+    // A hand-built reduction over an empty axis gives what the unfused sum / mean give: zeros.
+    Graph ge;
+    Var e = ge.input("e", {4, 0}, DType::f64);
+    FusedAttr z = load_program(Shape({4, 0}));
+    z.reduce_axes = {1};
+    for (int64_t red : {FusedAttr::sum, FusedAttr::mean}) {
+      z.reduce = red;
+      Var y = fused_elementwise({e}, z);
+      const Tensor got = compile(ge, {y}).run({{"e", Tensor::zeros({4, 0}, DType::f64)}})[0];
+      CHECK(got.to_vector() == std::vector<double>(4, 0.0));
+    }
   }
 }
 
@@ -476,12 +493,7 @@ TEST_SUITE("cpu") {
   TEST_CASE("fusion: hostile gather attributes are refused with the reason") {
     Graph g;
     Var x = g.input("x", {5, 3}, DType::f64), idx = g.input("idx", {4}, DType::i64), idx32 = g.input("i32", {4}, DType::i32);
-    FusedAttr a;
-    a.shape = Shape({4, 3});
-    a.dtype = DType::f64;
-    a.slots = 1;
-    a.code = {scalar::f_load, 0, 0, 0, 0};
-    a.params = {0, 0};
+    FusedAttr a = load_program(Shape({4, 3}));
     a.gathers = {0, 1, 0};
     a.index_bits = {64};
     CHECK(fused_elementwise({x, idx}, a).shape() == Shape({4, 3}));

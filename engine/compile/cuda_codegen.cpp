@@ -267,7 +267,9 @@ FusedKernelSource generate_fused_kernel(const FusedAttr& a, const std::vector<Sh
          << "   out[t] = acc;\n  }\n}\n";
   else if (reduced)
     body << "    acc += static_cast<double>(" << result << ");\n   }\n   out[o] = static_cast<T>(acc"
-         << (a.reduce == FusedAttr::mean ? " / " + std::to_string(a.reduced_extent()) + ".0" : std::string()) << ");\n  }\n}\n";
+         << (a.reduce == FusedAttr::mean && a.reduced_extent() > 0 ? " / " + std::to_string(a.reduced_extent()) + ".0"
+                                                                    : std::string())  // no values: acc stays 0
+         << ");\n  }\n}\n";
   else
     body << "    out[i] = " << result << ";\n  }\n}\n";
 

@@ -36,12 +36,14 @@ bool fusible(const Node& n) {
 
 bool is_scalar_constant(const Node& n) { return n.kind == NodeKind::constant && n.value.numel() == 1; }
 
+// Whether node id holds i32 / i64 indices (what the fused kernels read).
+bool index_input(const Graph& g, NodeId id) { return g.node(id).dtype == DType::i32 || g.node(id).dtype == DType::i64; }
+
 // A gather that may open a group: float data, an i32 / i64 index (gathers read its inputs from memory;
 // the group does not grow through them).
 bool gather_opener(const Graph& g, const Node& n) {
-  if (!is(n, Op::gather) || !is_float(n.dtype) || n.shape.rank() > scalar::kFusedMaxRank || n.shape.numel() == 0) return false;
-  const DType it = g.node(n.inputs[1]).dtype;
-  return it == DType::i32 || it == DType::i64;
+  return is(n, Op::gather) && is_float(n.dtype) && n.shape.rank() <= scalar::kFusedMaxRank && n.shape.numel() > 0 &&
+         index_input(g, n.inputs[1]);
 }
 
 struct Group {
@@ -54,9 +56,7 @@ struct Group {
 bool is_sum_or_mean(const Node& n) { return n.kind == NodeKind::op && (is(n, Op::reduce_sum) || is(n, Op::reduce_mean)); }
 // A segment sum / mean by ids promised sorted (the deterministic layout every kernel can follow).
 bool is_sorted_segment(const Graph& g, const Node& n) {
-  if (!(is(n, Op::segment_sum) || is(n, Op::segment_mean)) || !n.attr_as<SegmentAttr>().sorted) return false;
-  const DType it = g.node(n.inputs[1]).dtype;
-  return it == DType::i32 || it == DType::i64;
+  return (is(n, Op::segment_sum) || is(n, Op::segment_mean)) && n.attr_as<SegmentAttr>().sorted && index_input(g, n.inputs[1]);
 }
 
 // The group's register program, or false when it exceeds the kernels' limits.
@@ -133,8 +133,7 @@ bool build_program(const Graph& g, const Group& grp, FusedAttr& a, std::vector<N
     value_of[m] = static_cast<int>(prog.size()) - 1;
     names += (names.empty() ? "" : " ") + ops().get(n.op).name;
   }
-  if (inputs.size() > static_cast<size_t>(scalar::kFusedMaxInputs) || prog.size() > static_cast<size_t>(scalar::kFusedMaxInstrs) ||
-      index_nodes.size() > static_cast<size_t>(scalar::kFusedMaxInputs))
+  if (inputs.size() > static_cast<size_t>(scalar::kFusedMaxInputs) || prog.size() > static_cast<size_t>(scalar::kFusedMaxInstrs))
     return false;
   if (segment_ids >= 0) {
     auto it = std::find(index_nodes.begin(), index_nodes.end(), segment_ids);

@@ -33,7 +33,8 @@ Rewritten prune(const Graph& g, const std::vector<NodeId>& outputs);
 // repeated to a fixed point. The input must be pruned.
 Rewritten simplify(const Graph& g, const std::vector<NodeId>& outputs);
 
-// Which gathers may open and which reduce_sum / reduce_mean may close a fused group.
+// Which gathers may open and which reductions (reduce_sum / reduce_mean, segment_sum / segment_mean by
+// sorted ids) may close a fused group.
 struct FuseOptions {
   bool gathers = true;  // gathers may open groups
   bool reductions = true;
@@ -48,8 +49,8 @@ struct FuseOptions {
 FuseOptions fuse_options_for(Device d);
 
 // Fusion (engine/compile/fusion.cpp): maximal groups of elementwise ops over one iteration space become
-// one `fused` node each, optionally closed by a sum or mean. The input must be pruned (topologically
-// ordered).
+// one `fused` node each, optionally opened by gathers and closed by a (segment) sum or mean. The input
+// must be pruned (topologically ordered).
 Rewritten fuse(const Graph& g, const std::vector<NodeId>& outputs, const FuseOptions& opts = {});
 
 // MLP fusion (engine/compile/mlp_fusion.cpp): chains of at least two layers act(matmul(h, W) + b) (h 2-D,

@@ -100,7 +100,7 @@ void validate(const FusedAttr& a, int num_inputs, const std::string& where) {
     used_index[static_cast<size_t>(a.segment_ids - n_data)] = 1;
   }
   for (int64_t j = 0; j < n_index; ++j)
-    if (!used_index[static_cast<size_t>(j)]) fail("index input ", n_data + j, " is not used by a gather");
+    if (!used_index[static_cast<size_t>(j)]) fail("index input ", n_data + j, " is not used by a gather or the segment reduction");
   if (a.shape.rank() > scalar::kFusedMaxRank) fail("rank ", a.shape.rank(), " > ", scalar::kFusedMaxRank);
   std::vector<char> written(static_cast<size_t>(a.slots), 0);
   auto slot_ok = [&](int64_t s) { return s >= 0 && s < a.slots; };
@@ -183,6 +183,11 @@ std::vector<Shape> shapes_of(std::span<const Tensor> in) {
   return s;
 }
 
+// Entry e of an i32 / i64 index tensor on the CPU.
+int64_t index_at(const Tensor& idx, int64_t e) {
+  return idx.dtype() == DType::i32 ? idx.data<int32_t>()[e] : idx.data<int64_t>()[e];
+}
+
 // Index inputs: the unfused gather refuses an index outside the gathered axis, so the fused one does
 // too, before anything runs (the kernels would read 0 there).
 void check_gather_indices(const FusedAttr& a, std::span<const Tensor> in, const std::string& node) {
@@ -191,7 +196,7 @@ void check_gather_indices(const FusedAttr& a, std::span<const Tensor> in, const 
     const Tensor& idx = in[static_cast<size_t>(a.gathers[3 * g + 1])];
     const int64_t len = x.shape()[static_cast<int>(a.gathers[3 * g + 2])];
     for (int64_t e = 0; e < idx.numel(); ++e) {
-      const int64_t v = idx.dtype() == DType::i32 ? idx.data<int32_t>()[e] : idx.data<int64_t>()[e];
+      const int64_t v = index_at(idx, e);
       if (v < 0 || v >= len)
         throw Error(detail::cat("gather at node '", node, "' (fused: ", a.ops, "): index ", v, " at position ", e,
                                 " is outside [0, ", len, ")"));
@@ -215,7 +220,7 @@ void check_segment_ids(const FusedAttr& a, std::span<const Tensor> in, const std
   const Tensor& ids = in[static_cast<size_t>(a.segment_ids)];
   int64_t prev = 0;
   for (int64_t e = 0; e < ids.numel(); ++e) {
-    const int64_t v = ids.dtype() == DType::i32 ? ids.data<int32_t>()[e] : ids.data<int64_t>()[e];
+    const int64_t v = index_at(ids, e);
     if (v < 0 || v >= a.num_segments)
       throw Error(detail::cat("segment reduction at node '", node, "' (fused: ", a.ops, "): segment id ", v,
                               " at position ", e, " is outside [0, ", a.num_segments, ")"));
@@ -257,7 +262,7 @@ void check_gather_indices_cuda(const FusedAttr& a, std::span<const Tensor> in, c
     const int64_t len = in[static_cast<size_t>(a.gathers[3 * g])].shape()[static_cast<int>(a.gathers[3 * g + 2])];
     const auto s = static_cast<cudaStream_t>(stream);
     unsigned long long* flag = cuda::check_flag(s, [node, ops = a.ops, len](const unsigned long long* w) {
-      return detail::cat("gather at node '", node, "' (fused: ", ops, "): index ", static_cast<double>(static_cast<int64_t>(w[1])),
+      return detail::cat("gather at node '", node, "' (fused: ", ops, "): index ", static_cast<int64_t>(w[1]),
                          " at position ", static_cast<int64_t>(w[0]), " is outside [0, ", len, ")");
     });
     cuda::validate_indices(idx.dtype() == DType::i32 ? cuda::Elem::i32 : cuda::Elem::i64, idx.raw(), idx.numel(), len,

@@ -140,12 +140,17 @@ const T* run_chunk(const FusedProgram& p, const T* const* in, const void* const*
   return val[p.out_slot];
 }
 
-// The sum (mean) of n values in order, in double as the unfused reduction adds them.
+// n values added in order to acc, in double as the unfused reduction adds them.
 template <class T>
-T reduce_run(const T* v, int64_t n, double& acc, bool finish, bool mean, int64_t n_red) {
+double add_run(const T* v, int64_t n, double acc) {
   for (int64_t q = 0; q < n; ++q) acc += static_cast<double>(v[q]);
-  if (!finish) return T(0);
-  return static_cast<T>(mean ? acc / static_cast<double>(n_red) : acc);
+  return acc;
+}
+
+// The output from the sum of its n_red values (the unfused reduction's mean of nothing is 0).
+template <class T>
+T finish_sum(double acc, bool mean, int64_t n_red) {
+  return static_cast<T>(!mean ? acc : n_red > 0 ? acc / static_cast<double>(n_red) : 0.0);
 }
 
 }  // namespace
@@ -170,16 +175,18 @@ template <class T>
 void fused_reduce(const FusedProgram& p, const T* const* in, const void* const* index, T* out, int64_t n_out,
                   int64_t n_red, bool mean) {
   if (n_out <= 0) return;
+  if (n_red <= 0) {  // a reduction over an empty axis (a hand-built node; the pass never closes one)
+    std::fill(out, out + n_out, T(0));
+    return;
+  }
   const auto apply = ORBIT_ISA_SELECT(active_isa(), fused_apply_chunk<T>);
   // A few outputs over many elements (a loss's mean): one thread per output would leave the others
   // idle, so the values are computed in parallel first, then summed as the unfused reduction does.
   if (max_threads() > 1 && n_out < 2 * max_threads() && n_out * n_red >= (int64_t(1) << 15)) {
     std::vector<T> vals(static_cast<size_t>(n_out * n_red));
     fused_elementwise(p, in, index, vals.data(), n_out * n_red);
-    parallel_for(n_out, 1, [&](int64_t o) {
-      double acc = 0;
-      out[o] = reduce_run(vals.data() + o * n_red, n_red, acc, true, mean, n_red);
-    });
+    parallel_for(n_out, 1,
+                 [&](int64_t o) { out[o] = finish_sum<T>(add_run(vals.data() + o * n_red, n_red, 0.0), mean, n_red); });
     return;
   }
   if (n_red <= kChunk) {
@@ -189,10 +196,7 @@ void fused_reduce(const FusedProgram& p, const T* const* in, const void* const* 
       alignas(64) T reg[scalar::kFusedMaxSlots][kChunk];
       const int64_t o0 = ci * per, o1 = std::min(n_out, o0 + per);
       const T* v = run_chunk(p, in, index, o0 * n_red, (o1 - o0) * n_red, reg, static_cast<T*>(nullptr), -1, apply);
-      for (int64_t o = o0; o < o1; ++o) {
-        double acc = 0;
-        out[o] = reduce_run(v + (o - o0) * n_red, n_red, acc, true, mean, n_red);
-      }
+      for (int64_t o = o0; o < o1; ++o) out[o] = finish_sum<T>(add_run(v + (o - o0) * n_red, n_red, 0.0), mean, n_red);
     });
     return;
   }
@@ -202,9 +206,9 @@ void fused_reduce(const FusedProgram& p, const T* const* in, const void* const* 
     double acc = 0;
     for (int64_t j0 = 0; j0 < n_red; j0 += kChunk) {
       const int64_t m = std::min(kChunk, n_red - j0);
-      const T* v = run_chunk(p, in, index, o * n_red + j0, m, reg, static_cast<T*>(nullptr), -1, apply);
-      out[o] = reduce_run(v, m, acc, j0 + m == n_red, mean, n_red);
+      acc = add_run(run_chunk(p, in, index, o * n_red + j0, m, reg, static_cast<T*>(nullptr), -1, apply), m, acc);
     }
+    out[o] = finish_sum<T>(acc, mean, n_red);
   });
 }
 

@@ -55,7 +55,7 @@ __global__ void fused_reduce_kernel(const __grid_constant__ scalar::FusedProgram
   for (int64_t o = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; o < n_out; o += int64_t(gridDim.x) * blockDim.x) {
     double acc = 0;
     for (int64_t j = 0; j < n_red; ++j) acc += static_cast<double>(run_program(prog, in, o * n_red + j));
-    out[o] = static_cast<T>(mean ? acc / static_cast<double>(n_red) : acc);
+    out[o] = static_cast<T>(!mean ? acc : n_red > 0 ? acc / static_cast<double>(n_red) : 0.0);
   }
 }
 

@@ -33,13 +33,7 @@ InputSpec distinct(std::vector<int64_t> shape, double offset = 0.5) {
   return s;
 }
 InputSpec index(std::vector<int64_t> shape, int64_t range, bool sorted = false, bool i64 = false) {
-  InputSpec s;
-  s.shape = std::move(shape);
-  s.kind = K::index;
-  s.index_range = range;
-  s.sorted = sorted;
-  s.int64 = i64;
-  return s;
+  return InputSpec::index(std::move(shape), range, sorted, i64);
 }
 InputSpec mask(std::vector<int64_t> shape) {
   InputSpec s;

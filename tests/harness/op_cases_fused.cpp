@@ -135,18 +135,8 @@ void add_fused_cases(std::vector<OpCase>& cs) {
     OpCase c;
     c.op = "fused";
     c.label = i64 ? "fused sum_h silu(p[recv] + q[send]) * w, i64 gathers" : "fused silu(p[recv] + q[send]) * w, i32 gathers";
-    InputSpec p, q, w, recv, send;
-    p.shape = {5, 3};
-    q.shape = {4, 3};
-    w.shape = {6, 3};
-    for (InputSpec* ix : {&recv, &send}) {
-      ix->shape = {6};
-      ix->kind = InputSpec::Kind::index;
-      ix->int64 = i64;
-    }
-    recv.index_range = 5;
-    send.index_range = 4;
-    c.inputs = {p, q, w, recv, send};
+    c.inputs = {InputSpec::uniform({5, 3}), InputSpec::uniform({4, 3}), InputSpec::uniform({6, 3}),
+                InputSpec::index({6}, 5, false, i64), InputSpec::index({6}, 4, false, i64)};  // p, q, w, recv, send
     c.build = [i64](Graph&, const std::vector<Var>& in) {
       auto a = program({6, 3}, in[0].dtype(),
                        {{f_load, 0, 0, 0, 0, 0, 0}, {f_load, 1, 1, 0, 0, 0, 0}, {f_add, 0, 0, 1, 0, 0, 0},
@@ -178,15 +168,7 @@ void add_fused_cases(std::vector<OpCase>& cs) {
     OpCase c;
     c.op = "fused";
     c.label = mean ? "fused segment_mean of silu(x) * b, sorted i64 ids" : "fused segment_sum of silu(x) * b, sorted i32 ids";
-    InputSpec x, b, ids;
-    x.shape = {6, 3};
-    b.shape = {3};
-    ids.shape = {6};
-    ids.kind = InputSpec::Kind::index;
-    ids.index_range = 4;
-    ids.sorted = true;
-    ids.int64 = mean;
-    c.inputs = {x, b, ids};
+    c.inputs = {InputSpec::uniform({6, 3}), InputSpec::uniform({3}), InputSpec::index({6}, 4, /*sorted=*/true, mean)};
     c.build = [mean](Graph&, const std::vector<Var>& in) {
       auto a = program({6, 3}, in[0].dtype(),
                        {{f_load, 0, 0, 0, 0, 0, 0}, {f_silu, 0, 0, 0, 0, 0, 0}, {f_load, 1, 1, 0, 0, 0, 0},

@@ -36,6 +36,16 @@ struct InputSpec {
     s.hi = hi;
     return s;
   }
+  // Indices in [0, range), optionally sorted, i32 or i64.
+  static InputSpec index(std::vector<int64_t> shape, int64_t range, bool sorted = false, bool i64 = false) {
+    InputSpec s;
+    s.shape = std::move(shape);
+    s.kind = Kind::index;
+    s.index_range = range;
+    s.sorted = sorted;
+    s.int64 = i64;
+    return s;
+  }
 };
 
 struct OpCase {

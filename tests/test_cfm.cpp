@@ -5,8 +5,12 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <random>
 
+#include "engine/io/safetensors.h"
 #include "engine/orbit.h"
 #include "models/diffusion/cfm.h"
 #include "models/systems/mcmc.h"
@@ -77,6 +81,82 @@ TEST_SUITE("cpu") {
 }
 
 TEST_SUITE("cpu") {
+  TEST_CASE("cfm: a flow checkpoint resumes training bit for bit and refuses other configurations or samples") {
+    namespace fs = std::filesystem;
+    const std::string dir = (fs::temp_directory_path() / "orbit_cfm_checkpoint").string();
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    CfmConfig c = CfmConfig::preset("dw4", "quick");
+    c.hidden = 8;
+    c.layers = 2;
+    c.steps = 12;
+    c.batch = 16;
+    c.ode_steps = 6;
+    c.seed = 4;
+    const Tensor train = systems::initial_configurations(systems::system_by_name("dw4"), 100, 3);
+    const Tensor probe = systems::initial_configurations(systems::system_by_name("dw4"), 5, 9);
+    // The uninterrupted run, which also writes its state after step 5 (and after the last step).
+    Cfm whole(c);
+    std::vector<int64_t> saved;
+    whole.train(train, {}, 100, [&](int64_t k) {
+      saved.push_back(k);
+      if (k == 5) whole.save(dir + "/at5.safetensors");
+    }, 5);
+    CHECK(saved == std::vector<int64_t>{5, 10, 12});
+    CHECK(whole.steps_done() == 12);
+    const std::vector<double> want = whole.nll(probe, 5).nll.to_vector();
+    // A fresh model loads step 5 and trains the remaining 7 steps: the same weights, bit for bit.
+    Cfm resumed(c);
+    resumed.load(dir + "/at5.safetensors");
+    CHECK(resumed.steps_done() == 5);
+    resumed.train(train);
+    CHECK(resumed.steps_done() == 12);
+    CHECK(resumed.nll(probe, 5).nll.to_vector() == want);
+    // A finished flow saved and loaded trains no further and evaluates the same.
+    whole.save(dir + "/done.safetensors");
+    Cfm done(c);
+    done.load(dir + "/done.safetensors");
+    done.train(train);
+    CHECK(done.nll(probe, 5).nll.to_vector() == want);
+    // The ODE settings may differ from the checkpoint's; training fields may not.
+    CfmConfig ode = c;
+    ode.ode_steps = 3;
+    ode.hutchinson = true;
+    Cfm other_ode(ode);
+    CHECK_NOTHROW(other_ode.load(dir + "/done.safetensors"));
+    CfmConfig wide = c;
+    wide.hidden = 9;
+    Cfm w(wide);
+    CHECK_THROWS_WITH_AS(w.load(dir + "/done.safetensors"), doctest::Contains("trained with hidden 8, this run asks for 9"),
+                         Error);
+    CfmConfig longer = c;
+    longer.steps = 20;
+    Cfm l(longer);
+    CHECK_THROWS_WITH_AS(l.load(dir + "/done.safetensors"), doctest::Contains("trained with steps 12, this run asks for 20"),
+                         Error);
+    // Other training samples than the checkpoint's are refused, finished or not.
+    Cfm again(c);
+    again.load(dir + "/at5.safetensors");
+    const Tensor other = systems::initial_configurations(systems::system_by_name("dw4"), 100, 4);
+    CHECK_THROWS_WITH_AS(again.train(other), doctest::Contains("trained on other samples (100 rows, crc32"), Error);
+    CHECK_THROWS_WITH_AS(done.train(other), doctest::Contains("trained on other samples"), Error);
+    // A safetensors file that is not a flow checkpoint, and a truncated one, are named.
+    write_safetensors(dir + "/plain.safetensors", {{"a", Tensor::from<double>({2}, {1, 2})}});
+    Cfm plain(c);
+    CHECK_THROWS_AS(plain.load(dir + "/plain.safetensors"), Error);
+    const std::string bytes = [&] {
+      std::ifstream f(dir + "/done.safetensors", std::ios::binary);
+      return std::string(std::istreambuf_iterator<char>(f), {});
+    }();
+    {
+      std::ofstream f(dir + "/cut.safetensors", std::ios::binary);
+      f.write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
+    }
+    Cfm cut(c);
+    CHECK_THROWS_AS(cut.load(dir + "/cut.safetensors"), Error);
+    fs::remove_all(dir);
+  }
+
   TEST_CASE("cfm: importance weights from given log densities (exact values, bad input named)") {
     const systems::System s = systems::system_by_name("dw4");
     Tensor x = systems::initial_configurations(s, 3, 7).cast(DType::f64);

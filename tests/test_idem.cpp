@@ -257,6 +257,7 @@ TEST_SUITE("cpu") {
 
   TEST_CASE("cli idem: train, resume, sample and eval") {
     using orbit::testing::run_orbit;
+    using orbit::testing::json_number;
     namespace fs = std::filesystem;
     const std::string dir = orbit::testing::temp_path("orbit_cli_idem");
     fs::remove_all(dir);
@@ -295,6 +296,29 @@ TEST_SUITE("cpu") {
     for (auto f : {"nll_model_energy.png", "nll_model_resampled_energy.png", "nll_weigh_energy.png",
                    "nll_weigh_resampled_energy.png"})
       CHECK_MESSAGE(fs::exists(dir + "/" + f), f);
+    // --flow keeps the trained flow: a second run loads it instead of training and gives the same NLL.
+    const std::string flow = " --flow " + dir + "/flow.safetensors";
+    r = run_orbit(nll + flow + " --flow-every 7");
+    REQUIRE(r.code == 0);
+    CHECK(fs::exists(dir + "/flow.safetensors"));
+    const double first_nll = json_number(r.out, "nll");
+    r = run_orbit(nll + flow);
+    INFO(r.out);
+    REQUIRE(r.code == 0);
+    CHECK(r.out.find("20 of 20 training steps done, no training needed") != std::string::npos);
+    CHECK(json_number(r.out, "cfm_steps_loaded") == 20);
+    CHECK(json_number(r.out, "nll") == first_nll);
+    auto reseeded = run_orbit(nll + flow + " --seed 3");
+    INFO(reseeded.out);
+    CHECK(reseeded.code != 0);
+    CHECK(reseeded.out.find("was trained with seed 1, this run asks for 3") != std::string::npos);
+    auto other = run_orbit("idem nll --system dw4 --samples " + dir + "/s.npy --steps 20 --ode-steps 4 --hidden 8 --n 10 "
+                           "--importance-n 10 --quiet" + flow);
+    CHECK(other.code != 0);
+    CHECK(other.out.find("trained on other samples") != std::string::npos);
+    auto every = run_orbit(nll + " --flow-every 5");
+    CHECK(every.code != 0);
+    CHECK(every.out.find("--flow-every needs --flow") != std::string::npos);
     r = run_orbit(nll + " --weigh " + dir + "/samples.npy --weigh-n 5");
     CHECK(r.code == 0);
     CHECK(r.out.find("--weigh is the flow's own training set") != std::string::npos);

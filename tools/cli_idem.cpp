@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <optional>
 #include <random>
@@ -395,12 +396,30 @@ int run_nll(const Args& a) {
     ORBIT_CHECK(weigh_in.shape()[0] >= 2, "--weigh needs at least 2 configurations; '", wpath, "' holds ",
                 weigh_in.shape()[0]);
   }
+  // --flow keeps the trained flow: loaded when the file exists (training resumes to --steps, or is
+  // skipped when done), written every --flow-every steps and at the end, so hours of training survive
+  // an interrupted run and one flow serves several evaluations.
+  const std::string flow = a.has("flow") ? a.str("flow") : std::string();
+  ORBIT_CHECK(!flow.empty() || !a.has("flow-every"), "--flow-every needs --flow (the flow checkpoint file)");
+  const int64_t flow_every = a.integer("flow-every", 1, INT64_MAX);
   diffusion::Cfm cfm(c);
+  int64_t resumed_from = 0;
+  if (!flow.empty() && fs::exists(flow)) {
+    cfm.load(flow);
+    resumed_from = cfm.steps_done();
+    std::fprintf(stderr, "orbit: flow '%s': %lld of %lld training steps done%s\n", flow.c_str(),
+                 static_cast<long long>(resumed_from), static_cast<long long>(c.steps),
+                 resumed_from == c.steps ? ", no training needed" : ", resuming");
+  }
   util::Progress::Options po;
   po.quiet = a.flag("quiet");
+  po.initial = resumed_from;
   util::Progress bar(c.steps, "cfm " + c.system, po);
   auto t0 = std::chrono::steady_clock::now();
-  cfm.train(train.cast(DType::f64), [&](int64_t k, double loss) { bar.update(k, {{"loss", loss}}); }, 50);
+  std::function<void(int64_t)> keep;
+  if (!flow.empty()) keep = [&](int64_t) { cfm.save(flow); };
+  cfm.train(train.cast(DType::f64), [&](int64_t k, double loss) { bar.update(k, {{"loss", loss}}); }, 50, keep,
+            flow_every);
   bar.finish();
   const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   auto t1 = std::chrono::steady_clock::now();
@@ -451,7 +470,9 @@ int run_nll(const Args& a) {
     << ", \"test\": " << io::json_quote(source) << ", \"n_test\": " << n << ", \"nll\": " << l.mean
     << ", \"nll_stderr\": " << l.stderr_ << ", \"log_z\": " << w.log_z << ", \"ess\": " << w.ess
     << ", \"importance_n\": " << w.n << ", \"divergence\": \"" << (c.hutchinson ? "hutchinson" : "exact")
-    << "\", \"ode_steps\": " << c.ode_steps << ", \"cfm_steps\": " << c.steps << ", \"train_seconds\": " << train_s
+    << "\", \"ode_steps\": " << c.ode_steps << ", \"cfm_steps\": " << c.steps
+    << ", \"flow\": " << (flow.empty() ? std::string("null") : io::json_quote(flow))
+    << ", \"cfm_steps_loaded\": " << resumed_from << ", \"train_seconds\": " << train_s
     << ", \"nll_seconds\": " << nll_s << ", \"importance\": {\"model_samples\": " << m_model
     << ", \"resampled\": " << m_resampled << "}" << m_weigh << "}";
   std::printf("%s\n", o.str().c_str());
@@ -471,6 +492,9 @@ Command idem_nll_command() {
                   {"ode-steps", "override: RK4 steps of the probability-flow ODE"},
                   {"hidden", "override: network width"},
                   {"hutchinson", "Hutchinson divergence estimate instead of the exact trace", "", true},
+                  {"flow", "flow checkpoint (.safetensors): loaded if it exists (training resumes up to --steps, or is "
+                           "skipped when done; same --preset / overrides / --seed / --samples required), written while training"},
+                  {"flow-every", "write --flow every this many training steps (and after the last)", "500"},
                   {"importance-n", "model samples for log Z, ESS and the importance-resampled set", "1000"},
                   {"reweighted-out", "write the model samples resampled by their importance weights (.npy)"},
                   {"weigh", "beyond the paper: weight these sampler outputs (.npy; a draw the CFM was not trained on) "

@@ -3,9 +3,15 @@
 #include "kernels/scalar/random.h"
 
 #include <cmath>
+#include <cstdio>
 #include <random>
+#include <sstream>
 
 #include "engine/autodiff.h"
+#include "engine/io/crc32.h"
+#include "engine/io/json.h"
+#include "engine/io/safetensors.h"
+#include "engine/optim/checkpoint.h"
 #include "engine/ops.h"
 #include "engine/optim/schedule.h"
 #include "engine/optim/train_step.h"
@@ -43,9 +49,21 @@ void CfmConfig::validate() const {
   ORBIT_CHECK(prior_std > 0 && lr > 0, "CFM prior std and lr must be > 0");
 }
 
+std::string CfmConfig::training_json() const {
+  std::ostringstream o;
+  o.precision(17);
+  o << "{\"system\": " << io::json_quote(system) << ", \"hidden\": " << hidden << ", \"layers\": " << layers
+    << ", \"prior_std\": " << prior_std << ", \"batch\": " << batch << ", \"steps\": " << steps << ", \"lr\": " << lr
+    << ", \"seed\": " << seed << "}";
+  return o.str();
+}
+
 struct Cfm::Impl {
   systems::System sys;  // original units
   double scale = 1;     // sample units = original / scale
+  int64_t steps_done = 0;
+  std::mt19937_64 pick_rng;  // draws the training rows; part of the checkpoint
+  std::string data_id;       // fingerprint of the training samples (empty before training or loading)
   std::unique_ptr<optim::TrainStep> step;
   std::shared_ptr<optim::Optimizer> opt;
   std::map<int64_t, std::unique_ptr<Program>> field;  // by batch size: (v, div) at (t, z)
@@ -62,6 +80,7 @@ Cfm::Cfm(const CfmConfig& cfg) : cfg_(cfg), store_(std::make_shared<ParamStore>(
   net.init(*store_, cfg_.seed);
   if (!cfg_.device.is_cpu())
     for (auto& name : store_->names()) store_->set(name, store_->get(name).to(cfg_.device));
+  impl_->pick_rng.seed(cfg_.seed + 17);
   Var x1 = g.input("x1", Shape({B, D}));
   Var t = random_uniform(g, Shape({B, 1}), cfg_.seed);
   Var x0 = center(s, cfg_.prior_std * random_normal(g, Shape({B, D}), cfg_.seed));
@@ -91,30 +110,114 @@ Tensor to_sample_units(const systems::System& s, const Tensor& x, double scale) 
 }
 }  // namespace
 
-void Cfm::train(const Tensor& samples, const std::function<void(int64_t, double)>& on_step, int64_t log_every) {
+namespace {
+// Identifies a training set: its row count and the CRC-32 of its f64 values (a resumed or reused flow
+// must see the samples it was trained on).
+std::string data_fingerprint(const Tensor& samples) {
+  Tensor d = samples.cast(DType::f64);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%lld rows, crc32 %08x", static_cast<long long>(d.shape()[0]),
+                static_cast<unsigned>(io::crc32(d.data<double>(), static_cast<size_t>(d.numel()) * sizeof(double))));
+  return buf;
+}
+}  // namespace
+
+int64_t Cfm::steps_done() const { return impl_->steps_done; }
+
+void Cfm::train(const Tensor& samples, const std::function<void(int64_t, double)>& on_step, int64_t log_every,
+                const std::function<void(int64_t)>& on_checkpoint, int64_t checkpoint_every) {
   const systems::System& s = impl_->sys;
   systems::check_configurations(s, samples, "the CFM training samples");
   ORBIT_CHECK(samples.rank() == 2 && samples.shape()[0] >= 2, "the CFM needs at least 2 training samples");
+  ORBIT_CHECK(log_every >= 1 && checkpoint_every >= 0, "CFM training: log_every must be >= 1, checkpoint_every >= 0");
+  const std::string id = data_fingerprint(samples);
+  ORBIT_CHECK(impl_->data_id.empty() || impl_->data_id == id, "this flow was trained on other samples (",
+              impl_->data_id, ") than the ones given (", id, ")");
+  impl_->data_id = id;
   Tensor data = to_sample_units(s, samples, impl_->scale);
   const int64_t N = data.shape()[0], D = s.flat_dim(), B = cfg_.batch;
-  std::mt19937_64 rng(cfg_.seed + 17);
   std::uniform_int_distribution<int64_t> pick(0, N - 1);
   double acc = 0;
   int64_t cnt = 0;
-  for (int64_t k = 1; k <= cfg_.steps; ++k) {
+  for (int64_t k = impl_->steps_done + 1; k <= cfg_.steps; ++k) {
     Tensor x1 = Tensor::empty(Shape({B, D}), DType::f32);
     for (int64_t b = 0; b < B; ++b) {
-      const int64_t r = pick(rng);
+      const int64_t r = pick(impl_->pick_rng);
       for (int64_t j = 0; j < D; ++j) x1.data<float>()[b * D + j] = static_cast<float>(data.data<double>()[r * D + j]);
     }
     acc += impl_->step->run({{"x1", x1.to(cfg_.device)}}).loss;
     ++cnt;
+    impl_->steps_done = k;
     if (on_step && (k % log_every == 0 || k == cfg_.steps)) {
       on_step(k, acc / cnt);
       acc = 0;
       cnt = 0;
     }
+    if (on_checkpoint && ((checkpoint_every > 0 && k % checkpoint_every == 0) || k == cfg_.steps)) on_checkpoint(k);
   }
+}
+
+void Cfm::save(const std::string& path) const {
+  optim::CheckpointState st;
+  st.params = store_.get();
+  st.optimizer = impl_->opt.get();
+  st.run_index = impl_->step->program().run_index();
+  st.meta["kind"] = "orbit-cfm";
+  st.meta["config"] = cfg_.training_json();
+  st.meta["steps_done"] = std::to_string(impl_->steps_done);
+  st.meta["data"] = impl_->data_id;
+  std::ostringstream rng;
+  rng << impl_->pick_rng;
+  st.meta["pick_rng"] = rng.str();
+  optim::save_checkpoint(path, st);
+}
+
+void Cfm::load(const std::string& path) {
+  // The metadata first, so a checkpoint of another kind or configuration is named as such (not as a
+  // parameter of the wrong shape); then the state.
+  std::map<std::string, std::string> head;
+  {
+    std::map<std::string, Tensor> tensors;
+    read_safetensors(path, tensors, head);
+  }
+  auto meta = [&](const char* key) -> const std::string& {
+    auto it = head.find(key);
+    ORBIT_CHECK(it != head.end(), "'", path, "' is not an orbit flow (CFM) checkpoint: no '", key, "' in its metadata");
+    return it->second;
+  };
+  ORBIT_CHECK(meta("kind") == "orbit-cfm", "'", path, "' is not an orbit flow (CFM) checkpoint (kind '", meta("kind"), "')");
+  const std::string& stored = meta("config");
+  const std::string mine = cfg_.training_json();
+  if (stored != mine) {
+    const io::Json a = io::parse_json(stored, "'" + path + "' config"), b = io::parse_json(mine, "the flow config");
+    ORBIT_CHECK(a.kind == io::Json::Kind::object, "'", path, "': its config is not a JSON object");
+    for (const auto& [k, v] : b.members) {
+      const io::Json* w = a.find(k);
+      ORBIT_CHECK(w != nullptr, "'", path, "' has no '", k, "' in its training configuration");
+      ORBIT_CHECK(w->text == v.text, "'", path, "' was trained with ", k, " ", w->text, ", this run asks for ", v.text,
+                  " (pass the same --preset and overrides, or another --flow file)");
+    }
+    ORBIT_CHECK(false, "'", path, "' has a different training configuration: ", stored);
+  }
+  uint64_t done = 0;
+  const io::Json dj = io::parse_json(meta("steps_done"), "'" + path + "' steps_done");
+  ORBIT_CHECK(io::json_uint(dj, static_cast<uint64_t>(cfg_.steps), done), "'", path, "': steps_done '",
+              meta("steps_done"), "' is not an integer in [0, ", cfg_.steps, "]");
+  std::istringstream rng(meta("pick_rng"));
+  std::mt19937_64 r;
+  rng >> r;
+  ORBIT_CHECK(!rng.fail(), "'", path, "': its row-sampling RNG state is unreadable");
+  optim::CheckpointState st;  // the state last, once the metadata is known good
+  st.params = store_.get();
+  st.optimizer = impl_->opt.get();
+  optim::load_checkpoint(path, st);
+  impl_->pick_rng = r;
+  impl_->steps_done = static_cast<int64_t>(done);
+  impl_->data_id = meta("data");
+  impl_->step->program().set_run_index(st.run_index);
+  impl_->field.clear();  // field programs compiled before the load may hold the old weights: recompiled
+  if (!cfg_.device.is_cpu())
+    for (auto& name : store_->names()) store_->set(name, store_->get(name).to(cfg_.device));
 }
 
 namespace {

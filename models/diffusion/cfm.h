@@ -33,6 +33,9 @@ struct CfmConfig {
 
   static CfmConfig preset(const std::string& system, const std::string& preset);  // paper | quick
   void validate() const;
+  // The fields that decide what training produces (not the ODE's ode_steps / hutchinson, nor the
+  // device), as a JSON object: stored in a flow checkpoint and compared when it is loaded.
+  std::string training_json() const;
 };
 
 struct CfmLikelihood {
@@ -61,8 +64,18 @@ class Cfm {
  public:
   explicit Cfm(const CfmConfig& cfg);
   ~Cfm();
-  // Trains on samples in original units ([N, D]); on_step(step, loss) every `log_every` steps.
-  void train(const Tensor& samples, const std::function<void(int64_t, double)>& on_step = {}, int64_t log_every = 100);
+  // Trains on samples in original units ([N, D]) from steps_done() + 1 to config().steps; on_step(step,
+  // loss) every `log_every` steps; on_checkpoint(step) every `checkpoint_every` steps (0: never) and
+  // after the last. Samples other than those a loaded checkpoint was trained on are an error.
+  void train(const Tensor& samples, const std::function<void(int64_t, double)>& on_step = {}, int64_t log_every = 100,
+             const std::function<void(int64_t)>& on_checkpoint = {}, int64_t checkpoint_every = 0);
+  int64_t steps_done() const;
+  // A resumable checkpoint (safetensors, written atomically): weights, Adam and schedule state, the
+  // random streams, the step and a fingerprint of the training samples.
+  void save(const std::string& path) const;
+  // Restores a checkpoint written by save(); its training configuration must equal this model's
+  // (the first differing field is named). The ODE settings may differ: they only affect evaluation.
+  void load(const std::string& path);
   // Progress of a long ODE integration: progress(done, total) after each RK4 step (of every batch).
   using ProgressFn = std::function<void(int64_t done, int64_t total)>;
   // -log p(x) of configurations in original units, evaluated `batch` at a time.

@@ -9,11 +9,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "engine/orbit.h"
+#include "models/diffusion/cfm.h"
 #include "models/diffusion/idem.h"
 #include "models/systems/mcmc.h"
 #include "models/systems/system.h"
@@ -202,5 +204,39 @@ TEST_SUITE("gpu") {
       CHECK(rel_diff(bg, bc) <= 1e-8);
       CHECK(rel_diff(sg, sc) <= 1e-6);
     }
+  }
+
+  TEST_CASE("gpu models: the flow-matching likelihood model on CUDA follows the CPU, and its checkpoint moves between them") {
+    GPU_OR_SKIP();
+    diffusion::CfmConfig c = diffusion::CfmConfig::preset("dw4", "quick");
+    c.hidden = 16;
+    c.layers = 2;
+    c.steps = 10;
+    c.batch = 32;
+    c.ode_steps = 8;
+    const Tensor train = systems::initial_configurations(systems::system_by_name("dw4"), 200, 3);
+    const Tensor probe = systems::initial_configurations(systems::system_by_name("dw4"), 12, 9);
+    auto run = [&](Device dev, std::vector<double>& losses, const std::string& save_to) {
+      diffusion::CfmConfig cd = c;
+      cd.device = dev;
+      diffusion::Cfm cfm(cd);
+      cfm.train(train, [&](int64_t, double loss) { losses.push_back(loss); }, 1);
+      if (!save_to.empty()) cfm.save(save_to);
+      return cfm.nll(probe, 6).nll.to_vector();
+    };
+    std::vector<double> lc, lg;
+    const std::string path = (std::filesystem::temp_directory_path() / "orbit_gpu_cfm.safetensors").string();
+    const std::vector<double> nc = run(Device::cpu(), lc, ""), ng = run(gpu(), lg, path);
+    // f32 on both devices: ten Adam steps apart only by rounding.
+    REQUIRE(lc.size() == lg.size());
+    for (size_t i = 0; i < lc.size(); ++i) CHECK(lg[i] == doctest::Approx(lc[i]).epsilon(1e-3));
+    for (size_t i = 0; i < nc.size(); ++i) CHECK(ng[i] == doctest::Approx(nc[i]).epsilon(1e-3));
+    // The flow trained on CUDA, loaded on the CPU: the same weights, so the same NLL to f32 evaluation rounding.
+    diffusion::Cfm back(c);
+    back.load(path);
+    CHECK(back.steps_done() == 10);
+    const std::vector<double> nb = back.nll(probe, 6).nll.to_vector();
+    for (size_t i = 0; i < nb.size(); ++i) CHECK(nb[i] == doctest::Approx(ng[i]).epsilon(1e-4));
+    std::filesystem::remove(path);
   }
 }

@@ -8,8 +8,9 @@
 #   bash tools/device-session.sh            # on the GPU machine, with device_bin/ carried
 # Knobs: ORBIT_SESSION_BUDGET (seconds for device-check.sh, default 330), ORBIT_SESSION_VARIANTS (default
 # "egnnfwd mlpfma pairordered egnnfused fusereduce"; "" skips), ORBIT_SESSION_WORKLOADS (default mlp,pinn,egnn,idem),
-# ORBIT_SESSION_VARIANT_LIMIT (seconds per variant, 90), and device-check.sh's own knobs. The whole
-# script takes about 6 minutes on an H100 with the defaults.
+# ORBIT_SESSION_VARIANT_LIMIT (seconds per variant, 90), ORBIT_SESSION_FLOW_LIMIT (the LJ13 flow step
+# below, 180) and device-check.sh's own knobs. The whole script takes about 6 minutes on an H100 with
+# the defaults, plus the flow step when the bundle carries samples.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 final=${OUT:-device-logs}
@@ -78,6 +79,22 @@ for variant in $variants; do
   grep -E 'median' "$work/$variant.log" | cut -c1-100
 done
 rm -rf "$work/kernel-cache"
+# Issue 8's LJ13 likelihood, when the bundle carries iDEM samples (ORBIT_BUNDLE_EXTRA=.../lj13_samples.npy
+# bash tools/make-device-bundle.sh): the paper-preset flow trained on CUDA and kept in $OUT, where a cut
+# run still leaves its last checkpoint (every 250 steps); `orbit idem nll --flow` resumes it on any
+# machine (also from a bundled device_bin/lj13_flow.safetensors), then the exact-divergence test NLL.
+# ORBIT_SESSION_FLOW_LIMIT seconds (default 180; 0 skips).
+bin=${ORBIT_DEVICE_BIN:-device_bin}
+flow_limit=${ORBIT_SESSION_FLOW_LIMIT:-180}
+if [ -f "$bin/lj13_samples.npy" ] && [ "$flow_limit" != 0 ]; then
+  [ -f "$bin/lj13_flow.safetensors" ] && cp "$bin/lj13_flow.safetensors" "$final/lj13_flow.safetensors"
+  echo "== LJ13 flow and NLL (limit ${flow_limit} s)"
+  timeout "$flow_limit" "$bin/orbit" idem nll --system lj13 --samples "$bin/lj13_samples.npy" --preset paper \
+    --device cuda --flow "$final/lj13_flow.safetensors" --flow-every 250 --n 1000 --importance-n 1000 \
+    --out "$final/lj13_nll.json" >"$work/lj13_nll.log" 2>&1
+  echo "rc=$?" >>"$work/lj13_nll.log"
+  tail -c 600 "$work/lj13_nll.log"
+fi
 tar czf "$final/logs.tgz" -C "$work" .
 cp "$work/summary.txt" "$final/" 2>/dev/null
 exit 0

@@ -33,6 +33,10 @@ strip "$out/orbit_tests" "$out/orbit" "$out/orbit_bench" 2>/dev/null || true
   echo "info=$("$out/orbit" info --json 2>&1 || true)"
 } >"$out/MANIFEST"
 
+# Inputs for the session's data steps (ORBIT_BUNDLE_EXTRA: space-separated files, e.g. iDEM samples
+# as lj13_samples.npy for tools/device-session.sh's likelihood step).
+for f in ${ORBIT_BUNDLE_EXTRA:-}; do cp "$f" "$out/"; done
+
 # Each binary carries every CUDA kernel (static library): past the limit, ship them gzipped (about 2x
 # smaller); tools/device-check.sh unpacks them on the GPU machine.
 size_kib=$(du -sk "$out" | cut -f1)

@@ -105,6 +105,12 @@ TEST_SUITE("cpu") {
     CHECK(saved == std::vector<int64_t>{5, 10, 12});
     CHECK(whole.steps_done() == 12);
     const std::vector<double> want = whole.nll(probe, 5).nll.to_vector();
+    // Progress: (0, total) before the first RK4 step, then one report per step of every batch.
+    std::vector<std::pair<int64_t, int64_t>> calls;
+    whole.nll(probe, 2, [&](int64_t d, int64_t t) { calls.emplace_back(d, t); });
+    REQUIRE(calls.size() == 19);  // 3 batches x 6 steps, and the opening report
+    CHECK(calls.front() == std::pair<int64_t, int64_t>(0, 18));
+    CHECK(calls.back() == std::pair<int64_t, int64_t>(18, 18));
     // A fresh model loads step 5 and trains the remaining 7 steps: the same weights, bit for bit.
     Cfm resumed(c);
     resumed.load(dir + "/at5.safetensors");

@@ -313,6 +313,7 @@ CfmLikelihood Cfm::nll(const Tensor& x, int64_t batch, const ProgressFn& progres
   r.nll = Tensor::empty(Shape({N}), DType::f64);
   const int64_t total = (N + batch - 1) / batch * cfg_.ode_steps;
   int64_t done = 0;
+  if (progress) progress(0, total);  // a bar opened here times the first step too
   auto on_step = [&] {
     if (progress) progress(++done, total);
   };
@@ -345,6 +346,7 @@ void Cfm::sample(int64_t n, uint64_t seed, Tensor& x, std::vector<double>& log_q
   z = to_sample_units(s, z, 1.0);  // mean-free
   std::vector<double> lp0 = prior_logp(s, z, cfg_.prior_std);
   int64_t done = 0;
+  if (progress) progress(0, cfg_.ode_steps);
   std::vector<double> a = integrate(*impl_, cfg_, store_, z, 0.0, 1.0, [&] {  // a = int_0^1 div
     if (progress) progress(++done, cfg_.ode_steps);
   });

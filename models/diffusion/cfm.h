@@ -76,7 +76,8 @@ class Cfm {
   // Restores a checkpoint written by save(); its training configuration must equal this model's
   // (the first differing field is named). The ODE settings may differ: they only affect evaluation.
   void load(const std::string& path);
-  // Progress of a long ODE integration: progress(done, total) after each RK4 step (of every batch).
+  // Progress of a long ODE integration: progress(0, total) first, then progress(done, total) after each RK4
+  // step (of every batch).
   using ProgressFn = std::function<void(int64_t done, int64_t total)>;
   // -log p(x) of configurations in original units, evaluated `batch` at a time.
   CfmLikelihood nll(const Tensor& x, int64_t batch = 256, const ProgressFn& progress = {});

@@ -316,6 +316,12 @@ TEST_SUITE("cpu") {
                            "--importance-n 10 --quiet" + flow);
     CHECK(other.code != 0);
     CHECK(other.out.find("trained on other samples") != std::string::npos);
+    auto folder = run_orbit(nll + " --flow " + dir);
+    CHECK(folder.code != 0);
+    CHECK(folder.out.find("is a folder") != std::string::npos);
+    auto nowhere = run_orbit(nll + " --flow " + dir + "/no/such/flow.safetensors");
+    CHECK(nowhere.code != 0);
+    CHECK(nowhere.out.find("no folder") != std::string::npos);
     auto every = run_orbit(nll + " --flow-every 5");
     CHECK(every.code != 0);
     CHECK(every.out.find("--flow-every needs --flow") != std::string::npos);

@@ -404,6 +404,13 @@ int run_nll(const Args& a) {
   const int64_t flow_every = a.integer("flow-every", 1, INT64_MAX);
   diffusion::Cfm cfm(c);
   int64_t resumed_from = 0;
+  if (!flow.empty()) {
+    // Checked before hours of training, not at the first checkpoint.
+    ORBIT_CHECK(!fs::is_directory(flow), "--flow '", flow, "' is a folder; pass a file path (e.g. ", flow,
+                "/flow.safetensors)");
+    const fs::path parent = fs::path(flow).parent_path();
+    ORBIT_CHECK(parent.empty() || fs::is_directory(parent), "--flow '", flow, "': no folder '", parent.string(), "'");
+  }
   if (!flow.empty() && fs::exists(flow)) {
     cfm.load(flow);
     resumed_from = cfm.steps_done();

@@ -98,10 +98,13 @@ TEST_SUITE("cpu") {
     // The uninterrupted run, which also writes its state after step 5 (and after the last step).
     Cfm whole(c);
     std::vector<int64_t> saved;
-    whole.train(train, {}, 100, [&](int64_t k) {
+    Cfm::TrainHooks hooks;
+    hooks.on_checkpoint = [&](int64_t k) {
       saved.push_back(k);
       if (k == 5) whole.save(dir + "/at5.safetensors");
-    }, 5);
+    };
+    hooks.checkpoint_every = 5;
+    whole.train(train, hooks);
     CHECK(saved == std::vector<int64_t>{5, 10, 12});
     CHECK(whole.steps_done() == 12);
     const std::vector<double> want = whole.nll(probe, 5).nll.to_vector();
@@ -118,6 +121,23 @@ TEST_SUITE("cpu") {
     resumed.train(train);
     CHECK(resumed.steps_done() == 12);
     CHECK(resumed.nll(probe, 5).nll.to_vector() == want);
+    // A run told to stop after step 7 writes its checkpoint there; resumed, it ends with the same weights.
+    Cfm stopped(c);
+    std::vector<int64_t> stop_saves;
+    Cfm::TrainHooks halt;
+    halt.on_checkpoint = [&](int64_t k) {
+      stop_saves.push_back(k);
+      stopped.save(dir + "/stopped.safetensors");
+    };
+    halt.checkpoint_every = 5;
+    halt.stop = [&] { return stopped.steps_done() == 7; };
+    stopped.train(train, halt);
+    CHECK(stopped.steps_done() == 7);
+    CHECK(stop_saves == std::vector<int64_t>{5, 7});
+    Cfm restarted(c);
+    restarted.load(dir + "/stopped.safetensors");
+    restarted.train(train);
+    CHECK(restarted.nll(probe, 5).nll.to_vector() == want);
     // A finished flow saved and loaded trains no further and evaluates the same.
     whole.save(dir + "/done.safetensors");
     Cfm done(c);

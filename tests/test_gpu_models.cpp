@@ -220,7 +220,10 @@ TEST_SUITE("gpu") {
       diffusion::CfmConfig cd = c;
       cd.device = dev;
       diffusion::Cfm cfm(cd);
-      cfm.train(train, [&](int64_t, double loss) { losses.push_back(loss); }, 1);
+      diffusion::Cfm::TrainHooks hooks;
+      hooks.on_step = [&](int64_t, double loss) { losses.push_back(loss); };
+      hooks.log_every = 1;
+      cfm.train(train, hooks);
       if (!save_to.empty()) cfm.save(save_to);
       return cfm.nll(probe, 6).nll.to_vector();
     };

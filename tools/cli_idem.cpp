@@ -14,6 +14,7 @@
 #include "engine/io/npy.h"
 #include "engine/orbit.h"
 #include "engine/plot/plot.h"
+#include "engine/util/interrupt.h"
 #include "engine/util/jsonl_log.h"
 #include "engine/util/progress.h"
 #include "models/diffusion/cfm.h"
@@ -217,6 +218,7 @@ int run_train(const Args& a) {
                 c.preset_name.c_str(), c.device.str().c_str(), static_cast<long long>(c.epochs),
                 static_cast<long long>(c.steps_per_epoch), static_cast<long long>(c.batch), static_cast<long long>(c.K),
                 resume ? (", resumed at epoch " + std::to_string(run.epoch())).c_str() : "");
+  std::fflush(stdout);  // before the progress lines on stderr, also when stdout is a file
   util::JsonlLog log((dir / "metrics.jsonl").string(), resume ? util::JsonlLog::Mode::append : util::JsonlLog::Mode::truncate);
   util::Progress::Options po;
   po.quiet = quiet;
@@ -224,6 +226,10 @@ int run_train(const Args& a) {
   util::Progress bar(c.epochs, "idem " + c.system, po);
   std::vector<double> ep, losses;
   auto t0 = std::chrono::steady_clock::now();
+  // Checkpoints every val_every epochs, at least once a minute of training, at the end, and when a
+  // first Ctrl-C asks the run to stop (after the epoch in progress).
+  util::StopOnSignal stop("saving the checkpoint after this epoch");
+  auto last_save = t0;
   run.train([&](const diffusion::IdemEpoch& e) {
     log.write({{"epoch", static_cast<double>(e.epoch)}, {"step", static_cast<double>(e.step)}, {"loss", e.loss},
                {"lr", e.lr}, {"grad_norm", e.grad_norm}, {"buffer", static_cast<double>(e.buffer_size)},
@@ -231,10 +237,20 @@ int run_train(const Args& a) {
     ep.push_back(static_cast<double>(e.epoch));
     losses.push_back(e.loss);
     bar.update(e.epoch, {{"loss", e.loss}, {"lr", e.lr}});
-    if (e.epoch % c.val_every == 0 || e.epoch == c.epochs) run.save(ckpt.string());
-    return true;
+    const auto now = std::chrono::steady_clock::now();
+    if (e.epoch % c.val_every == 0 || e.epoch == c.epochs || stop.requested() || now - last_save > std::chrono::seconds(60)) {
+      run.save(ckpt.string());
+      last_save = now;
+    }
+    return !stop.requested();
   });
   bar.finish();
+  if (stop.requested()) {
+    std::fprintf(stderr, "orbit idem train: stopped after epoch %lld of %lld; the checkpoint is in %s: add --resume to "
+                 "the same command to continue\n", static_cast<long long>(run.epoch()), static_cast<long long>(c.epochs),
+                 ckpt.string().c_str());
+    return util::exit_status_for_signal(stop.signal());
+  }
   run.save(ckpt.string());
   const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
@@ -423,11 +439,29 @@ int run_nll(const Args& a) {
   po.initial = resumed_from;
   util::Progress bar(c.steps, "cfm " + c.system, po);
   auto t0 = std::chrono::steady_clock::now();
-  std::function<void(int64_t)> keep;
-  if (!flow.empty()) keep = [&](int64_t) { cfm.save(flow); };
-  cfm.train(train.cast(DType::f64), [&](int64_t k, double loss) { bar.update(k, {{"loss", loss}}); }, 50, keep,
-            flow_every);
+  int stopped_by = 0;
+  {
+    diffusion::Cfm::TrainHooks hooks;
+    hooks.on_step = [&](int64_t k, double loss) { bar.update(k, {{"loss", loss}}); };
+    hooks.log_every = 50;
+    // With --flow a first Ctrl-C ends training after the step in progress, with the flow saved.
+    std::optional<util::StopOnSignal> stop;
+    if (!flow.empty()) {
+      stop.emplace("saving the flow after this training step");
+      hooks.on_checkpoint = [&](int64_t) { cfm.save(flow); };
+      hooks.checkpoint_every = flow_every;
+      hooks.stop = [&] { return stop->requested(); };
+    }
+    cfm.train(train.cast(DType::f64), hooks);
+    if (stop && stop->requested()) stopped_by = stop->signal();
+  }
   bar.finish();
+  if (stopped_by != 0) {
+    std::fprintf(stderr, "orbit idem nll: stopped at training step %lld of %lld; the flow is in %s: run the same "
+                 "command to continue\n", static_cast<long long>(cfm.steps_done()), static_cast<long long>(c.steps),
+                 flow.c_str());
+    return util::exit_status_for_signal(stopped_by);
+  }
   const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   auto t1 = std::chrono::steady_clock::now();
   // The likelihood integrates the ODE with one reverse pass per coordinate at each stage (exact

@@ -124,12 +124,12 @@ std::string data_fingerprint(const Tensor& samples) {
 
 int64_t Cfm::steps_done() const { return impl_->steps_done; }
 
-void Cfm::train(const Tensor& samples, const std::function<void(int64_t, double)>& on_step, int64_t log_every,
-                const std::function<void(int64_t)>& on_checkpoint, int64_t checkpoint_every) {
+void Cfm::train(const Tensor& samples, const TrainHooks& hooks) {
   const systems::System& s = impl_->sys;
   systems::check_configurations(s, samples, "the CFM training samples");
   ORBIT_CHECK(samples.rank() == 2 && samples.shape()[0] >= 2, "the CFM needs at least 2 training samples");
-  ORBIT_CHECK(log_every >= 1 && checkpoint_every >= 0, "CFM training: log_every must be >= 1, checkpoint_every >= 0");
+  ORBIT_CHECK(hooks.log_every >= 1 && hooks.checkpoint_every >= 0,
+              "CFM training: log_every must be >= 1, checkpoint_every >= 0");
   const std::string id = data_fingerprint(samples);
   ORBIT_CHECK(impl_->data_id.empty() || impl_->data_id == id, "this flow was trained on other samples (",
               impl_->data_id, ") than the ones given (", id, ")");
@@ -148,12 +148,16 @@ void Cfm::train(const Tensor& samples, const std::function<void(int64_t, double)
     acc += impl_->step->run({{"x1", x1.to(cfg_.device)}}).loss;
     ++cnt;
     impl_->steps_done = k;
-    if (on_step && (k % log_every == 0 || k == cfg_.steps)) {
-      on_step(k, acc / cnt);
+    const bool stop = hooks.stop && hooks.stop();
+    if (hooks.on_step && (k % hooks.log_every == 0 || k == cfg_.steps || stop)) {
+      hooks.on_step(k, acc / cnt);
       acc = 0;
       cnt = 0;
     }
-    if (on_checkpoint && ((checkpoint_every > 0 && k % checkpoint_every == 0) || k == cfg_.steps)) on_checkpoint(k);
+    if (hooks.on_checkpoint &&
+        ((hooks.checkpoint_every > 0 && k % hooks.checkpoint_every == 0) || k == cfg_.steps || stop))
+      hooks.on_checkpoint(k);
+    if (stop) return;
   }
 }
 

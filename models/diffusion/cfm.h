@@ -60,15 +60,23 @@ CfmImportance importance_weights(const systems::System& s, const Tensor& x, cons
 // the model covers it. Throws when no weight is finite.
 Tensor importance_resample(const Tensor& x, const std::vector<double>& log_w, int64_t n, uint64_t seed);
 
+// What a CFM training run reports and when it saves or stops (all optional).
+struct CfmTrainHooks {
+  std::function<void(int64_t step, double loss)> on_step;  // mean loss since the last report
+  int64_t log_every = 100;
+  std::function<void(int64_t step)> on_checkpoint;  // every checkpoint_every steps (0: never), after the last
+  int64_t checkpoint_every = 0;                     // step, and before stopping early
+  std::function<bool()> stop;                       // polled after every step: true ends training there
+};
+
 class Cfm {
  public:
   explicit Cfm(const CfmConfig& cfg);
   ~Cfm();
-  // Trains on samples in original units ([N, D]) from steps_done() + 1 to config().steps; on_step(step,
-  // loss) every `log_every` steps; on_checkpoint(step) every `checkpoint_every` steps (0: never) and
-  // after the last. Samples other than those a loaded checkpoint was trained on are an error.
-  void train(const Tensor& samples, const std::function<void(int64_t, double)>& on_step = {}, int64_t log_every = 100,
-             const std::function<void(int64_t)>& on_checkpoint = {}, int64_t checkpoint_every = 0);
+  using TrainHooks = CfmTrainHooks;
+  // Trains on samples in original units ([N, D]) from steps_done() + 1 to config().steps (or until
+  // hooks.stop). Samples other than those a loaded checkpoint was trained on are an error.
+  void train(const Tensor& samples, const TrainHooks& hooks = {});
   int64_t steps_done() const;
   // A resumable checkpoint (safetensors, written atomically): weights, Adam and schedule state, the
   // random streams, the step and a fingerprint of the training samples.

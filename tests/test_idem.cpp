@@ -5,8 +5,10 @@
 
 #include <cmath>
 #include <filesystem>
+#include <map>
 
 #include "engine/io/npy.h"
+#include "engine/io/safetensors.h"
 #include "engine/orbit.h"
 #include "models/diffusion/dem_target.h"
 #include "models/diffusion/idem.h"
@@ -169,8 +171,38 @@ TEST_SUITE("cpu") {
     for (size_t i = 0; i < 4; ++i) CHECK(b_loss[i] == a_loss[i]);
     CHECK(r.buffer().to_vector() == a.buffer().to_vector());
     for (auto& name : a.params()->names()) CHECK(r.params()->get(name).to_vector() == a.params()->get(name).to_vector());
+    // Checkpoints written before the buffer moved into the file kept it beside it (path.buffer.npy):
+    // they still load, to the same state. Damaged loop state is named.
+    {
+      r.save(path);
+      std::map<std::string, Tensor> tensors;
+      std::map<std::string, std::string> meta;
+      read_safetensors(path, tensors, meta);
+      REQUIRE(tensors.count("extra/buffer") == 1);
+      write_npy(path + ".buffer.npy", tensors.at("extra/buffer"));
+      tensors.erase("extra/buffer");
+      const std::string legacy = path + ".legacy.safetensors";
+      write_safetensors(legacy, tensors, meta);
+      fs::rename(path + ".buffer.npy", legacy + ".buffer.npy");
+      Idem old(c);
+      old.load(legacy);
+      CHECK(old.epoch() == 4);
+      CHECK(old.buffer().to_vector() == r.buffer().to_vector());
+      fs::remove(legacy + ".buffer.npy");
+      CHECK_THROWS_WITH_AS(old.load(legacy), doctest::Contains("buffer.npy"), Error);
+      fs::remove(legacy);
+      for (auto [key, value] : std::vector<std::pair<std::string, std::string>>{
+               {"buffer_next", "-3"}, {"buffer_next", "99999999"}, {"epoch", "x"}, {"plateau_loss_sum", "?"}}) {
+        std::map<std::string, std::string> bad = meta;
+        bad[key] = value;
+        tensors["extra/buffer"] = r.buffer();
+        write_safetensors(legacy, tensors, bad);
+        Idem victim(c);
+        CHECK_THROWS_WITH_AS(victim.load(legacy), doctest::Contains(key.c_str()), Error);
+      }
+      fs::remove(legacy);
+    }
     fs::remove(path);
-    fs::remove(path + ".buffer.npy");
     // A checkpoint saved from the epoch callback (as `orbit idem train` does every val_every epochs)
     // resumes after that epoch: the same losses as the uninterrupted run, no epoch repeated.
     {
@@ -197,7 +229,6 @@ TEST_SUITE("cpu") {
       for (size_t i = 0; i < 4; ++i) CHECK(c_loss[i] == a_loss[i]);
     }
     fs::remove(path);
-    fs::remove(path + ".buffer.npy");
   }
 
   TEST_CASE("idem: reverse SDE with the Monte-Carlo score lands on the GMM-40 modes") {
@@ -266,7 +297,8 @@ TEST_SUITE("cpu") {
     INFO(r.out);
     REQUIRE(r.code == 0);
     CHECK(r.out.find("\"x_w2\"") != std::string::npos);
-    for (auto f : {"checkpoint.safetensors", "checkpoint.safetensors.buffer.npy", "metrics.jsonl", "samples.npy",
+    CHECK_FALSE(fs::exists(dir + "/checkpoint.safetensors.buffer.npy"));  // the buffer is inside the checkpoint
+    for (auto f : {"checkpoint.safetensors", "metrics.jsonl", "samples.npy",
                    "results.json", "loss.png", "idem_energy.png", "idem_distances.svg"})
       CHECK_MESSAGE(fs::exists(dir + "/" + f), f);
     r = run_orbit("idem train --system dw4 --epochs 3 --resume --json --quiet --out " + dir);

@@ -6,7 +6,7 @@
 namespace orbit::optim {
 
 namespace {
-const std::string kParam = "param/", kEma = "ema/";
+const std::string kParam = "param/", kEma = "ema/", kExtra = "extra/";
 
 uint64_t parse_u64(const std::map<std::string, std::string>& meta, const std::string& key, const std::string& path) {
   auto it = meta.find(key);
@@ -38,6 +38,7 @@ void save_checkpoint(const std::string& path, const CheckpointState& s) {
     }
     meta["ema.decay"] = std::to_string(s.ema->decay());
   }
+  for (auto& [n, t] : s.extra) tensors[kExtra + n] = t.device().is_cpu() ? t : t.to(Device::cpu());
   meta["orbit.version"] = version();
   meta["rng.run_index"] = std::to_string(s.run_index);
   write_safetensors(path, tensors, meta);
@@ -65,6 +66,9 @@ void load_checkpoint(const std::string& path, CheckpointState& s) {
       if (k.rfind(kEma, 0) == 0) s.ema->mutable_averaged().set(k.substr(kEma.size()), v);
   }
   s.run_index = parse_u64(meta, "rng.run_index", path);
+  s.extra.clear();
+  for (auto& [k, v] : tensors)
+    if (k.rfind(kExtra, 0) == 0) s.extra[k.substr(kExtra.size())] = v;
   for (auto& n : loaded.names()) {
     Device d = s.params->has(n) ? s.params->get(n).device() : Device::cpu();
     s.params->set(n, d.is_cpu() ? loaded.get(n) : loaded.get(n).to(d));

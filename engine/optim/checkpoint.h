@@ -1,5 +1,5 @@
 // Training checkpoints in the safetensors format: parameters ("param/<name>"), optimizer state
-// ("optim/..."), EMA weights ("ema/<name>"), and as metadata the step, the RNG run counter, the
+// ("optim/..."), EMA weights ("ema/<name>"), other state arrays ("extra/<name>"), and as metadata the step, the RNG run counter, the
 // optimizer and schedule state and the run's configuration. Written atomically (temp file + rename),
 // so a run killed at any moment leaves the previous checkpoint intact.
 #pragma once
@@ -17,6 +17,9 @@ struct CheckpointState {
   EMA* ema = nullptr;             // optional
   uint64_t run_index = 0;         // the Program's random-stream counter
   std::map<std::string, std::string> meta;  // free-form (e.g. "config" -> JSON text)
+  // Free-form arrays of the run's state ("extra/<name>": a replay buffer, ...), in the same file as
+  // the weights so that both are written by one atomic rename. Loading fills it with the file's.
+  std::map<std::string, Tensor> extra;
 };
 
 void save_checkpoint(const std::string& path, const CheckpointState& state);

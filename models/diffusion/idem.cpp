@@ -1,5 +1,7 @@
 #include "models/diffusion/idem.h"
 
+#include <algorithm>
+
 #include <chrono>
 #include <cmath>
 #include <map>
@@ -403,8 +405,10 @@ void Idem::save(const std::string& path) const {
   st.meta["plateau_loss_sum"] = acc.str();
   st.meta["plateau_loss_count"] = std::to_string(impl_->epoch_loss_count);
   st.meta["kind"] = "orbit-idem";
+  // The replay buffer in the same file: one atomic write, so a run killed at any moment resumes
+  // with the buffer of the epoch its weights come from.
+  st.extra["buffer"] = buffer();
   optim::save_checkpoint(path, st);
-  write_npy(path + ".buffer.npy", buffer());
 }
 
 void Idem::load(const std::string& path) {
@@ -417,18 +421,42 @@ void Idem::load(const std::string& path) {
   ORBIT_CHECK(st.meta.count("epoch") && st.meta.count("buffer_next") && st.meta.count("plateau_loss_sum") &&
                   st.meta.count("plateau_loss_count"),
               "'", path, "' lacks the iDEM loop state (epoch, buffer position, plateau accumulator)");
-  epoch_ = std::stoll(st.meta.at("epoch"));
-  impl_->epoch_loss_sum = std::stod(st.meta.at("plateau_loss_sum"));
-  impl_->epoch_loss_count = std::stoll(st.meta.at("plateau_loss_count"));
-  Tensor buf = read_npy(path + ".buffer.npy");
+  // Hostile or damaged metadata is named, never used as an index.
+  auto integer = [&](const char* key, int64_t lo, int64_t hi) {
+    const std::string& text = st.meta.at(key);
+    int64_t v = 0;
+    size_t used = 0;
+    try {
+      v = std::stoll(text, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    ORBIT_CHECK(used == text.size() && !text.empty() && v >= lo && v <= hi, "'", path, "': ", key, " '", text,
+                "' is not an integer in [", lo, ", ", hi, "]");
+    return v;
+  };
+  epoch_ = integer("epoch", 0, INT64_MAX);
+  impl_->epoch_loss_count = integer("plateau_loss_count", 0, INT64_MAX);
+  const int64_t buffer_next = integer("buffer_next", 0, cfg_.buffer_max - 1);
+  try {
+    impl_->epoch_loss_sum = std::stod(st.meta.at("plateau_loss_sum"));
+  } catch (const std::exception&) {
+    ORBIT_CHECK(false, "'", path, "': plateau_loss_sum '", st.meta.at("plateau_loss_sum"), "' is not a number");
+  }
+  // Checkpoints before 2026-11-28 kept the buffer beside the file, in path + ".buffer.npy".
+  const bool inside = st.extra.count("buffer") > 0;
+  const std::string where = inside ? "'" + path + "' extra/buffer" : "'" + path + ".buffer.npy'";
+  Tensor buf = inside ? st.extra.at("buffer") : read_npy(path + ".buffer.npy");
   const int64_t D = impl_->sys.flat_dim();
   ORBIT_CHECK(buf.rank() == 2 && buf.shape()[1] == D && buf.shape()[0] <= cfg_.buffer_max,
-              "'", path, ".buffer.npy' has shape ", buf.shape().str(), ", expected [<= ", cfg_.buffer_max, ", ", D, "]");
+              where, " has shape ", buf.shape().str(), ", expected [<= ", cfg_.buffer_max, ", ", D, "]");
   impl_->buffer.assign(static_cast<size_t>(cfg_.buffer_max * D), 0.0);
   std::vector<double> v = buf.cast(DType::f64).to_vector();
+  ORBIT_CHECK(std::all_of(v.begin(), v.end(), [](double x) { return std::isfinite(x); }), where,
+              " holds non-finite values");
   std::copy(v.begin(), v.end(), impl_->buffer.begin());
   impl_->buf_size = buf.shape()[0];
-  impl_->buf_next = std::stoll(st.meta.at("buffer_next")) % cfg_.buffer_max;
+  impl_->buf_next = buffer_next;
   if (!cfg_.device.is_cpu())
     for (auto& name : store_->names()) store_->set(name, store_->get(name).to(cfg_.device));
 }

@@ -85,7 +85,7 @@ class Idem {
   // estimate instead of the network as the score (iDEM's GMM buffer initialisation).
   Tensor sample(int64_t n, uint64_t seed, bool mc_score = false);
 
-  void save(const std::string& path) const;  // checkpoint (+ buffer in path + ".buffer.npy")
+  void save(const std::string& path) const;  // checkpoint, replay buffer included (extra/buffer)
   void load(const std::string& path);        // resumes: weights, optimizer, schedule, epoch, buffer
 
   const IdemConfig& config() const { return cfg_; }

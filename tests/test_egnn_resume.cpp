@@ -114,6 +114,19 @@ TEST_SUITE("cpu") {
     r = run_orbit("egnn train --resume " + empty + " --quiet");
     CHECK(r.code == 1);
     CHECK_MESSAGE(r.out.find("not an orbit egnn train checkpoint") != std::string::npos, r.out);
+    // A training checkpoint whose loop state is damaged is named, not parsed into garbage.
+    {
+      std::map<std::string, orbit::Tensor> tensors;
+      std::map<std::string, std::string> meta;
+      orbit::read_safetensors(b + "/checkpoint.safetensors", tensors, meta);
+      meta["log_bytes"] = "12abc";
+      orbit::write_safetensors(empty + "/checkpoint.safetensors", tensors, meta);
+      std::filesystem::copy_file(b + "/metrics.jsonl", empty + "/metrics.jsonl",
+                                 std::filesystem::copy_options::overwrite_existing);
+    }
+    r = run_orbit("egnn train --resume " + empty + " --quiet");
+    CHECK(r.code == 1);
+    CHECK_MESSAGE(r.out.find("log_bytes '12abc'") != std::string::npos, r.out);
     for (auto& p : {data, a, b, empty}) std::filesystem::remove_all(p);
   }
 }

@@ -1,6 +1,7 @@
 // `orbit egnn train`: EGNN / MC-EGNN on the charged N-body task (test MSE) or the synthetic solar
 // system (relative MSE), selected on validation; results.json, metrics.jsonl, the best parameters as
 // a checkpoint and plots in --out. `orbit egnn eval`: a saved checkpoint on a split.
+#include <charconv>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -150,8 +151,15 @@ int run_train(const Args& a) {
     // logging an epoch but before checkpointing it logged one line too many).
     auto lb = meta.find("log_bytes"), ep = meta.find("epoch");
     ORBIT_CHECK(lb != meta.end() && ep != meta.end(), "checkpoint '", ckpt.string(), "' lacks log_bytes / epoch");
-    const uintmax_t bytes = std::stoull(lb->second);
-    start_epoch = std::stoi(ep->second);
+    uint64_t bytes = 0, epoch = 0;
+    auto whole = [](const std::string& t, uint64_t& v) {
+      auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+      return ec == std::errc() && end == t.data() + t.size() && !t.empty();
+    };
+    const bool ok = whole(lb->second, bytes) && whole(ep->second, epoch) && epoch <= 100000000;
+    ORBIT_CHECK(ok, "checkpoint '", ckpt.string(), "': log_bytes '", lb->second, "' or epoch '", ep->second,
+                "' is not a non-negative integer");
+    start_epoch = static_cast<int>(epoch);
     ORBIT_CHECK(fs::exists(metrics) && fs::file_size(metrics) >= bytes, "cannot resume: '", metrics.string(),
                 "' is missing or shorter than the checkpoint's ", bytes, " bytes");
     fs::resize_file(metrics, bytes);

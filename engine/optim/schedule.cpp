@@ -63,7 +63,17 @@ void ReduceOnPlateau::restore(const std::string& s) {
   std::string best;
   is >> current_ >> best >> bad_ >> reductions_;
   ORBIT_CHECK(!is.fail(), "reduce-on-plateau: cannot restore state '", s, "'");
-  best_ = best == "inf" ? std::numeric_limits<double>::infinity() : std::stod(best);
+  if (best == "inf") {
+    best_ = std::numeric_limits<double>::infinity();
+    return;
+  }
+  size_t used = 0;
+  try {
+    best_ = std::stod(best, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  ORBIT_CHECK(used == best.size() && used > 0, "reduce-on-plateau: cannot restore state '", s, "'");
 }
 
 std::string ReduceOnPlateau::describe() const {

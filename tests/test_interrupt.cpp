@@ -123,7 +123,7 @@ int lines_in(const std::string& path) {
 }  // namespace
 
 TEST_SUITE("cpu") {
-  TEST_CASE("cli interrupt: Ctrl-C stops idem train after an epoch with its checkpoint, and --resume continues") {
+  TEST_CASE("cli interrupt: Ctrl-C or --time-limit stops idem train / idem nll --flow with the state saved, and they continue") {
     namespace fs = std::filesystem;
     const std::string dir = orbit::testing::temp_path("orbit_cli_interrupt");
     fs::remove_all(dir);
@@ -174,6 +174,31 @@ TEST_SUITE("cpu") {
     cfm.load(flow);
     CHECK(cfm.steps_done() >= 3);
     CHECK(nll_log.find("stopped at training step " + std::to_string(cfm.steps_done()) + " of") != std::string::npos);
+
+    // --time-limit: the same stop without a signal, exit status 75 while work remains.
+    std::string flags;
+    for (const auto& f : small) flags += " " + f;
+    auto t = orbit::testing::run_orbit("idem train --system dw4 --epochs 1000000 --time-limit 1 --out " + dir + "/timed" + flags);
+    INFO(t.out);
+    CHECK(t.code == 75);
+    CHECK(t.out.find("--time-limit 1 s reached after epoch") != std::string::npos);
+    const int timed = lines_in(dir + "/timed/metrics.jsonl");
+    CHECK(timed >= 1);
+    t = orbit::testing::run_orbit("idem train --system dw4 --resume --json --quiet --epochs " + std::to_string(timed + 1) +
+                                  " --time-limit 1000 --out " + dir + "/timed");
+    CHECK(t.code == 0);
+    CHECK(t.out.find("\"epochs_done\": " + std::to_string(timed + 1)) != std::string::npos);
+    const std::string nll = "idem nll --system dw4 --samples " + dir + "/run/samples.npy --steps 100000000 --hidden 8 "
+                            "--ode-steps 2 --n 5 --importance-n 5 --quiet --time-limit 1";
+    t = orbit::testing::run_orbit(nll + " --flow " + dir + "/timed_flow.safetensors");
+    CHECK(t.code == 75);
+    CHECK(t.out.find("--time-limit 1 s reached at training step") != std::string::npos);
+    diffusion::Cfm timed_flow(c);
+    timed_flow.load(dir + "/timed_flow.safetensors");
+    CHECK(timed_flow.steps_done() >= 1);
+    t = orbit::testing::run_orbit(nll);
+    CHECK(t.code == 1);
+    CHECK(t.out.find("--time-limit needs --flow") != std::string::npos);
     fs::remove_all(dir);
   }
 }

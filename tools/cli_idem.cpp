@@ -230,6 +230,10 @@ int run_train(const Args& a) {
   // first Ctrl-C asks the run to stop (after the epoch in progress).
   util::StopOnSignal stop("saving the checkpoint after this epoch");
   auto last_save = t0;
+  // --time-limit: the run ends after the epoch that passes it, checkpoint written (for time-boxed GPU
+  // sessions and batch jobs with a wall-time limit).
+  const double time_limit = a.has("time-limit") ? a.positive("time-limit") : 0.0;
+  bool out_of_time = false;
   run.train([&](const diffusion::IdemEpoch& e) {
     log.write({{"epoch", static_cast<double>(e.epoch)}, {"step", static_cast<double>(e.step)}, {"loss", e.loss},
                {"lr", e.lr}, {"grad_norm", e.grad_norm}, {"buffer", static_cast<double>(e.buffer_size)},
@@ -238,13 +242,21 @@ int run_train(const Args& a) {
     losses.push_back(e.loss);
     bar.update(e.epoch, {{"loss", e.loss}, {"lr", e.lr}});
     const auto now = std::chrono::steady_clock::now();
-    if (e.epoch % c.val_every == 0 || e.epoch == c.epochs || stop.requested() || now - last_save > std::chrono::seconds(60)) {
+    out_of_time = time_limit > 0 && std::chrono::duration<double>(now - t0).count() >= time_limit && e.epoch < c.epochs;
+    if (e.epoch % c.val_every == 0 || e.epoch == c.epochs || stop.requested() || out_of_time ||
+        now - last_save > std::chrono::seconds(60)) {
       run.save(ckpt.string());
       last_save = now;
     }
-    return !stop.requested();
+    return !stop.requested() && !out_of_time;
   });
   bar.finish();
+  if (out_of_time && !stop.requested()) {
+    std::fprintf(stderr, "orbit idem train: --time-limit %g s reached after epoch %lld of %lld; the checkpoint is in %s: "
+                 "add --resume to the same command to continue\n", time_limit, static_cast<long long>(run.epoch()),
+                 static_cast<long long>(c.epochs), ckpt.string().c_str());
+    return util::kExitUnfinished;
+  }
   if (stop.requested()) {
     std::fprintf(stderr, "orbit idem train: stopped after epoch %lld of %lld; the checkpoint is in %s: add --resume to "
                  "the same command to continue\n", static_cast<long long>(run.epoch()), static_cast<long long>(c.epochs),
@@ -440,6 +452,9 @@ int run_nll(const Args& a) {
   util::Progress bar(c.steps, "cfm " + c.system, po);
   auto t0 = std::chrono::steady_clock::now();
   int stopped_by = 0;
+  const double time_limit = a.has("time-limit") ? a.positive("time-limit") : 0.0;
+  ORBIT_CHECK(time_limit == 0 || !flow.empty(), "--time-limit needs --flow (where the flow trained so far is kept)");
+  bool out_of_time = false;
   {
     diffusion::Cfm::TrainHooks hooks;
     hooks.on_step = [&](int64_t k, double loss) { bar.update(k, {{"loss", loss}}); };
@@ -450,7 +465,12 @@ int run_nll(const Args& a) {
       stop.emplace("saving the flow after this training step");
       hooks.on_checkpoint = [&](int64_t) { cfm.save(flow); };
       hooks.checkpoint_every = flow_every;
-      hooks.stop = [&] { return stop->requested(); };
+      hooks.stop = [&] {
+        out_of_time = time_limit > 0 &&
+                      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() >= time_limit &&
+                      cfm.steps_done() < c.steps;
+        return stop->requested() || out_of_time;
+      };
     }
     cfm.train(train.cast(DType::f64), hooks);
     if (stop && stop->requested()) stopped_by = stop->signal();
@@ -461,6 +481,12 @@ int run_nll(const Args& a) {
                  "command to continue\n", static_cast<long long>(cfm.steps_done()), static_cast<long long>(c.steps),
                  flow.c_str());
     return util::exit_status_for_signal(stopped_by);
+  }
+  if (out_of_time) {
+    std::fprintf(stderr, "orbit idem nll: --time-limit %g s reached at training step %lld of %lld; the flow is in %s: "
+                 "run the same command to continue\n", time_limit, static_cast<long long>(cfm.steps_done()),
+                 static_cast<long long>(c.steps), flow.c_str());
+    return util::kExitUnfinished;
   }
   const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   auto t1 = std::chrono::steady_clock::now();
@@ -536,6 +562,8 @@ Command idem_nll_command() {
                   {"flow", "flow checkpoint (.safetensors): loaded if it exists (training resumes up to --steps, or is "
                            "skipped when done; same --preset / overrides / --seed / --samples required), written while training"},
                   {"flow-every", "write --flow every this many training steps (and after the last)", "500"},
+                  {"time-limit", "seconds of flow training, then stop with the flow saved (needs --flow; exit status "
+                                 "75 while steps remain: run the same command again)"},
                   {"importance-n", "model samples for log Z, ESS and the importance-resampled set", "1000"},
                   {"reweighted-out", "write the model samples resampled by their importance weights (.npy)"},
                   {"weigh", "beyond the paper: weight these sampler outputs (.npy; a draw the CFM was not trained on) "
@@ -554,6 +582,8 @@ Command idem_train_command() {
                   {"preset", "paper (the official configs) or quick (2 CPU cores, minutes)", "quick"},
                   {"out", "folder: checkpoint.safetensors, metrics.jsonl, samples.npy, results.json, plots", "", false, true},
                   {"resume", "continue from OUT/checkpoint.safetensors when it exists", "", true},
+                  {"time-limit", "seconds of training, then stop after the epoch with the checkpoint written (exit "
+                                 "status 75 while epochs remain: add --resume to continue)"},
                   {"epochs", "override: epochs (x steps-per-epoch gradient steps, then a buffer refresh)"},
                   {"steps-per-epoch", "override: gradient steps per epoch"},
                   {"batch", "override: points per gradient step"},

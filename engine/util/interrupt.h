@@ -27,5 +27,8 @@ class StopOnSignal {
 
 // The exit status of a command that stopped on `sig` after saving its work (128 + sig, as shells report).
 inline int exit_status_for_signal(int sig) { return 128 + sig; }
+// The exit status of a command that reached its --time-limit with its work saved and more to do:
+// sysexits' EX_TEMPFAIL ("try again"), so a batch script can tell it from success and from failure.
+constexpr int kExitUnfinished = 75;
 
 }  // namespace orbit::util

@@ -236,7 +236,11 @@ void fused_cpu(KernelCtx& k) {
   check_gather_indices(a, k.in, k.node.name);
   check_segment_ids(a, k.in, k.node.name);
   const bool reduced = a.reduce != FusedAttr::none && !a.segmented();
-  const scalar::FusedProgram p = reduced ? fused_reduce_program(a, shapes_of(k.in)) : fused_program(a, shapes_of(k.in));
+  // Reduced dims that lead the space (a bias gradient's sum over rows) are walked row by row.
+  bool leading = reduced && !a.reduce_axes.empty() && static_cast<int64_t>(a.reduce_axes.size()) < a.shape.rank();
+  for (size_t i = 0; leading && i < a.reduce_axes.size(); ++i) leading = a.reduce_axes[i] == static_cast<int64_t>(i);
+  const scalar::FusedProgram p =
+      reduced && !leading ? fused_reduce_program(a, shapes_of(k.in)) : fused_program(a, shapes_of(k.in));
   const void* index[scalar::kFusedMaxInputs] = {};
   for (int j = 0; j < p.n_index; ++j) index[j] = k.in[static_cast<size_t>(p.n_inputs + j)].raw();
   dispatch_float(k.out.dtype(), [&]<class T>() {
@@ -246,6 +250,9 @@ void fused_cpu(KernelCtx& k) {
       const auto [outer, inner] = segment_split(a);
       cpu::fused_segment<T>(p, ptrs, index, k.out.data<T>(), outer, a.shape[static_cast<int>(a.segment_axis)], inner,
                             a.reduce == FusedAttr::mean);
+    } else if (leading) {
+      cpu::fused_reduce_rows<T>(p, ptrs, index, k.out.data<T>(), k.out.numel(), a.reduced_extent(),
+                                a.reduce == FusedAttr::mean);
     } else if (reduced) {
       cpu::fused_reduce<T>(p, ptrs, index, k.out.data<T>(), k.out.numel(), a.reduced_extent(), a.reduce == FusedAttr::mean);
     } else

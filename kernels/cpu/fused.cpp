@@ -213,6 +213,48 @@ void fused_reduce(const FusedProgram& p, const T* const* in, const void* const* 
 }
 
 template <class T>
+void fused_reduce_rows(const FusedProgram& p, const T* const* in, const void* const* index, T* out, int64_t n_out,
+                       int64_t n_red, bool mean) {
+  if (n_out <= 0) return;
+  if (n_red <= 0) {
+    std::fill(out, out + n_out, T(0));
+    return;
+  }
+  const auto apply = ORBIT_ISA_SELECT(active_isa(), fused_apply_chunk<T>);
+  const int64_t threads = max_threads();
+  if (threads > 1 && n_out < 2 * threads && n_out * n_red >= (int64_t(1) << 15)) {
+    // Too few outputs to share: the values in parallel, then the rows added in order.
+    std::vector<T> vals(static_cast<size_t>(n_out * n_red));
+    fused_elementwise(p, in, index, vals.data(), n_out * n_red);
+    std::vector<double> acc(static_cast<size_t>(n_out), 0.0);
+    for (int64_t r = 0; r < n_red; ++r)
+      for (int64_t q = 0; q < n_out; ++q) acc[static_cast<size_t>(q)] += static_cast<double>(vals[r * n_out + q]);
+    for (int64_t q = 0; q < n_out; ++q) out[q] = finish_sum<T>(acc[static_cast<size_t>(q)], mean, n_red);
+    return;
+  }
+  // Column blocks of at most kChunk outputs, enough of them to occupy the threads (at least 16 wide).
+  int64_t width = std::min(kChunk, n_out);
+  if (threads > 1 && (n_out + width - 1) / width < threads)
+    width = std::max<int64_t>(std::min<int64_t>(16, n_out), (n_out + threads - 1) / threads);
+  const int64_t blocks = (n_out + width - 1) / width;
+  parallel_for(blocks, 1, [&](int64_t b) {
+    alignas(64) T reg[scalar::kFusedMaxSlots][kChunk];
+    const int64_t j0 = b * width, w = std::min(width, n_out - j0);
+    std::vector<double> acc(static_cast<size_t>(w), 0.0);
+    // Whole rows are contiguous in the space: several per chunk when they are short.
+    const int64_t rows_per = w == n_out ? std::max<int64_t>(1, kChunk / n_out) : 1;
+    for (int64_t r0 = 0; r0 < n_red; r0 += rows_per) {
+      const int64_t rows = std::min(rows_per, n_red - r0);
+      const T* v = run_chunk(p, in, index, r0 * n_out + j0, rows == 1 ? w : rows * n_out, reg, static_cast<T*>(nullptr),
+                             -1, apply);
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t q = 0; q < w; ++q) acc[static_cast<size_t>(q)] += static_cast<double>(v[r * n_out + q]);
+    }
+    for (int64_t q = 0; q < w; ++q) out[j0 + q] = finish_sum<T>(acc[static_cast<size_t>(q)], mean, n_red);
+  });
+}
+
+template <class T>
 void fused_segment(const FusedProgram& p, const T* const* in, const void* const* index, T* out, int64_t outer,
                    int64_t nids, int64_t inner, bool mean) {
   const int64_t nseg = p.n_segments;
@@ -259,6 +301,10 @@ template void fused_reduce<float>(const FusedProgram&, const float* const*, cons
                                   bool);
 template void fused_reduce<double>(const FusedProgram&, const double* const*, const void* const*, double*, int64_t,
                                    int64_t, bool);
+template void fused_reduce_rows<float>(const FusedProgram&, const float* const*, const void* const*, float*, int64_t,
+                                       int64_t, bool);
+template void fused_reduce_rows<double>(const FusedProgram&, const double* const*, const void* const*, double*, int64_t,
+                                        int64_t, bool);
 template void fused_segment<float>(const FusedProgram&, const float* const*, const void* const*, float*, int64_t, int64_t,
                                    int64_t, bool);
 template void fused_segment<double>(const FusedProgram&, const double* const*, const void* const*, double*, int64_t,

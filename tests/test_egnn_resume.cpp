@@ -73,6 +73,18 @@ TEST_SUITE("cpu") {
     const std::string ra = read_file(a + "/results.json"), rb = read_file(b + "/results.json");
     for (const char* k : {"test", "best_val", "best_epoch", "epochs_run"}) CHECK(json_number(ra, k) == json_number(rb, k));
     CHECK(json_number(rb, "epochs_run") == 4);
+    // --time-limit ends a run after the epoch that passes it (exit status 75, checkpoint written); the
+    // resumed run ends where the straight one did, bit for bit.
+    const std::string c = temp_path("orbit_egnn_resume_c");
+    std::filesystem::remove_all(c);
+    r = run_orbit("egnn train --task nbody --channels 2 --epochs 4 --time-limit 1e-9 --out " + c + common);
+    CHECK_MESSAGE(r.code == 75, r.out);
+    CHECK_MESSAGE(r.out.find("--time-limit reached after epoch 1 of 4") != std::string::npos, r.out);
+    CHECK_FALSE(std::filesystem::exists(c + "/results.json"));
+    r = run_orbit("egnn train --resume " + c + " --threads 1 --quiet --time-limit 1000");
+    REQUIRE_MESSAGE(r.code == 0, r.out);
+    check_same_safetensors(a + "/checkpoint.safetensors", c + "/checkpoint.safetensors");
+    std::filesystem::remove_all(c);
 
     // Resuming a finished run trains nothing and reports the same.
     r = run_orbit("egnn train --resume " + b + " --threads 1 --quiet");

@@ -2,6 +2,7 @@
 // system (relative MSE), selected on validation; results.json, metrics.jsonl, the best parameters as
 // a checkpoint and plots in --out. `orbit egnn eval`: a saved checkpoint on a split.
 #include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -14,6 +15,7 @@
 #include "engine/io/safetensors.h"
 #include "engine/optim/checkpoint.h"
 #include "engine/plot/plot.h"
+#include "engine/util/interrupt.h"
 #include "engine/util/jsonl_log.h"
 #include "engine/util/progress.h"
 #include "models/egnn/trainer.h"
@@ -72,7 +74,7 @@ TrainConfig resume_config(const Args& a, const std::map<std::string, std::string
   if (a.has("preset"))
     ORBIT_CHECK(stored_preset != meta.end() && stored_preset->second == a.str("preset"), "--preset ", a.str("preset"),
                 " differs from the resumed run's preset ", stored_preset == meta.end() ? "(unknown)" : stored_preset->second,
-                "; only --epochs, --device, --threads and --quiet may change on --resume");
+                "; only --epochs, --device, --threads, --time-limit and --quiet may change on --resume");
   if (a.has("task")) egnn::task_from_name(a.str("task"));  // a bad name is reported as such
   TrainConfig given = stored;
   if (a.has("task")) given.task = egnn::task_from_name(a.str("task"));
@@ -177,6 +179,14 @@ int run_train(const Args& a) {
   egnn::Checkpointing ck;
   ck.path = ckpt.string();
   ck.resume = resume;
+  // A first Ctrl-C (SIGTERM) or --time-limit ends the run after the epoch in progress, checkpoint written.
+  util::StopOnSignal interrupt("stopping after this epoch (the checkpoint is written after every epoch)");
+  const double time_limit = a.has("time-limit") ? a.positive("time-limit") : 0.0;
+  const auto started = std::chrono::steady_clock::now();
+  ck.stop = [&] {
+    return interrupt.requested() ||
+           (time_limit > 0 && std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() >= time_limit);
+  };
   ck.meta = [&] {
     return std::map<std::string, std::string>{{"log_bytes", std::to_string(fs::file_size(metrics))}, {"preset", preset}};
   };
@@ -191,6 +201,12 @@ int run_train(const Args& a) {
     log.write(line);
   }, ck);
   bar.finish();
+  if (r.stopped) {
+    std::fprintf(stderr, "orbit egnn train: %s after epoch %d of %d; the checkpoint is in %s: continue with orbit egnn "
+                 "train --resume %s\n", interrupt.requested() ? "stopped" : "--time-limit reached", r.epochs_run,
+                 c.epochs, ckpt.string().c_str(), dir.string().c_str());
+    return interrupt.requested() ? util::exit_status_for_signal(interrupt.signal()) : util::kExitUnfinished;
+  }
   ORBIT_CHECK(r.best_params != nullptr, "no evaluation happened");
   optim::CheckpointState best{r.best_params.get(), nullptr, nullptr, 0,
                               {{"config", c.json()}, {"best_epoch", std::to_string(r.best_epoch)}}};
@@ -280,8 +296,11 @@ Command egnn_train_command() {
                   {"out", "output folder (a checkpoint.safetensors of the latest epoch is written there every epoch)",
                    "egnn_out"},
                   {"resume", "continue the run in this folder from its checkpoint.safetensors, bit for bit as if never "
-                             "stopped; only --epochs (a new total), --device, --threads and --quiet may be given anew",
-                   ""}},
+                             "stopped; only --epochs (a new total), --device, --threads, --time-limit and --quiet may "
+                             "be given anew",
+                   ""},
+                  {"time-limit", "seconds of training, then stop after the epoch with the checkpoint written (exit status "
+                                 "75 while epochs remain: continue with --resume)"}},
                  run_train);
 }
 

@@ -546,6 +546,10 @@ TrainResult train(const TrainConfig& cfg, const TaskData& data, const std::funct
     if (on_epoch) on_epoch(lg);
     if (!ck.path.empty()) save(epoch);
     if (cfg.early_stop > 0 && since_best >= cfg.early_stop) break;
+    if (ck.stop && epoch < cfg.epochs && ck.stop()) {
+      res.stopped = true;
+      break;
+    }
   }
   res.seconds = prior_seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   res.final_params = host_copy();

@@ -84,6 +84,7 @@ struct TrainResult {
   std::vector<EpochLog> history;             // every epoch, those before a resume included
   int resumed_from = 0;                      // the checkpoint's epoch when resumed, else 0
   std::string data_source;
+  bool stopped = false;                      // Checkpointing::stop ended the run before cfg.epochs
 };
 
 // Resumable training. With `path` set, a checkpoint of the latest epoch is written there (atomically:
@@ -100,6 +101,7 @@ struct Checkpointing {
   std::string path;
   bool resume = false;
   std::function<std::map<std::string, std::string>()> meta;
+  std::function<bool()> stop;  // polled after each epoch's checkpoint: true ends the run there (Ctrl-C, a time limit)
 };
 
 // Trains; on_epoch is called after every epoch (with val/test set on evaluation epochs).

@@ -233,7 +233,7 @@ int run_train(const Args& a) {
   // --time-limit: the run ends after the epoch that passes it, checkpoint written (for time-boxed GPU
   // sessions and batch jobs with a wall-time limit).
   const double time_limit = a.has("time-limit") ? a.positive("time-limit") : 0.0;
-  bool out_of_time = false;
+  bool out_of_time = false, interrupted = false;
   run.train([&](const diffusion::IdemEpoch& e) {
     log.write({{"epoch", static_cast<double>(e.epoch)}, {"step", static_cast<double>(e.step)}, {"loss", e.loss},
                {"lr", e.lr}, {"grad_norm", e.grad_norm}, {"buffer", static_cast<double>(e.buffer_size)},
@@ -243,21 +243,23 @@ int run_train(const Args& a) {
     bar.update(e.epoch, {{"loss", e.loss}, {"lr", e.lr}});
     const auto now = std::chrono::steady_clock::now();
     out_of_time = time_limit > 0 && std::chrono::duration<double>(now - t0).count() >= time_limit && e.epoch < c.epochs;
-    if (e.epoch % c.val_every == 0 || e.epoch == c.epochs || stop.requested() || out_of_time ||
+    // Read once: a signal arriving after the save decision must not end the run unsaved.
+    interrupted = stop.requested();
+    if (e.epoch % c.val_every == 0 || e.epoch == c.epochs || interrupted || out_of_time ||
         now - last_save > std::chrono::seconds(60)) {
       run.save(ckpt.string());
       last_save = now;
     }
-    return !stop.requested() && !out_of_time;
+    return !interrupted && !out_of_time;
   });
   bar.finish();
-  if (out_of_time && !stop.requested()) {
+  if (out_of_time && !interrupted) {
     std::fprintf(stderr, "orbit idem train: --time-limit %g s reached after epoch %lld of %lld; the checkpoint is in %s: "
                  "add --resume to the same command to continue\n", time_limit, static_cast<long long>(run.epoch()),
                  static_cast<long long>(c.epochs), ckpt.string().c_str());
     return util::kExitUnfinished;
   }
-  if (stop.requested()) {
+  if (interrupted) {
     std::fprintf(stderr, "orbit idem train: stopped after epoch %lld of %lld; the checkpoint is in %s: add --resume to "
                  "the same command to continue\n", static_cast<long long>(run.epoch()), static_cast<long long>(c.epochs),
                  ckpt.string().c_str());

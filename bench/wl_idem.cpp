@@ -233,6 +233,7 @@ void run_sampler(Context& ctx) {
 void run_idem(Context& ctx) {
   run_step(ctx, "dw4", 8, 128, 512, 16, 1000, 1000);
   run_step(ctx, "lj13", 2, 32, 512, 16, 1000, 1000);
+  run_step(ctx, "lj55", 2, 4, 128, 8, 100, 100);  // the LJ55 step: B 128, K 100
   run_sampler(ctx);
 }
 

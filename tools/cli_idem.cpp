@@ -143,7 +143,8 @@ int run_train(const Args& a) {
   auto t0 = std::chrono::steady_clock::now();
   // Checkpoints every val_every epochs, at least once a minute of training, at the end, and when a
   // first Ctrl-C asks the run to stop (after the epoch in progress).
-  util::StopOnSignal stop("saving the checkpoint after this epoch");
+  // The guard lives while training runs; afterwards (sampling, evaluation) Ctrl-C quits at once.
+  auto stop = std::make_optional<util::StopOnSignal>("saving the checkpoint after this epoch");
   auto last_save = t0;
   // --time-limit: the run ends after the epoch that passes it, checkpoint written (for time-boxed GPU
   // sessions and batch jobs with a wall-time limit).
@@ -159,7 +160,7 @@ int run_train(const Args& a) {
     const auto now = std::chrono::steady_clock::now();
     out_of_time = time_limit > 0 && std::chrono::duration<double>(now - t0).count() >= time_limit && e.epoch < c.epochs;
     // Read once: a signal arriving after the save decision must not end the run unsaved.
-    interrupted = stop.requested();
+    interrupted = stop->requested();
     if (e.epoch % c.val_every == 0 || e.epoch == c.epochs || interrupted || out_of_time ||
         now - last_save > std::chrono::seconds(60)) {
       run.save(ckpt.string());
@@ -168,6 +169,8 @@ int run_train(const Args& a) {
     return !interrupted && !out_of_time;
   });
   bar.finish();
+  const int signal_seen = stop->signal();
+  stop.reset();
   if (out_of_time && !interrupted) {
     std::fprintf(stderr, "orbit idem train: --time-limit %g s reached after epoch %lld of %lld; the checkpoint is in %s: "
                  "add --resume to the same command to continue\n", time_limit, static_cast<long long>(run.epoch()),
@@ -178,7 +181,7 @@ int run_train(const Args& a) {
     std::fprintf(stderr, "orbit idem train: stopped after epoch %lld of %lld; the checkpoint is in %s: add --resume to "
                  "the same command to continue\n", static_cast<long long>(run.epoch()), static_cast<long long>(c.epochs),
                  ckpt.string().c_str());
-    return util::exit_status_for_signal(stop.signal());
+    return util::exit_status_for_signal(signal_seen);
   }
   run.save(ckpt.string());
   const double train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

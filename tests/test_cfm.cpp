@@ -169,7 +169,7 @@ TEST_SUITE("cpu") {
     // A safetensors file that is not a flow checkpoint, and a truncated one, are named.
     write_safetensors(dir + "/plain.safetensors", {{"a", Tensor::from<double>({2}, {1, 2})}});
     Cfm plain(c);
-    CHECK_THROWS_AS(plain.load(dir + "/plain.safetensors"), Error);
+    CHECK_THROWS_WITH_AS(plain.load(dir + "/plain.safetensors"), doctest::Contains("is not an orbit flow (CFM) checkpoint"), Error);
     const std::string bytes = [&] {
       std::ifstream f(dir + "/done.safetensors", std::ios::binary);
       return std::string(std::istreambuf_iterator<char>(f), {});
@@ -179,7 +179,7 @@ TEST_SUITE("cpu") {
       f.write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
     }
     Cfm cut(c);
-    CHECK_THROWS_AS(cut.load(dir + "/cut.safetensors"), Error);
+    CHECK_THROWS_WITH_AS(cut.load(dir + "/cut.safetensors"), doctest::Contains("cut.safetensors"), Error);
     fs::remove_all(dir);
   }
 

@@ -7,6 +7,7 @@
 
 #include "engine/error.h"
 #include "engine/io/json.h"
+#include "engine/util/parse.h"
 
 namespace orbit::cli {
 
@@ -26,28 +27,16 @@ std::string Args::str(const std::string& k) const {
 
 long long Args::integer(const std::string& k, long long lo, long long hi) const {
   std::string v = str(k);
-  size_t used = 0;
-  long long x = 0;
-  try {
-    x = std::stoll(v, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  ORBIT_CHECK(!v.empty() && used == v.size(), "--", k, " expects an integer, got '", v, "'");
+  int64_t x = 0;
+  ORBIT_CHECK(util::parse_int64(v, x), "--", k, " expects an integer, got '", v, "'");
   ORBIT_CHECK(x >= lo && x <= hi, "--", k, " must be in [", lo, ", ", hi, "], got ", x);
   return x;
 }
 
 double Args::real(const std::string& k) const {
   std::string v = str(k);
-  size_t used = 0;
   double x = 0;
-  try {
-    x = std::stod(v, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  ORBIT_CHECK(!v.empty() && used == v.size() && std::isfinite(x), "--", k, " expects a finite number, got '", v, "'");
+  ORBIT_CHECK(util::parse_double(v, x) && std::isfinite(x), "--", k, " expects a finite number, got '", v, "'");
   return x;
 }
 

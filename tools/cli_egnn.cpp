@@ -1,11 +1,11 @@
 // `orbit egnn train`: EGNN / MC-EGNN on the charged N-body task (test MSE) or the synthetic solar
 // system (relative MSE), selected on validation; results.json, metrics.jsonl, the best parameters as
 // a checkpoint and plots in --out. `orbit egnn eval`: a saved checkpoint on a split.
-#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #if defined(_OPENMP)
 #include <omp.h>
 #endif
@@ -17,6 +17,7 @@
 #include "engine/plot/plot.h"
 #include "engine/util/interrupt.h"
 #include "engine/util/jsonl_log.h"
+#include "engine/util/parse.h"
 #include "engine/util/progress.h"
 #include "models/egnn/trainer.h"
 #include "tools/commands.h"
@@ -153,16 +154,13 @@ int run_train(const Args& a) {
     // logging an epoch but before checkpointing it logged one line too many).
     auto lb = meta.find("log_bytes"), ep = meta.find("epoch");
     ORBIT_CHECK(lb != meta.end() && ep != meta.end(), "checkpoint '", ckpt.string(), "' lacks log_bytes / epoch");
-    uint64_t bytes = 0, epoch = 0;
-    auto whole = [](const std::string& t, uint64_t& v) {
-      auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
-      return ec == std::errc() && end == t.data() + t.size() && !t.empty();
-    };
-    const bool ok = whole(lb->second, bytes) && whole(ep->second, epoch) && epoch <= 100000000;
+    int64_t bytes = 0, epoch = 0;
+    const bool ok = util::parse_int64(lb->second, bytes) && util::parse_int64(ep->second, epoch) && bytes >= 0 &&
+                    epoch >= 0 && epoch <= 100000000;
     ORBIT_CHECK(ok, "checkpoint '", ckpt.string(), "': log_bytes '", lb->second, "' or epoch '", ep->second,
                 "' is not a non-negative integer");
     start_epoch = static_cast<int>(epoch);
-    ORBIT_CHECK(fs::exists(metrics) && fs::file_size(metrics) >= bytes, "cannot resume: '", metrics.string(),
+    ORBIT_CHECK(fs::exists(metrics) && fs::file_size(metrics) >= static_cast<uintmax_t>(bytes), "cannot resume: '", metrics.string(),
                 "' is missing or shorter than the checkpoint's ", bytes, " bytes");
     fs::resize_file(metrics, bytes);
   }
@@ -180,11 +178,12 @@ int run_train(const Args& a) {
   ck.path = ckpt.string();
   ck.resume = resume;
   // A first Ctrl-C (SIGTERM) or --time-limit ends the run after the epoch in progress, checkpoint written.
-  util::StopOnSignal interrupt("stopping after this epoch (the checkpoint is written after every epoch)");
+  // The guard lives while training runs; afterwards (predictions, plots) Ctrl-C quits at once.
+  auto interrupt = std::make_optional<util::StopOnSignal>("stopping after this epoch (the checkpoint is written after every epoch)");
   const double time_limit = a.has("time-limit") ? a.positive("time-limit") : 0.0;
   const auto started = std::chrono::steady_clock::now();
   ck.stop = [&] {
-    return interrupt.requested() ||
+    return interrupt->requested() ||
            (time_limit > 0 && std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() >= time_limit);
   };
   ck.meta = [&] {
@@ -201,11 +200,13 @@ int run_train(const Args& a) {
     log.write(line);
   }, ck);
   bar.finish();
+  const int signal_seen = interrupt->signal();
+  interrupt.reset();
   if (r.stopped) {
     std::fprintf(stderr, "orbit egnn train: %s after epoch %d of %d; the checkpoint is in %s: continue with orbit egnn "
-                 "train --resume %s\n", interrupt.requested() ? "stopped" : "--time-limit reached", r.epochs_run,
+                 "train --resume %s\n", signal_seen != 0 ? "stopped" : "--time-limit reached", r.epochs_run,
                  c.epochs, ckpt.string().c_str(), dir.string().c_str());
-    return interrupt.requested() ? util::exit_status_for_signal(interrupt.signal()) : util::kExitUnfinished;
+    return signal_seen != 0 ? util::exit_status_for_signal(signal_seen) : util::kExitUnfinished;
   }
   ORBIT_CHECK(r.best_params != nullptr, "no evaluation happened");
   optim::CheckpointState best{r.best_params.get(), nullptr, nullptr, 0,

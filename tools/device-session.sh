@@ -80,9 +80,9 @@ for variant in $variants; do
 done
 rm -rf "$work/kernel-cache"
 # Issue 8's LJ13 likelihood, when the bundle carries iDEM samples (ORBIT_BUNDLE_EXTRA=.../lj13_samples.npy
-# bash tools/make-device-bundle.sh): the paper-preset flow trained on CUDA and kept in $OUT, where a cut
-# run still leaves its last checkpoint (every 250 steps); `orbit idem nll --flow` resumes it on any
-# machine (also from a bundled device_bin/lj13_flow.safetensors), then the exact-divergence test NLL.
+# bash tools/make-device-bundle.sh): the paper-preset flow trained on CUDA and kept in $OUT (timeout's
+# SIGTERM ends training after the step in progress with the flow saved); `orbit idem nll --flow` resumes
+# it on any machine (also from a bundled device_bin/lj13_flow.safetensors), then the exact-divergence NLL.
 # ORBIT_SESSION_FLOW_LIMIT seconds (default 180; 0 skips).
 bin=${ORBIT_DEVICE_BIN:-device_bin}
 flow_limit=${ORBIT_SESSION_FLOW_LIMIT:-180}

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "engine/error.h"
+#include "engine/util/parse.h"
 
 namespace orbit::optim {
 
@@ -67,13 +68,7 @@ void ReduceOnPlateau::restore(const std::string& s) {
     best_ = std::numeric_limits<double>::infinity();
     return;
   }
-  size_t used = 0;
-  try {
-    best_ = std::stod(best, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  ORBIT_CHECK(used == best.size() && used > 0, "reduce-on-plateau: cannot restore state '", s, "'");
+  ORBIT_CHECK(util::parse_double(best, best_), "reduce-on-plateau: cannot restore state '", s, "'");
 }
 
 std::string ReduceOnPlateau::describe() const {

@@ -13,6 +13,7 @@
 #include "engine/io/safetensors.h"
 #include "engine/ops.h"
 #include "engine/optim/checkpoint.h"
+#include "engine/util/parse.h"
 #include "engine/optim/schedule.h"
 #include "engine/optim/train_step.h"
 #include "engine/program.h"
@@ -425,24 +426,16 @@ void Idem::load(const std::string& path) {
   auto integer = [&](const char* key, int64_t lo, int64_t hi) {
     const std::string& text = st.meta.at(key);
     int64_t v = 0;
-    size_t used = 0;
-    try {
-      v = std::stoll(text, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    ORBIT_CHECK(used == text.size() && !text.empty() && v >= lo && v <= hi, "'", path, "': ", key, " '", text,
+    ORBIT_CHECK(util::parse_int64(text, v) && v >= lo && v <= hi, "'", path, "': ", key, " '", text,
                 "' is not an integer in [", lo, ", ", hi, "]");
     return v;
   };
   epoch_ = integer("epoch", 0, INT64_MAX);
   impl_->epoch_loss_count = integer("plateau_loss_count", 0, INT64_MAX);
   const int64_t buffer_next = integer("buffer_next", 0, cfg_.buffer_max - 1);
-  try {
-    impl_->epoch_loss_sum = std::stod(st.meta.at("plateau_loss_sum"));
-  } catch (const std::exception&) {
-    ORBIT_CHECK(false, "'", path, "': plateau_loss_sum '", st.meta.at("plateau_loss_sum"), "' is not a number");
-  }
+  const std::string& loss_sum = st.meta.at("plateau_loss_sum");
+  ORBIT_CHECK(util::parse_double(loss_sum, impl_->epoch_loss_sum) && std::isfinite(impl_->epoch_loss_sum), "'", path,
+              "': plateau_loss_sum '", loss_sum, "' is not a finite number");
   // Checkpoints before 2026-11-28 kept the buffer beside the file, in path + ".buffer.npy".
   const bool inside = st.extra.count("buffer") > 0;
   const std::string where = inside ? "'" + path + "' extra/buffer" : "'" + path + ".buffer.npy'";

@@ -64,6 +64,49 @@ TEST_SUITE("cpu") {
     }
   }
 
+  TEST_CASE("cfm: dopri5 (iDEM's integrator) gives RK4's converged likelihood with fewer evaluations") {
+    CfmConfig c = CfmConfig::preset("dw4", "quick");
+    c.hidden = 16;
+    c.layers = 2;
+    c.steps = 30;
+    c.batch = 32;
+    c.ode_steps = 200;
+    Cfm rk(c);
+    const Tensor train = systems::initial_configurations(systems::system_by_name("dw4"), 200, 3);
+    rk.train(train);
+    const std::string path = (std::filesystem::temp_directory_path() / "orbit_cfm_dopri5.safetensors").string();
+    rk.save(path);
+    Tensor x;
+    std::vector<double> log_q;
+    rk.sample(16, 5, x, log_q);
+    CfmLikelihood ref = rk.nll(x, 16);
+    CHECK(ref.ode.nfe == 4 * 200);
+    c.ode_solver = "dopri5";
+    c.ode_tol = 1e-6;
+    Cfm dp(c);
+    dp.load(path);  // the ODE settings are not part of the training configuration
+    std::filesystem::remove(path);
+    int64_t last = -1, total = 0;
+    CfmLikelihood l = dp.nll(x, 8, [&](int64_t done, int64_t of) {
+      CHECK(done >= last);
+      last = done;
+      total = of;
+    });
+    CHECK(total == 2000);  // two batches of 1000 thousandths of [0, 1]
+    CHECK(last == 2000);
+    CHECK(l.ode.nfe < ref.ode.nfe / 2);
+    CHECK(l.ode.accepted > 0);
+    for (int i = 0; i < 16; ++i) CHECK(l.nll.data<double>()[i] == doctest::Approx(ref.nll.data<double>()[i]).epsilon(1e-5));
+    // Forwards (sampling) and backwards (likelihood) agree under the adaptive solver too.
+    Tensor y;
+    std::vector<double> log_q2;
+    OdeStats st;
+    dp.sample(8, 7, y, log_q2, {}, &st);
+    CHECK(st.nfe > 0);
+    CfmLikelihood back = dp.nll(y, 8);
+    for (int i = 0; i < 8; ++i) CHECK(back.nll.data<double>()[i] == doctest::Approx(-log_q2[i]).epsilon(1e-4));
+  }
+
   TEST_CASE("cfm: training on exact GMM-40 samples lowers their NLL towards the entropy") {
     CfmConfig c = CfmConfig::preset("gmm40", "quick");
     c.steps = 600;

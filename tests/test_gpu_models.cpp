@@ -240,6 +240,16 @@ TEST_SUITE("gpu") {
     CHECK(back.steps_done() == 10);
     const std::vector<double> nb = back.nll(probe, 6).nll.to_vector();
     for (size_t i = 0; i < nb.size(); ++i) CHECK(nb[i] == doctest::Approx(ng[i]).epsilon(1e-4));
+    // iDEM's adaptive integrator (the paper preset's) drives the CUDA program the same way.
+    diffusion::CfmConfig ca = c;
+    ca.ode_solver = "dopri5";
+    ca.ode_tol = 1e-6;
+    ca.device = gpu();
+    diffusion::Cfm adaptive(ca);
+    adaptive.load(path);
+    const diffusion::CfmLikelihood la = adaptive.nll(probe, 6);
+    CHECK(la.ode.nfe > 0);
+    for (size_t i = 0; i < nb.size(); ++i) CHECK(la.nll.data<double>()[i] == doctest::Approx(nb[i]).epsilon(1e-4));
     std::filesystem::remove(path);
   }
 }

@@ -316,8 +316,9 @@ TEST_SUITE("cpu") {
     REQUIRE(r.code == 0);
     CHECK(read_npy(dir + "/s.npy").shape() == Shape({7, 8}));
     // The likelihood model on the run's samples, and the second draw weighted by it (beyond the paper).
-    const std::string nll = "idem nll --system dw4 --samples " + dir + "/samples.npy --steps 20 --ode-steps 4 --hidden 8 "
-                            "--n 10 --importance-n 10 --quiet";
+    const std::string nll_any = "idem nll --system dw4 --samples " + dir + "/samples.npy --steps 20 --hidden 8 "
+                                "--n 10 --importance-n 10 --quiet";
+    const std::string nll = nll_any + " --ode-steps 4";
     r = run_orbit(nll + " --weigh " + dir + "/s.npy --weigh-n 5 --weighed-out " + dir + "/w.npy --plots " + dir + "/nll");
     INFO(r.out);
     REQUIRE(r.code == 0);
@@ -340,6 +341,48 @@ TEST_SUITE("cpu") {
     CHECK(r.out.find("20 of 20 training steps done, no training needed") != std::string::npos);
     CHECK(json_number(r.out, "cfm_steps_loaded") == 20);
     CHECK(json_number(r.out, "nll") == first_nll);
+    // The same flow under iDEM's adaptive integrator and under many RK4 steps: the same likelihood,
+    // the work done in the JSON.
+    r = run_orbit(nll_any + flow + " --ode-solver dopri5 --ode-tol 1e-7");
+    INFO(r.out);
+    REQUIRE(r.code == 0);
+    CHECK(r.out.find("\"ode_solver\": \"dopri5\"") != std::string::npos);
+    CHECK(r.out.find("\"ode_tol\": 9.9999999999999995e-08") != std::string::npos);
+    const double dopri_nll = json_number(r.out, "nll");
+    r = run_orbit(nll_any + flow + " --ode-steps 400");
+    REQUIRE(r.code == 0);
+    CHECK(r.out.find("\"ode_solver\": \"rk4\", \"ode_steps\": 400, \"ode_tol\": null, \"nll_ode\": {\"nfe\": 1600, "
+                     "\"steps\": 400, \"rejected\": 0}") != std::string::npos);
+    CHECK(json_number(r.out, "nll") == doctest::Approx(dopri_nll).epsilon(1e-6));
+    for (const auto& [opts, says] : std::vector<std::pair<std::string, std::string>>{
+             {" --ode-solver euler", "must be rk4 or dopri5"},
+             {" --ode-solver dopri5 --ode-steps 9", "--ode-steps sets the fixed-step solver"},
+             {" --ode-solver rk4 --ode-tol 1e-4", "set the adaptive solver"},
+             {" --ode-tol 0", "--ode-tol"},
+             {" --ode-max-nfe 8", "more than 8 field evaluations"}}) {
+      auto bad = run_orbit(nll_any + flow + opts);
+      INFO(opts << ": " << bad.out);
+      CHECK(bad.code != 0);
+      CHECK(bad.out.find(says) != std::string::npos);
+    }
+    // --eval-only evaluates a part-trained flow as it is (here stopped by --time-limit after one step)
+    // and leaves the file alone.
+    const std::string part = " --flow " + dir + "/part.safetensors";
+    r = run_orbit(nll + part + " --time-limit 0.001");
+    CHECK(r.code == 75);
+    const auto before = fs::last_write_time(dir + "/part.safetensors");
+    r = run_orbit(nll + part + " --eval-only");
+    INFO(r.out);
+    REQUIRE(r.code == 0);
+    CHECK(r.out.find("1 of 20 training steps done, evaluated as it is (--eval-only)") != std::string::npos);
+    CHECK(json_number(r.out, "cfm_steps_loaded") == 1);
+    CHECK(fs::last_write_time(dir + "/part.safetensors") == before);
+    auto lone = run_orbit(nll + " --eval-only");
+    CHECK(lone.code != 0);
+    CHECK(lone.out.find("--eval-only evaluates a kept flow") != std::string::npos);
+    auto limited = run_orbit(nll + part + " --eval-only --time-limit 5");
+    CHECK(limited.code != 0);
+    CHECK(limited.out.find("nothing to limit") != std::string::npos);
     auto reseeded = run_orbit(nll + flow + " --seed 3");
     INFO(reseeded.out);
     CHECK(reseeded.code != 0);

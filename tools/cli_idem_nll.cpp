@@ -30,12 +30,43 @@ using idem_cli::first_rows;
 using idem_cli::reference_for;
 using idem_cli::write_text;
 
+// Work done by the probability-flow integrations (summed over batches).
+std::string ode_json(const diffusion::OdeStats& s) {
+  std::ostringstream o;
+  o << "{\"nfe\": " << s.nfe << ", \"steps\": " << s.accepted << ", \"rejected\": " << s.rejected << "}";
+  return o.str();
+}
+
+std::string tol_json(const diffusion::CfmConfig& c) {
+  if (c.ode_solver != "dopri5") return "null";
+  std::ostringstream o;
+  o.precision(17);
+  o << c.ode_tol;
+  return o.str();
+}
+
 int run_nll(const Args& a) {
   const std::string train_path = a.str("samples");
   ORBIT_CHECK(fs::is_regular_file(train_path), "no such file '", train_path, "'");
   diffusion::CfmConfig c = diffusion::CfmConfig::preset(a.str("system"), a.str("preset"));
   if (a.has("steps")) c.steps = a.integer("steps", 0, 100000000);
+  // The solver: --ode-solver, else the one the other ODE options set, else the preset's (paper: dopri5,
+  // as iDEM; quick: rk4).
+  if (a.has("ode-solver"))
+    c.ode_solver = a.str("ode-solver");
+  else if (a.has("ode-steps"))
+    c.ode_solver = "rk4";
+  else if (a.has("ode-tol") || a.has("ode-max-nfe"))
+    c.ode_solver = "dopri5";
+  ORBIT_CHECK(c.ode_solver == "rk4" || c.ode_solver == "dopri5", "--ode-solver must be rk4 or dopri5, got '",
+              c.ode_solver, "'");
+  ORBIT_CHECK(c.ode_solver == "dopri5" || (!a.has("ode-tol") && !a.has("ode-max-nfe")),
+              "--ode-tol and --ode-max-nfe set the adaptive solver (dopri5), not rk4");
+  ORBIT_CHECK(c.ode_solver == "rk4" || !a.has("ode-steps"), "--ode-steps sets the fixed-step solver (rk4); dopri5 "
+              "chooses its steps from --ode-tol");
   if (a.has("ode-steps")) c.ode_steps = a.integer("ode-steps", 1, 100000);
+  if (a.has("ode-tol")) c.ode_tol = a.positive("ode-tol");
+  if (a.has("ode-max-nfe")) c.ode_max_nfe = a.integer("ode-max-nfe", 8, INT64_MAX);
   if (a.has("hidden")) c.hidden = a.integer("hidden", 1, 100000);
   if (a.flag("hutchinson")) c.hutchinson = true;
   c.seed = static_cast<uint64_t>(a.integer("seed", 0, INT64_MAX));
@@ -82,17 +113,24 @@ int run_nll(const Args& a) {
     const fs::path parent = fs::path(flow).parent_path();
     ORBIT_CHECK(parent.empty() || fs::is_directory(parent), "--flow '", flow, "': no folder '", parent.string(), "'");
   }
+  // --eval-only: the kept flow as it is, also part-trained (to watch a long training).
+  const bool eval_only = a.flag("eval-only");
+  ORBIT_CHECK(!eval_only || (!flow.empty() && fs::exists(flow)), "--eval-only evaluates a kept flow: pass --flow with an "
+              "existing file");
+  ORBIT_CHECK(!eval_only || !a.has("time-limit"), "--eval-only does not train: --time-limit has nothing to limit");
   if (!flow.empty() && fs::exists(flow)) {
     cfm.load(flow);
     resumed_from = cfm.steps_done();
     std::fprintf(stderr, "orbit: flow '%s': %lld of %lld training steps done%s\n", flow.c_str(),
                  static_cast<long long>(resumed_from), static_cast<long long>(c.steps),
-                 resumed_from == c.steps ? ", no training needed" : ", resuming");
+                 resumed_from == c.steps ? ", no training needed" : eval_only ? ", evaluated as it is (--eval-only)" : ", resuming");
   }
   util::Progress::Options po;
   po.quiet = a.flag("quiet");
   po.initial = resumed_from;
-  util::Progress bar(c.steps, "cfm " + c.system, po);
+  util::Progress::Options train_po = po;
+  train_po.quiet = po.quiet || eval_only;
+  util::Progress bar(c.steps, "cfm " + c.system, train_po);
   auto t0 = std::chrono::steady_clock::now();
   int stopped_by = 0;
   const double time_limit = a.has("time-limit") ? a.positive("time-limit") : 0.0;
@@ -115,7 +153,10 @@ int run_nll(const Args& a) {
         return stop->requested() || out_of_time;
       };
     }
-    cfm.train(train.cast(DType::f64), hooks);
+    if (eval_only)
+      (void)cfm.check_training_samples(train.cast(DType::f64));  // the JSON names them: they must be the flow's
+    else
+      cfm.train(train.cast(DType::f64), hooks);
     if (stop && stop->requested()) stopped_by = stop->signal();
   }
   bar.finish();
@@ -180,7 +221,9 @@ int run_nll(const Args& a) {
     << ", \"test\": " << io::json_quote(source) << ", \"n_test\": " << n << ", \"nll\": " << l.mean
     << ", \"nll_stderr\": " << l.stderr_ << ", \"log_z\": " << w.log_z << ", \"ess\": " << w.ess
     << ", \"importance_n\": " << w.n << ", \"divergence\": \"" << (c.hutchinson ? "hutchinson" : "exact")
-    << "\", \"ode_steps\": " << c.ode_steps << ", \"cfm_steps\": " << c.steps
+    << "\", \"ode_solver\": \"" << c.ode_solver << "\", \"ode_steps\": " << c.ode_steps << ", \"ode_tol\": "
+    << tol_json(c) << ", \"nll_ode\": " << ode_json(l.ode)
+    << ", \"importance_ode\": " << ode_json(w.ode) << ", \"cfm_steps\": " << c.steps
     << ", \"flow\": " << (flow.empty() ? std::string("null") : io::json_quote(flow))
     << ", \"cfm_steps_loaded\": " << resumed_from << ", \"train_seconds\": " << train_s
     << ", \"nll_seconds\": " << nll_s << ", \"importance\": {\"model_samples\": " << m_model
@@ -201,11 +244,17 @@ Command idem_nll_command() {
                   {"n", "test configurations evaluated", "1000"},
                   {"preset", "paper or quick", "quick"},
                   {"steps", "override: CFM training steps"},
-                  {"ode-steps", "override: RK4 steps of the probability-flow ODE"},
+                  {"ode-solver", "probability-flow ODE solver: dopri5 (adaptive, iDEM's; --preset paper) or rk4 (fixed "
+                                 "steps; --preset quick)"},
+                  {"ode-steps", "rk4 steps of the probability-flow ODE (implies rk4; quick preset 40)"},
+                  {"ode-tol", "dopri5's atol = rtol (implies dopri5; default 1e-5 as iDEM, LJ55 1e-3)"},
+                  {"ode-max-nfe", "dopri5: field evaluations allowed per batch before giving up (default 3000)"},
                   {"hidden", "override: network width"},
                   {"hutchinson", "Hutchinson divergence estimate instead of the exact trace", "", true},
                   {"flow", "flow checkpoint (.safetensors): loaded if it exists (training resumes up to --steps, or is "
                            "skipped when done; same --preset / overrides / --seed / --samples required), written while training"},
+                  {"eval-only", "evaluate the --flow file as it is, without training it further (a part-trained flow "
+                                "too; the JSON's cfm_steps_loaded says how far it is)", "", true},
                   {"flow-every", "write --flow every this many training steps (and after the last)", "500"},
                   {"time-limit", "seconds of flow training, then stop with the flow saved (needs --flow; exit status "
                                  "75 while steps remain: run the same command again)"},

@@ -20,6 +20,17 @@
 
 namespace orbit::diffusion {
 
+namespace {
+OdeOptions ode_options(const CfmConfig& c) {
+  OdeOptions o;
+  o.solver = c.ode_solver;
+  o.steps = c.ode_steps;
+  o.atol = o.rtol = c.ode_tol;
+  o.max_nfe = c.ode_max_nfe;
+  return o;
+}
+}  // namespace
+
 CfmConfig CfmConfig::preset(const std::string& system, const std::string& preset) {
   ORBIT_CHECK(preset == "paper" || preset == "quick", "--preset must be paper or quick, got '", preset, "'");
   CfmConfig c;
@@ -33,7 +44,9 @@ CfmConfig CfmConfig::preset(const std::string& system, const std::string& preset
     c.hidden = 128;
     c.batch = 512;
     c.steps = 20000;
-    c.ode_steps = 100;
+    c.ode_steps = 100;  // when rk4 is asked for
+    c.ode_solver = "dopri5";  // iDEM's likelihood: dopri5 at atol = rtol = 1e-5 (LJ55: 1e-3)
+    c.ode_tol = system == "lj55" ? 1e-3 : 1e-5;
   } else {
     c.hidden = system == "gmm40" ? 64 : 32;
     c.batch = 256;
@@ -45,7 +58,8 @@ CfmConfig CfmConfig::preset(const std::string& system, const std::string& preset
 
 void CfmConfig::validate() const {
   (void)systems::system_by_name(system);
-  ORBIT_CHECK(hidden >= 1 && layers >= 1 && batch >= 1 && steps >= 0 && ode_steps >= 1, "bad CFM sizes");
+  ORBIT_CHECK(hidden >= 1 && layers >= 1 && batch >= 1 && steps >= 0, "bad CFM sizes");
+  ode_options(*this).validate();
   ORBIT_CHECK(prior_std > 0 && lr > 0, "CFM prior std and lr must be > 0");
 }
 
@@ -124,16 +138,20 @@ std::string data_fingerprint(const Tensor& samples) {
 
 int64_t Cfm::steps_done() const { return impl_->steps_done; }
 
-void Cfm::train(const Tensor& samples, const TrainHooks& hooks) {
-  const systems::System& s = impl_->sys;
-  systems::check_configurations(s, samples, "the CFM training samples");
+std::string Cfm::check_training_samples(const Tensor& samples) const {
+  systems::check_configurations(impl_->sys, samples, "the CFM training samples");
   ORBIT_CHECK(samples.rank() == 2 && samples.shape()[0] >= 2, "the CFM needs at least 2 training samples");
-  ORBIT_CHECK(hooks.log_every >= 1 && hooks.checkpoint_every >= 0,
-              "CFM training: log_every must be >= 1, checkpoint_every >= 0");
   const std::string id = data_fingerprint(samples);
   ORBIT_CHECK(impl_->data_id.empty() || impl_->data_id == id, "this flow was trained on other samples (",
               impl_->data_id, ") than the ones given (", id, ")");
-  impl_->data_id = id;
+  return id;
+}
+
+void Cfm::train(const Tensor& samples, const TrainHooks& hooks) {
+  const systems::System& s = impl_->sys;
+  ORBIT_CHECK(hooks.log_every >= 1 && hooks.checkpoint_every >= 0,
+              "CFM training: log_every must be >= 1, checkpoint_every >= 0");
+  impl_->data_id = check_training_samples(samples);
   Tensor data = to_sample_units(s, samples, impl_->scale);
   const int64_t N = data.shape()[0], D = s.flat_dim(), B = cfg_.batch;
   std::uniform_int_distribution<int64_t> pick(0, N - 1);
@@ -257,37 +275,37 @@ Program& field_program(Cfm::Impl& m, const CfmConfig& c, const std::shared_ptr<P
   return ref;
 }
 
-// Integrates dz/dt = v, da/dt = div v from t0 to t1 (RK4, `steps` steps); z: [B, D] f64 in place;
-// returns a(t1) - a(t0) per point.
+// Integrates dz/dt = v, da/dt = div v from t0 to t1; z: [B, D] f64 in place; returns a(t1) - a(t0)
+// per point. progress(t) after every step.
 std::vector<double> integrate(Cfm::Impl& m, const CfmConfig& c, const std::shared_ptr<ParamStore>& store, Tensor& z,
-                              double t0, double t1, const std::function<void()>& on_step) {
+                              double t0, double t1, const std::function<void(double)>& progress, OdeStats& stats) {
   const int64_t B = z.shape()[0], D = z.shape()[1];
   Program& p = field_program(m, c, store, B);
-  const double h = (t1 - t0) / static_cast<double>(c.ode_steps);
-  std::vector<double> a(B, 0.0);
-  auto eval = [&](const std::vector<double>& zz, double t, std::vector<double>& v, std::vector<double>& d) {
+  // The state: the points (B * D), then the accumulated divergence (B).
+  auto field = [&](double t, const std::vector<double>& y, std::vector<double>& dy) {
     Tensor zt = Tensor::empty(Shape({B, D}), DType::f32);
-    for (int64_t i = 0; i < B * D; ++i) zt.data<float>()[i] = static_cast<float>(zz[i]);
+    for (int64_t i = 0; i < B * D; ++i) zt.data<float>()[i] = static_cast<float>(y[i]);
     auto out = p.run({{"z", zt.to(c.device)}, {"t", Tensor::full(Shape({B, 1}), t, DType::f32).to(c.device)}});
-    v = out[0].to_vector();
-    d = out[1].to_vector();
+    const std::vector<double> v = out[0].to_vector(), d = out[1].to_vector();
+    dy.resize(static_cast<size_t>(B * D + B));
+    std::copy(v.begin(), v.end(), dy.begin());
+    std::copy(d.begin(), d.end(), dy.begin() + B * D);
   };
-  std::vector<double> zc = z.to_vector(), tmp(B * D), k1, k2, k3, k4, d1, d2, d3, d4;
-  for (int64_t s = 0; s < c.ode_steps; ++s) {
-    const double t = t0 + s * h;
-    eval(zc, t, k1, d1);
-    for (int64_t i = 0; i < B * D; ++i) tmp[i] = zc[i] + 0.5 * h * k1[i];
-    eval(tmp, t + 0.5 * h, k2, d2);
-    for (int64_t i = 0; i < B * D; ++i) tmp[i] = zc[i] + 0.5 * h * k2[i];
-    eval(tmp, t + 0.5 * h, k3, d3);
-    for (int64_t i = 0; i < B * D; ++i) tmp[i] = zc[i] + h * k3[i];
-    eval(tmp, t + h, k4, d4);
-    for (int64_t i = 0; i < B * D; ++i) zc[i] += h / 6 * (k1[i] + 2 * k2[i] + 2 * k3[i] + k4[i]);
-    for (int64_t b = 0; b < B; ++b) a[b] += h / 6 * (d1[b] + 2 * d2[b] + 2 * d3[b] + d4[b]);
-    if (on_step) on_step();
-  }
-  std::copy(zc.begin(), zc.end(), z.data<double>());
-  return a;
+  std::vector<double> y = z.to_vector();
+  y.resize(static_cast<size_t>(B * D + B), 0.0);
+  const OdeStats st = integrate_ode(field, y, t0, t1, {B * D, B}, ode_options(c), progress);
+  stats.nfe += st.nfe;
+  stats.accepted += st.accepted;
+  stats.rejected += st.rejected;
+  std::copy(y.begin(), y.begin() + B * D, z.data<double>());
+  return std::vector<double>(y.begin() + B * D, y.end());
+}
+
+// Progress of an integration as whole units per batch: RK4 steps, or thousandths of the interval for
+// the adaptive solver (whose step count is not known in advance).
+int64_t progress_units(const CfmConfig& c) { return c.ode_solver == "rk4" ? c.ode_steps : 1000; }
+int64_t progress_done(const CfmConfig& c, double t, double t0, double t1) {
+  return std::llround(static_cast<double>(progress_units(c)) * std::abs(t - t0) / std::abs(t1 - t0));
 }
 
 // log N(z; 0, s^2) on the sample space (mean-free subspace for particle systems) of each row.
@@ -315,18 +333,16 @@ CfmLikelihood Cfm::nll(const Tensor& x, int64_t batch, const ProgressFn& progres
   const double unit = dof * std::log(impl_->scale);
   CfmLikelihood r;
   r.nll = Tensor::empty(Shape({N}), DType::f64);
-  const int64_t total = (N + batch - 1) / batch * cfg_.ode_steps;
-  int64_t done = 0;
+  const int64_t units = progress_units(cfg_), total = (N + batch - 1) / batch * units;
   if (progress) progress(0, total);  // a bar opened here times the first step too
-  auto on_step = [&] {
-    if (progress) progress(++done, total);
-  };
   for (int64_t off = 0; off < N; off += batch) {
-    const int64_t B = std::min(batch, N - off);
+    const int64_t B = std::min(batch, N - off), base = off / batch * units;
     Tensor z = Tensor::empty(Shape({B, D}), DType::f64);
     std::copy(data.data<double>() + off * D, data.data<double>() + (off + B) * D, z.data<double>());
     // From data (t = 1) to the prior (t = 0): a = int_1^0 div = -int_0^1 div.
-    std::vector<double> a = integrate(*impl_, cfg_, store_, z, 1.0, 0.0, on_step);
+    std::vector<double> a = integrate(*impl_, cfg_, store_, z, 1.0, 0.0, [&](double t) {
+      if (progress) progress(base + progress_done(cfg_, t, 1.0, 0.0), total);
+    }, r.ode);
     std::vector<double> lp = prior_logp(s, z, cfg_.prior_std);
     for (int64_t b = 0; b < B; ++b) r.nll.data<double>()[off + b] = -(lp[b] + a[b]) + unit;
   }
@@ -339,7 +355,8 @@ CfmLikelihood Cfm::nll(const Tensor& x, int64_t batch, const ProgressFn& progres
   return r;
 }
 
-void Cfm::sample(int64_t n, uint64_t seed, Tensor& x, std::vector<double>& log_q, const ProgressFn& progress) {
+void Cfm::sample(int64_t n, uint64_t seed, Tensor& x, std::vector<double>& log_q, const ProgressFn& progress,
+                 OdeStats* stats) {
   ORBIT_CHECK(n >= 1, "number of samples must be >= 1");
   const systems::System& s = impl_->sys;
   const int64_t D = s.flat_dim();
@@ -349,11 +366,13 @@ void Cfm::sample(int64_t n, uint64_t seed, Tensor& x, std::vector<double>& log_q
   for (int64_t i = 0; i < n * D; ++i) z.data<double>()[i] = cfg_.prior_std * n01(rng);
   z = to_sample_units(s, z, 1.0);  // mean-free
   std::vector<double> lp0 = prior_logp(s, z, cfg_.prior_std);
-  int64_t done = 0;
-  if (progress) progress(0, cfg_.ode_steps);
-  std::vector<double> a = integrate(*impl_, cfg_, store_, z, 0.0, 1.0, [&] {  // a = int_0^1 div
-    if (progress) progress(++done, cfg_.ode_steps);
-  });
+  const int64_t units = progress_units(cfg_);
+  if (progress) progress(0, units);
+  OdeStats st;
+  std::vector<double> a = integrate(*impl_, cfg_, store_, z, 0.0, 1.0, [&](double t) {  // a = int_0^1 div
+    if (progress) progress(progress_done(cfg_, t, 0.0, 1.0), units);
+  }, st);
+  if (stats) *stats = st;
   const double dof = s.is_molecule() ? static_cast<double>((s.n_particles - 1) * s.dim) : static_cast<double>(D);
   x = z;
   for (int64_t i = 0; i < x.numel(); ++i) x.data<double>()[i] *= impl_->scale;
@@ -396,8 +415,11 @@ CfmImportance importance_weights(const systems::System& s, const Tensor& x, cons
 CfmImportance Cfm::importance(int64_t n, uint64_t seed, const ProgressFn& progress) {
   Tensor x;
   std::vector<double> log_q;
-  sample(n, seed, x, log_q, progress);
-  return importance_weights(impl_->sys, x, log_q);
+  OdeStats st;
+  sample(n, seed, x, log_q, progress, &st);
+  CfmImportance r = importance_weights(impl_->sys, x, log_q);
+  r.ode = st;
+  return r;
 }
 
 CfmImportance Cfm::weigh(const Tensor& x, int64_t batch, const ProgressFn& progress) {
@@ -405,7 +427,9 @@ CfmImportance Cfm::weigh(const Tensor& x, int64_t batch, const ProgressFn& progr
   CfmLikelihood l = nll(x2, batch, progress);
   std::vector<double> log_q = l.nll.to_vector();
   for (double& v : log_q) v = -v;
-  return importance_weights(impl_->sys, x2, log_q);
+  CfmImportance r = importance_weights(impl_->sys, x2, log_q);
+  r.ode = l.ode;
+  return r;
 }
 
 Tensor importance_resample(const Tensor& x, const std::vector<double>& log_w, int64_t n, uint64_t seed) {

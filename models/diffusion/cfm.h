@@ -4,7 +4,8 @@
 // is the sampler's own architecture (MLP for the GMM, EGNN_dynamics for particle systems), the prior
 // N(0, prior_std^2 I) (mean-free for particle systems), x_t = (1 - t) x_0 + t x_1, u_t = x_1 - x_0.
 //
-// The ODE is integrated with fixed-step classical Runge-Kutta (iDEM: dopri5 with atol = rtol = 1e-5);
+// The ODE is integrated with fixed-step classical Runge-Kutta or, as iDEM does, adaptive dopri5 with
+// atol = rtol = ode_tol (models/diffusion/ode.h);
 // the divergence is the exact Jacobian trace (one reverse pass per coordinate) or, with `hutchinson`,
 // a Gaussian-probe estimate (iDEM's choice for LJ55).
 #pragma once
@@ -16,6 +17,7 @@
 #include "engine/device.h"
 #include "engine/param_store.h"
 #include "engine/tensor.h"
+#include "models/diffusion/ode.h"
 #include "models/systems/system.h"
 
 namespace orbit::diffusion {
@@ -26,14 +28,17 @@ struct CfmConfig {
   double prior_std = 2;     // in sample units (GMM: normalised units, x / 50)
   int64_t batch = 256, steps = 2000;
   double lr = 1e-3;         // cosine-decayed to 0 over `steps`
-  int64_t ode_steps = 50;   // RK4 steps over t in [0, 1]
+  std::string ode_solver = "rk4";  // rk4 | dopri5
+  int64_t ode_steps = 50;          // rk4: steps over t in [0, 1]
+  double ode_tol = 1e-5;           // dopri5: atol = rtol
+  int64_t ode_max_nfe = 3000;      // dopri5: more field evaluations per batch is an error
   bool hutchinson = false;
   uint64_t seed = 0;
   Device device = Device::cpu();
 
   static CfmConfig preset(const std::string& system, const std::string& preset);  // paper | quick
   void validate() const;
-  // The fields that decide what training produces (not the ODE's ode_steps / hutchinson, nor the
+  // The fields that decide what training produces (not the ODE settings or hutchinson, nor the
   // device), as a JSON object: stored in a flow checkpoint and compared when it is loaded.
   std::string training_json() const;
 };
@@ -41,6 +46,7 @@ struct CfmConfig {
 struct CfmLikelihood {
   Tensor nll;                 // [N] -log p(x) in original units
   double mean = 0, stderr_ = 0;
+  OdeStats ode;               // summed over the batches
 };
 
 struct CfmImportance {
@@ -49,6 +55,7 @@ struct CfmImportance {
   int64_t n = 0;
   Tensor x;                   // the weighted configurations [n, D] (f64, original units)
   std::vector<double> log_w;  // their log importance weights (-inf / NaN: weight 0)
+  OdeStats ode;               // of the integration that gave log q (Cfm::importance / weigh)
 };
 
 // Importance weights log w = -E(x) - log q(x) of configurations x ([n, D], original units) with log q(x)
@@ -78,19 +85,23 @@ class Cfm {
   // hooks.stop). Samples other than those a loaded checkpoint was trained on are an error.
   void train(const Tensor& samples, const TrainHooks& hooks = {});
   int64_t steps_done() const;
+  // Throws unless `samples` are valid configurations and, after load(), the ones the flow was trained
+  // on; returns their fingerprint.
+  std::string check_training_samples(const Tensor& samples) const;
   // A resumable checkpoint (safetensors, written atomically): weights, Adam and schedule state, the
   // random streams, the step and a fingerprint of the training samples.
   void save(const std::string& path) const;
   // Restores a checkpoint written by save(); its training configuration must equal this model's
   // (the first differing field is named). The ODE settings may differ: they only affect evaluation.
   void load(const std::string& path);
-  // Progress of a long ODE integration: progress(0, total) first, then progress(done, total) after each RK4
-  // step (of every batch).
+  // Progress of a long ODE integration: progress(0, total) first, then progress(done, total) after each
+  // step (of every batch), counted in RK4 steps or, for dopri5, in thousandths of the time interval.
   using ProgressFn = std::function<void(int64_t done, int64_t total)>;
   // -log p(x) of configurations in original units, evaluated `batch` at a time.
   CfmLikelihood nll(const Tensor& x, int64_t batch = 256, const ProgressFn& progress = {});
   // n model samples x ([n, D] f64, original units) and their log q(x), by integrating the ODE forwards.
-  void sample(int64_t n, uint64_t seed, Tensor& x, std::vector<double>& log_q, const ProgressFn& progress = {});
+  void sample(int64_t n, uint64_t seed, Tensor& x, std::vector<double>& log_q, const ProgressFn& progress = {},
+              OdeStats* stats = nullptr);
   // Samples n points from the model with their log q and importance weights against exp(-E).
   CfmImportance importance(int64_t n, uint64_t seed, const ProgressFn& progress = {});
   // Importance weights of given configurations (a sampler's output, held out from this model's

@@ -117,6 +117,48 @@ TEST_CASE("progress prints coarse lines when not a terminal and nothing when qui
   CHECK(contents(quiet.f).empty());
 }
 
+TEST_CASE("progress not on a terminal also logs a line after log_every_seconds without one") {
+  Fake fake;
+  auto opt = fake.options(false);
+  opt.log_every_percent = 0;
+  opt.log_every_seconds = 300;
+  {
+    Progress bar(10, "flow", opt);
+    for (int step = 1; step <= 10; ++step) {
+      fake.t = 100.0 * step;
+      bar.update(step);
+    }
+  }
+  std::string out = contents(fake.f);
+  CHECK(count(out, "\n") == 4);  // at 300, 600 and 900 s, then the final line
+  CHECK(out.find("flow  30% |") == 0);
+  CHECK(out.find("flow  60% |") != std::string::npos);
+  CHECK(out.find("flow  90% |") != std::string::npos);
+  // Percent and time together: a percent line restarts the clock; an unknown total logs by time only.
+  Fake both;
+  auto o2 = both.options(false);
+  o2.log_every_seconds = 250;
+  {
+    Progress bar(10, "mix", o2);  // 10% per step, 100 s per step: every step is a percent line
+    for (int step = 1; step <= 10; ++step) {
+      both.t = 100.0 * step;
+      bar.update(step);
+    }
+  }
+  CHECK(count(contents(both.f), "\n") == 10);
+  Fake open;
+  auto o3 = open.options(false);
+  o3.log_every_seconds = 60;
+  {
+    Progress bar(0, "sampling", o3);
+    for (int step = 1; step <= 10; ++step) {
+      open.t = 30.0 * step;
+      bar.update(step);
+    }
+  }
+  CHECK(count(contents(open.f), "\n") == 6);  // at 60, 120, ..., 300 s, then the final line
+}
+
 TEST_CASE("progress with an unknown total and with a resumed start") {
   Fake fake;
   Progress open_ended(0, "sampling", fake.options(true));

@@ -47,12 +47,13 @@ Progress::Progress(int64_t total, std::string label) : Progress(total, std::move
 
 Progress::Progress(int64_t total, std::string label, Options options)
     : total_(total), label_(std::move(label)), opt_(std::move(options)) {
-  ORBIT_CHECK(opt_.min_interval >= 0 && opt_.log_every_percent >= 0 && opt_.bar_width >= 0,
-              "progress: negative min_interval, log_every_percent or bar_width");
+  ORBIT_CHECK(opt_.min_interval >= 0 && opt_.log_every_percent >= 0 && opt_.log_every_seconds >= 0 && opt_.bar_width >= 0,
+              "progress: negative min_interval, log_every_percent, log_every_seconds or bar_width");
   if (!opt_.out) opt_.out = stderr;
   if (!opt_.clock) opt_.clock = steady_seconds;
   terminal_ = opt_.terminal.value_or(isatty(fileno(opt_.out)) == 1);
   start_ = opt_.clock();
+  last_draw_ = start_;
   step_ = opt_.initial;
   next_percent_ = opt_.log_every_percent;
 }
@@ -119,12 +120,14 @@ void Progress::update(int64_t step, const Metrics& metrics) {
     }
     return;
   }
-  if (total_ <= 0 || opt_.log_every_percent == 0) return;
-  int64_t percent = step * 100 / total_;
-  if (percent >= next_percent_ && percent < 100) {  // 100% is finish()'s line
-    emit(line(step, now, metrics_), false);
-    next_percent_ = static_cast<int>((percent / opt_.log_every_percent + 1) * opt_.log_every_percent);
-  }
+  const bool done = total_ > 0 && step >= total_;  // 100% is finish()'s line
+  const int64_t percent = total_ > 0 ? step * 100 / total_ : 0;
+  const bool by_percent = total_ > 0 && opt_.log_every_percent > 0 && percent >= next_percent_;
+  const bool by_time = opt_.log_every_seconds > 0 && now - last_draw_ >= opt_.log_every_seconds;
+  if (done || !(by_percent || by_time)) return;
+  emit(line(step, now, metrics_), false);
+  last_draw_ = now;
+  if (by_percent) next_percent_ = static_cast<int>((percent / opt_.log_every_percent + 1) * opt_.log_every_percent);
 }
 
 void Progress::finish() {

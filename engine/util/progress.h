@@ -8,8 +8,9 @@
 //
 // On a terminal the line is redrawn in place at most every `min_interval` seconds (and always for
 // the last step). When the output is not a terminal (a log file, a pipe) nothing is redrawn: one
-// plain line is printed each time another `log_every_percent` percent of the steps is done, so a
-// log keeps a coarse record. quiet = true prints nothing at all, finish() included.
+// plain line is printed each time another `log_every_percent` percent of the steps is done, and
+// also once `log_every_seconds` have passed since the last line (an hours-long run's log shows it is
+// alive), so a log keeps a coarse record. quiet = true prints nothing at all, finish() included.
 // A total of 0 or less means "unknown": the line shows the step count and rate only.
 #pragma once
 #include <cstdint>
@@ -33,6 +34,7 @@ class Progress {
     std::function<double()> clock;        // seconds on a monotonic clock; default std::chrono::steady_clock
     double min_interval = 0.1;            // seconds between redraws on a terminal
     int log_every_percent = 10;           // not a terminal: a line per this many percent (0: none)
+    double log_every_seconds = 300;       // not a terminal: and a line after this long without one (0: never)
     int bar_width = 24;
     int64_t initial = 0;                  // steps already done when the bar starts (a resumed run):
                                           // shown, but not counted in the rate

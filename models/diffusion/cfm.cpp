@@ -257,7 +257,9 @@ Program& field_program(Cfm::Impl& m, const CfmConfig& c, const std::shared_ptr<P
   Var v = net(t, z);
   Var div;
   if (c.hutchinson) {
-    Var eps = center(s, random_normal(g, Shape({B, D}), c.seed + 3));
+    // The probe is an input, drawn once per integration (as FFJORD does): a probe redrawn at every
+    // evaluation would make the field noisy, which an adaptive solver reads as error.
+    Var eps = center(s, g.input("eps", Shape({B, D})));
     Var jt_eps = grad(sum(v * eps), {z})[0];
     div = sum(jt_eps * eps, {1}, true);
   } else {
@@ -276,16 +278,27 @@ Program& field_program(Cfm::Impl& m, const CfmConfig& c, const std::shared_ptr<P
 }
 
 // Integrates dz/dt = v, da/dt = div v from t0 to t1; z: [B, D] f64 in place; returns a(t1) - a(t0)
-// per point. progress(t) after every step.
+// per point. progress(t) after every step. `probe_stream` picks the Hutchinson probe of this
+// integration (one per batch).
 std::vector<double> integrate(Cfm::Impl& m, const CfmConfig& c, const std::shared_ptr<ParamStore>& store, Tensor& z,
-                              double t0, double t1, const std::function<void(double)>& progress, OdeStats& stats) {
+                              double t0, double t1, const std::function<void(double)>& progress, OdeStats& stats,
+                              uint64_t probe_stream) {
   const int64_t B = z.shape()[0], D = z.shape()[1];
   Program& p = field_program(m, c, store, B);
+  Tensor eps;
+  if (c.hutchinson) {
+    eps = Tensor::empty(Shape({B, D}), DType::f32);
+    for (int64_t i = 0; i < B * D; ++i)
+      eps.data<float>()[i] = scalar::random_normal<float>(c.seed + 3, probe_stream, 0, static_cast<uint64_t>(i));
+    eps = eps.to(c.device);
+  }
   // The state: the points (B * D), then the accumulated divergence (B).
   auto field = [&](double t, const std::vector<double>& y, std::vector<double>& dy) {
     Tensor zt = Tensor::empty(Shape({B, D}), DType::f32);
     for (int64_t i = 0; i < B * D; ++i) zt.data<float>()[i] = static_cast<float>(y[i]);
-    auto out = p.run({{"z", zt.to(c.device)}, {"t", Tensor::full(Shape({B, 1}), t, DType::f32).to(c.device)}});
+    Feeds in{{"z", zt.to(c.device)}, {"t", Tensor::full(Shape({B, 1}), t, DType::f32).to(c.device)}};
+    if (c.hutchinson) in.emplace_back("eps", eps);
+    auto out = p.run(in);
     const std::vector<double> v = out[0].to_vector(), d = out[1].to_vector();
     dy.resize(static_cast<size_t>(B * D + B));
     std::copy(v.begin(), v.end(), dy.begin());
@@ -342,7 +355,7 @@ CfmLikelihood Cfm::nll(const Tensor& x, int64_t batch, const ProgressFn& progres
     // From data (t = 1) to the prior (t = 0): a = int_1^0 div = -int_0^1 div.
     std::vector<double> a = integrate(*impl_, cfg_, store_, z, 1.0, 0.0, [&](double t) {
       if (progress) progress(base + progress_done(cfg_, t, 1.0, 0.0), total);
-    }, r.ode);
+    }, r.ode, static_cast<uint64_t>(off));
     std::vector<double> lp = prior_logp(s, z, cfg_.prior_std);
     for (int64_t b = 0; b < B; ++b) r.nll.data<double>()[off + b] = -(lp[b] + a[b]) + unit;
   }
@@ -371,7 +384,7 @@ void Cfm::sample(int64_t n, uint64_t seed, Tensor& x, std::vector<double>& log_q
   OdeStats st;
   std::vector<double> a = integrate(*impl_, cfg_, store_, z, 0.0, 1.0, [&](double t) {  // a = int_0^1 div
     if (progress) progress(progress_done(cfg_, t, 0.0, 1.0), units);
-  }, st);
+  }, st, uint64_t{1} << 62);  // a probe of its own, apart from nll()'s batches
   if (stats) *stats = st;
   const double dof = s.is_molecule() ? static_cast<double>((s.n_particles - 1) * s.dim) : static_cast<double>(D);
   x = z;

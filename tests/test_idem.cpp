@@ -352,19 +352,30 @@ TEST_SUITE("cpu") {
     r = run_orbit(nll_any + flow + " --ode-steps 400");
     REQUIRE(r.code == 0);
     CHECK(r.out.find("\"ode_solver\": \"rk4\", \"ode_steps\": 400, \"ode_tol\": null, \"nll_ode\": {\"nfe\": 1600, "
-                     "\"steps\": 400, \"rejected\": 0}") != std::string::npos);
+                     "\"steps\": 400, \"rejected\": 0, \"rk4_fallbacks\": 0}") != std::string::npos);
     CHECK(json_number(r.out, "nll") == doctest::Approx(dopri_nll).epsilon(1e-6));
     for (const auto& [opts, says] : std::vector<std::pair<std::string, std::string>>{
              {" --ode-solver euler", "must be rk4 or dopri5"},
              {" --ode-solver dopri5 --ode-steps 9", "--ode-steps sets the fixed-step solver"},
              {" --ode-solver rk4 --ode-tol 1e-4", "set the adaptive solver"},
              {" --ode-tol 0", "--ode-tol"},
-             {" --ode-max-nfe 8", "more than 8 field evaluations"}}) {
+             {" --ode-batch 0", "--ode-batch"}}) {
       auto bad = run_orbit(nll_any + flow + opts);
       INFO(opts << ": " << bad.out);
       CHECK(bad.code != 0);
       CHECK(bad.out.find(says) != std::string::npos);
     }
+    // A batch dopri5 cannot finish within --ode-max-nfe is integrated again with RK4 (iDEM's fallback),
+    // with a warning and the count in the JSON; smaller batches give the same likelihood.
+    r = run_orbit(nll_any + flow + " --ode-max-nfe 8 --ode-batch 4");
+    INFO(r.out);
+    REQUIRE(r.code == 0);
+    CHECK(r.out.find("more than 8 field evaluations") != std::string::npos);
+    CHECK(r.out.find("integrating these 4 rows again with 40 RK4 steps") != std::string::npos);
+    CHECK(r.out.find("\"rk4_fallbacks\": 3}") != std::string::npos);  // 10 rows in batches of 4, 4, 2
+    r = run_orbit(nll_any + flow + " --ode-steps 400 --ode-batch 3");
+    REQUIRE(r.code == 0);
+    CHECK(json_number(r.out, "nll") == doctest::Approx(dopri_nll).epsilon(1e-6));
     // --eval-only evaluates a part-trained flow as it is (here stopped by --time-limit after one step)
     // and leaves the file alone.
     const std::string part = " --flow " + dir + "/part.safetensors";

@@ -33,7 +33,8 @@ using idem_cli::write_text;
 // Work done by the probability-flow integrations (summed over batches).
 std::string ode_json(const diffusion::OdeStats& s) {
   std::ostringstream o;
-  o << "{\"nfe\": " << s.nfe << ", \"steps\": " << s.accepted << ", \"rejected\": " << s.rejected << "}";
+  o << "{\"nfe\": " << s.nfe << ", \"steps\": " << s.accepted << ", \"rejected\": " << s.rejected
+    << ", \"rk4_fallbacks\": " << s.fallbacks << "}";
   return o.str();
 }
 
@@ -184,11 +185,13 @@ int run_nll(const Args& a) {
       bar->update(done);
     };
   };
-  diffusion::CfmLikelihood l = cfm.nll(test, 250, bar_for(nll_bar, "nll " + c.system));
+  const int64_t ode_batch = a.integer("ode-batch", 1, 1000000);
+  diffusion::CfmLikelihood l = cfm.nll(test, ode_batch, bar_for(nll_bar, "nll " + c.system));
   nll_bar.reset();
   const double nll_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
   diffusion::CfmImportance w =
-      cfm.importance(a.integer("importance-n", 2, 1000000), c.seed + 1, bar_for(is_bar, "model samples " + c.system));
+      cfm.importance(a.integer("importance-n", 2, 1000000), c.seed + 1, bar_for(is_bar, "model samples " + c.system),
+                     ode_batch);
   is_bar.reset();
   // Beyond the paper: the model's own samples, and the same samples resampled by their importance
   // weights (towards exp(-E) / Z), scored against the test set like the sampler's output.
@@ -203,7 +206,7 @@ int run_nll(const Args& a) {
   if (a.has("weigh")) {
     const std::string wpath = a.str("weigh");
     std::optional<util::Progress> w_bar;
-    diffusion::CfmImportance sw = cfm.weigh(weigh_in, 250, bar_for(w_bar, "weigh " + c.system));
+    diffusion::CfmImportance sw = cfm.weigh(weigh_in, ode_batch, bar_for(w_bar, "weigh " + c.system));
     w_bar.reset();
     Tensor sw_resampled = diffusion::importance_resample(sw.x, sw.log_w, sw.n, c.seed + 3);
     if (a.has("weighed-out")) write_npy(a.str("weighed-out"), sw_resampled);
@@ -248,7 +251,10 @@ Command idem_nll_command() {
                                  "steps; --preset quick)"},
                   {"ode-steps", "rk4 steps of the probability-flow ODE (implies rk4; quick preset 40)"},
                   {"ode-tol", "dopri5's atol = rtol (implies dopri5; default 1e-5 as iDEM, LJ55 1e-3)"},
-                  {"ode-max-nfe", "dopri5: field evaluations allowed per batch before giving up (default 3000)"},
+                  {"ode-max-nfe", "dopri5: field evaluations per batch before it is integrated again with --ode-steps "
+                                  "RK4 steps, as iDEM falls back to fixed steps (default 3000)"},
+                  {"ode-batch", "rows integrated together (test rows, model samples, --weigh rows): memory and "
+                                "shared step sizes against speed", "250"},
                   {"hidden", "override: network width"},
                   {"hutchinson", "Hutchinson divergence estimate instead of the exact trace", "", true},
                   {"flow", "flow checkpoint (.safetensors): loaded if it exists (training resumes up to --steps, or is "

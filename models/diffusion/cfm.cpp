@@ -306,7 +306,24 @@ std::vector<double> integrate(Cfm::Impl& m, const CfmConfig& c, const std::share
   };
   std::vector<double> y = z.to_vector();
   y.resize(static_cast<size_t>(B * D + B), 0.0);
-  const OdeStats st = integrate_ode(field, y, t0, t1, {B * D, B}, ode_options(c), progress);
+  const std::vector<double> y0 = y;
+  OdeStats st;
+  try {
+    st = integrate_ode(field, y, t0, t1, {B * D, B}, ode_options(c), progress);
+  } catch (const OdeBudgetExceeded& e) {
+    // As iDEM does, a batch the adaptive solver cannot finish within its budget is integrated again
+    // with fixed steps (here RK4 with ode_steps), so one stiff row does not lose the whole evaluation.
+    std::fprintf(stderr, "orbit: warning: %s; integrating these %lld rows again with %lld RK4 steps\n", e.what(),
+                 static_cast<long long>(B), static_cast<long long>(c.ode_steps));
+    stats.nfe += e.stats.nfe;
+    stats.accepted += e.stats.accepted;
+    stats.rejected += e.stats.rejected;
+    ++stats.fallbacks;
+    OdeOptions rk = ode_options(c);
+    rk.solver = "rk4";
+    y = y0;
+    st = integrate_ode(field, y, t0, t1, {B * D, B}, rk, progress);
+  }
   stats.nfe += st.nfe;
   stats.accepted += st.accepted;
   stats.rejected += st.rejected;
@@ -319,6 +336,30 @@ std::vector<double> integrate(Cfm::Impl& m, const CfmConfig& c, const std::share
 int64_t progress_units(const CfmConfig& c) { return c.ode_solver == "rk4" ? c.ode_steps : 1000; }
 int64_t progress_done(const CfmConfig& c, double t, double t0, double t1) {
   return std::llround(static_cast<double>(progress_units(c)) * std::abs(t - t0) / std::abs(t1 - t0));
+}
+
+// integrate() over the rows of z ([N, D] f64, in place), `batch` rows at a time (each batch its own
+// probe stream, probe_base + its first row); returns the accumulated divergence of every row.
+// progress(done, total) in progress_units() per batch.
+std::vector<double> integrate_rows(Cfm::Impl& m, const CfmConfig& c, const std::shared_ptr<ParamStore>& store, Tensor& z,
+                                   double t0, double t1, int64_t batch, const Cfm::ProgressFn& progress, OdeStats& stats,
+                                   uint64_t probe_base) {
+  ORBIT_CHECK(batch >= 1, "the ODE batch must be >= 1, got ", batch);
+  const int64_t N = z.shape()[0], D = z.shape()[1];
+  const int64_t units = progress_units(c), total = (N + batch - 1) / batch * units;
+  if (progress) progress(0, total);  // a bar opened here times the first step too
+  std::vector<double> a(static_cast<size_t>(N));
+  for (int64_t off = 0; off < N; off += batch) {
+    const int64_t B = std::min(batch, N - off), base = off / batch * units;
+    Tensor zb = Tensor::empty(Shape({B, D}), DType::f64);
+    std::copy(z.data<double>() + off * D, z.data<double>() + (off + B) * D, zb.data<double>());
+    const std::vector<double> ab = integrate(m, c, store, zb, t0, t1, [&](double t) {
+      if (progress) progress(base + progress_done(c, t, t0, t1), total);
+    }, stats, probe_base + static_cast<uint64_t>(off));
+    std::copy(zb.data<double>(), zb.data<double>() + B * D, z.data<double>() + off * D);
+    std::copy(ab.begin(), ab.end(), a.begin() + off);
+  }
+  return a;
 }
 
 // log N(z; 0, s^2) on the sample space (mean-free subspace for particle systems) of each row.
@@ -346,19 +387,11 @@ CfmLikelihood Cfm::nll(const Tensor& x, int64_t batch, const ProgressFn& progres
   const double unit = dof * std::log(impl_->scale);
   CfmLikelihood r;
   r.nll = Tensor::empty(Shape({N}), DType::f64);
-  const int64_t units = progress_units(cfg_), total = (N + batch - 1) / batch * units;
-  if (progress) progress(0, total);  // a bar opened here times the first step too
-  for (int64_t off = 0; off < N; off += batch) {
-    const int64_t B = std::min(batch, N - off), base = off / batch * units;
-    Tensor z = Tensor::empty(Shape({B, D}), DType::f64);
-    std::copy(data.data<double>() + off * D, data.data<double>() + (off + B) * D, z.data<double>());
-    // From data (t = 1) to the prior (t = 0): a = int_1^0 div = -int_0^1 div.
-    std::vector<double> a = integrate(*impl_, cfg_, store_, z, 1.0, 0.0, [&](double t) {
-      if (progress) progress(base + progress_done(cfg_, t, 1.0, 0.0), total);
-    }, r.ode, static_cast<uint64_t>(off));
-    std::vector<double> lp = prior_logp(s, z, cfg_.prior_std);
-    for (int64_t b = 0; b < B; ++b) r.nll.data<double>()[off + b] = -(lp[b] + a[b]) + unit;
-  }
+  // From data (t = 1) to the prior (t = 0): a = int_1^0 div = -int_0^1 div.
+  Tensor z = data.clone();
+  const std::vector<double> a = integrate_rows(*impl_, cfg_, store_, z, 1.0, 0.0, batch, progress, r.ode, 0);
+  const std::vector<double> lp = prior_logp(s, z, cfg_.prior_std);
+  for (int64_t b = 0; b < N; ++b) r.nll.data<double>()[b] = -(lp[b] + a[b]) + unit;
   std::vector<double> v = r.nll.to_vector();
   double m = 0, q = 0;
   for (double u : v) m += u / N;
@@ -369,7 +402,7 @@ CfmLikelihood Cfm::nll(const Tensor& x, int64_t batch, const ProgressFn& progres
 }
 
 void Cfm::sample(int64_t n, uint64_t seed, Tensor& x, std::vector<double>& log_q, const ProgressFn& progress,
-                 OdeStats* stats) {
+                 OdeStats* stats, int64_t batch) {
   ORBIT_CHECK(n >= 1, "number of samples must be >= 1");
   const systems::System& s = impl_->sys;
   const int64_t D = s.flat_dim();
@@ -379,12 +412,9 @@ void Cfm::sample(int64_t n, uint64_t seed, Tensor& x, std::vector<double>& log_q
   for (int64_t i = 0; i < n * D; ++i) z.data<double>()[i] = cfg_.prior_std * n01(rng);
   z = to_sample_units(s, z, 1.0);  // mean-free
   std::vector<double> lp0 = prior_logp(s, z, cfg_.prior_std);
-  const int64_t units = progress_units(cfg_);
-  if (progress) progress(0, units);
   OdeStats st;
-  std::vector<double> a = integrate(*impl_, cfg_, store_, z, 0.0, 1.0, [&](double t) {  // a = int_0^1 div
-    if (progress) progress(progress_done(cfg_, t, 0.0, 1.0), units);
-  }, st, uint64_t{1} << 62);  // a probe of its own, apart from nll()'s batches
+  // a = int_0^1 div; a probe stream of its own, apart from nll()'s.
+  const std::vector<double> a = integrate_rows(*impl_, cfg_, store_, z, 0.0, 1.0, batch, progress, st, uint64_t{1} << 62);
   if (stats) *stats = st;
   const double dof = s.is_molecule() ? static_cast<double>((s.n_particles - 1) * s.dim) : static_cast<double>(D);
   x = z;
@@ -425,11 +455,11 @@ CfmImportance importance_weights(const systems::System& s, const Tensor& x, cons
   return r;
 }
 
-CfmImportance Cfm::importance(int64_t n, uint64_t seed, const ProgressFn& progress) {
+CfmImportance Cfm::importance(int64_t n, uint64_t seed, const ProgressFn& progress, int64_t batch) {
   Tensor x;
   std::vector<double> log_q;
   OdeStats st;
-  sample(n, seed, x, log_q, progress, &st);
+  sample(n, seed, x, log_q, progress, &st, batch);
   CfmImportance r = importance_weights(impl_->sys, x, log_q);
   r.ode = st;
   return r;

@@ -100,10 +100,12 @@ class Cfm {
   // -log p(x) of configurations in original units, evaluated `batch` at a time.
   CfmLikelihood nll(const Tensor& x, int64_t batch = 256, const ProgressFn& progress = {});
   // n model samples x ([n, D] f64, original units) and their log q(x), by integrating the ODE forwards.
+  // Integrated `batch` rows at a time (also in nll() and weigh()): the batches share nothing but the
+  // compiled field program, so the batch size only trades memory and step-size sharing against speed.
   void sample(int64_t n, uint64_t seed, Tensor& x, std::vector<double>& log_q, const ProgressFn& progress = {},
-              OdeStats* stats = nullptr);
+              OdeStats* stats = nullptr, int64_t batch = 256);
   // Samples n points from the model with their log q and importance weights against exp(-E).
-  CfmImportance importance(int64_t n, uint64_t seed, const ProgressFn& progress = {});
+  CfmImportance importance(int64_t n, uint64_t seed, const ProgressFn& progress = {}, int64_t batch = 256);
   // Importance weights of given configurations (a sampler's output, held out from this model's
   // training set) against exp(-E), log q from the ODE as in nll(): the model as the learned density
   // of the sampler, so the weights correct the sampler's samples towards exp(-E) / Z.

@@ -110,8 +110,11 @@ OdeStats dopri5(const Evaluator& f, std::vector<double>& y, double t0, double t1
   double h = std::min({100 * h0, h1, span});
   double t = t0;
   while (dir * (t1 - t) > 0) {
-    ORBIT_CHECK(f.stats.nfe + 6 <= o.max_nfe, "dopri5 needs more than ", o.max_nfe, " field evaluations (at t = ", t,
-                ", step ", h, ", ", f.stats.accepted, " steps so far); loosen the tolerance, raise the limit or use rk4");
+    if (f.stats.nfe + 6 > o.max_nfe)
+      throw OdeBudgetExceeded(detail::cat("dopri5 needs more than ", o.max_nfe, " field evaluations (at t = ", t, ", step ",
+                                          h, ", ", f.stats.accepted, " steps so far); loosen the tolerance, raise the "
+                                          "limit or use rk4"),
+                              f.stats);
     ORBIT_CHECK(h > 1e-12 * span, "dopri5's step fell to ", h, " at t = ", t, ": the field is too stiff or rough here");
     const bool last = h >= dir * (t1 - t) * (1 - 1e-12);
     if (last) h = dir * (t1 - t);

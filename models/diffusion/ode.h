@@ -10,7 +10,10 @@
 #include <string>
 #include <vector>
 
+#include "engine/error.h"
+
 namespace orbit::diffusion {
+
 
 // dy = f(t, y); dy has y's size on return.
 using OdeField = std::function<void(double t, const std::vector<double>& y, std::vector<double>& dy)>;
@@ -27,11 +30,20 @@ struct OdeStats {
   int64_t nfe = 0;       // field evaluations
   int64_t accepted = 0;  // steps
   int64_t rejected = 0;  // dopri5 steps retried with a smaller h
+  int64_t fallbacks = 0; // integrations redone with fixed steps after dopri5 exhausted its budget (callers)
+};
+
+// dopri5 ran out of its evaluation budget (a caller may fall back to fixed steps, as iDEM does);
+// `stats` is the work done until then.
+class OdeBudgetExceeded : public Error {
+ public:
+  OdeBudgetExceeded(const std::string& what, const OdeStats& s) : Error(what), stats(s) {}
+  OdeStats stats;
 };
 
 // Integrates y from t0 to t1 (either direction) in place. `blocks` are the sizes of y's parts (their sum
-// is y.size()). progress(t) after every accepted step. Throws on a non-finite field value or when
-// dopri5 needs more than max_nfe evaluations.
+// is y.size()). progress(t) after every accepted step. Throws on a non-finite field value, and
+// OdeBudgetExceeded (y then unspecified) when dopri5 needs more than max_nfe evaluations.
 OdeStats integrate_ode(const OdeField& f, std::vector<double>& y, double t0, double t1,
                        const std::vector<int64_t>& blocks, const OdeOptions& o,
                        const std::function<void(double t)>& progress = {});

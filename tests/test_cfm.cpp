@@ -107,6 +107,24 @@ TEST_SUITE("cpu") {
     for (int i = 0; i < 8; ++i) CHECK(back.nll.data<double>()[i] == doctest::Approx(-log_q2[i]).epsilon(1e-4));
   }
 
+  TEST_CASE("cfm: the presets integrate as iDEM does (paper: dopri5 at 1e-5, LJ55 1e-3 with Hutchinson; quick: RK4)") {
+    for (const char* sys : {"gmm40", "dw4", "lj13"}) {
+      const CfmConfig p = CfmConfig::preset(sys, "paper");
+      CHECK(p.ode_solver == "dopri5");
+      CHECK(p.ode_tol == 1e-5);
+      CHECK(!p.hutchinson);
+      CHECK(p.ode_max_nfe == 3000);
+      CHECK(CfmConfig::preset(sys, "quick").ode_solver == "rk4");
+    }
+    const CfmConfig l = CfmConfig::preset("lj55", "paper");
+    CHECK(l.ode_solver == "dopri5");
+    CHECK(l.ode_tol == 1e-3);
+    CHECK(l.hutchinson);
+    CfmConfig bad = CfmConfig::preset("dw4", "quick");
+    bad.ode_solver = "euler";
+    CHECK_THROWS_WITH_AS(Cfm{bad}, doctest::Contains("rk4 or dopri5"), Error);
+  }
+
   TEST_CASE("cfm: the Hutchinson likelihood is unbiased, repeatable, and smooth enough for dopri5") {
     CfmConfig c = CfmConfig::preset("dw4", "quick");
     c.hidden = 16;

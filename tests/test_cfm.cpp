@@ -107,7 +107,7 @@ TEST_SUITE("cpu") {
     for (int i = 0; i < 8; ++i) CHECK(back.nll.data<double>()[i] == doctest::Approx(-log_q2[i]).epsilon(1e-4));
   }
 
-  TEST_CASE("cfm: the presets integrate as iDEM does (paper: dopri5 at 1e-5, LJ55 1e-3 with Hutchinson; quick: RK4)") {
+  TEST_CASE("cfm: the presets integrate as iDEM does (paper: dopri5 at 1e-5, LJ55 1e-3 with Hutchinson, quick: RK4)") {
     for (const char* sys : {"gmm40", "dw4", "lj13"}) {
       const CfmConfig p = CfmConfig::preset(sys, "paper");
       CHECK(p.ode_solver == "dopri5");

@@ -8,24 +8,17 @@
 
 #include "engine/error.h"
 #include "models/diffusion/ode.h"
+#include "tests/test_io_util.h"
 
 using namespace orbit;
 using namespace orbit::diffusion;
+using io_test::error_of;
 
 namespace {
 // y' = -2 t y: y(t) = y(0) exp(-t^2), one component per initial value.
 void gaussian_decay(double t, const std::vector<double>& y, std::vector<double>& dy) {
   dy.resize(y.size());
   for (size_t i = 0; i < y.size(); ++i) dy[i] = -2 * t * y[i];
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 }  // namespace
 

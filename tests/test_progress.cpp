@@ -146,17 +146,17 @@ TEST_CASE("progress not on a terminal also logs a line after log_every_seconds w
     }
   }
   CHECK(count(contents(both.f), "\n") == 10);
-  Fake open;
-  auto o3 = open.options(false);
+  Fake unknown;
+  auto o3 = unknown.options(false);
   o3.log_every_seconds = 60;
   {
     Progress bar(0, "sampling", o3);
     for (int step = 1; step <= 10; ++step) {
-      open.t = 30.0 * step;
+      unknown.t = 30.0 * step;
       bar.update(step);
     }
   }
-  CHECK(count(contents(open.f), "\n") == 6);  // at 60, 120, ..., 300 s, then the final line
+  CHECK(count(contents(unknown.f), "\n") == 6);  // at 60, 120, ..., 300 s, then the final line
 }
 
 TEST_CASE("progress with an unknown total and with a resumed start") {

@@ -68,6 +68,9 @@ int run_nll(const Args& a) {
   if (a.has("ode-steps")) c.ode_steps = a.integer("ode-steps", 1, 100000);
   if (a.has("ode-tol")) c.ode_tol = a.positive("ode-tol");
   if (a.has("ode-max-nfe")) c.ode_max_nfe = a.integer("ode-max-nfe", 8, INT64_MAX);
+  // Read before training (hours for the paper preset), so a bad value fails at once.
+  const int64_t ode_batch = a.integer("ode-batch", 1, 1000000);
+  const int64_t importance_n = a.integer("importance-n", 2, 1000000);
   if (a.has("hidden")) c.hidden = a.integer("hidden", 1, 100000);
   if (a.flag("hutchinson")) c.hutchinson = true;
   c.seed = static_cast<uint64_t>(a.integer("seed", 0, INT64_MAX));
@@ -185,13 +188,11 @@ int run_nll(const Args& a) {
       bar->update(done);
     };
   };
-  const int64_t ode_batch = a.integer("ode-batch", 1, 1000000);
   diffusion::CfmLikelihood l = cfm.nll(test, ode_batch, bar_for(nll_bar, "nll " + c.system));
   nll_bar.reset();
   const double nll_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
   diffusion::CfmImportance w =
-      cfm.importance(a.integer("importance-n", 2, 1000000), c.seed + 1, bar_for(is_bar, "model samples " + c.system),
-                     ode_batch);
+      cfm.importance(importance_n, c.seed + 1, bar_for(is_bar, "model samples " + c.system), ode_batch);
   is_bar.reset();
   // Beyond the paper: the model's own samples, and the same samples resampled by their importance
   // weights (towards exp(-E) / Z), scored against the test set like the sampler's output.

@@ -388,9 +388,9 @@ CfmLikelihood Cfm::nll(const Tensor& x, int64_t batch, const ProgressFn& progres
   CfmLikelihood r;
   r.nll = Tensor::empty(Shape({N}), DType::f64);
   // From data (t = 1) to the prior (t = 0): a = int_1^0 div = -int_0^1 div.
-  Tensor z = data.clone();
-  const std::vector<double> a = integrate_rows(*impl_, cfg_, store_, z, 1.0, 0.0, batch, progress, r.ode, 0);
-  const std::vector<double> lp = prior_logp(s, z, cfg_.prior_std);
+  // data (a fresh copy in sample units) is integrated in place.
+  const std::vector<double> a = integrate_rows(*impl_, cfg_, store_, data, 1.0, 0.0, batch, progress, r.ode, 0);
+  const std::vector<double> lp = prior_logp(s, data, cfg_.prior_std);
   for (int64_t b = 0; b < N; ++b) r.nll.data<double>()[b] = -(lp[b] + a[b]) + unit;
   std::vector<double> v = r.nll.to_vector();
   double m = 0, q = 0;

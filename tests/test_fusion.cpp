@@ -257,11 +257,12 @@ TEST_SUITE("cpu") {
   TEST_CASE("fusion: closed groups on many threads, long and short reductions, equal one thread bit for bit") {
     // Long rows (> one chunk per output), short rows (many outputs per chunk), and a few outputs over
     // many elements (the values first in parallel, then the sums); leading reduced dims walked row by
-    // row: column blocks shared by the threads, several short rows per chunk, more columns than a chunk.
+    // row: column blocks shared by the threads, several short rows per chunk, more columns than a chunk,
+    // and many short rows (a bias gradient: the rows split into ranges by the shape, 3000 x 70 too).
     const std::vector<std::pair<Shape, std::vector<int64_t>>> cases = {
         {Shape({3, 1000}), {1}},      {Shape({700, 3}), {1}},     {Shape({2, 20000}), {1}},
         {Shape({20000, 2}), {0}},     {Shape({3000, 70}), {0}},   {Shape({5000, 3}), {0}},
-        {Shape({40, 50, 300}), {0, 1}}, {Shape({600, 130}), {0}}};
+        {Shape({40, 50, 300}), {0, 1}}, {Shape({600, 130}), {0}}, {Shape({30001, 48}), {0}}};
     CompileOptions off;
     off.fusion = CompileOptions::Fusion::off;
     for (const auto& [shape, axes] : cases) {

@@ -221,6 +221,32 @@ void fused_reduce_rows(const FusedProgram& p, const T* const* in, const void* co
     return;
   }
   const auto apply = ORBIT_ISA_SELECT(active_isa(), fused_apply_chunk<T>);
+  if (n_out <= kChunk && n_red * n_out >= (int64_t(1) << 16)) {
+    // Short rows, many of them (bias gradients: [E, 128] -> [128]): the rows split into ranges whose
+    // count follows the shape alone (the same bits on any thread count; the same ranges as cpu::reduce,
+    // so fused and unfused sums agree bit for bit), whole rows per chunk, each
+    // range's partial sums added in range order.
+    const int64_t ranges = range_count(n_red * n_out);
+    const int64_t per_range = (n_red + ranges - 1) / ranges, rows_per = std::max<int64_t>(1, kChunk / n_out);
+    std::vector<double> part(static_cast<size_t>(ranges * n_out), 0.0);
+    parallel_for(ranges, 1, [&](int64_t rg) {
+      alignas(64) T reg[scalar::kFusedMaxSlots][kChunk];
+      double* acc = part.data() + rg * n_out;
+      const int64_t end = std::min(n_red, (rg + 1) * per_range);
+      for (int64_t r0 = rg * per_range; r0 < end; r0 += rows_per) {
+        const int64_t rows = std::min(rows_per, end - r0);
+        const T* v = run_chunk(p, in, index, r0 * n_out, rows * n_out, reg, static_cast<T*>(nullptr), -1, apply);
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t q = 0; q < n_out; ++q) acc[q] += static_cast<double>(v[r * n_out + q]);
+      }
+    });
+    for (int64_t q = 0; q < n_out; ++q) {
+      double s = 0;
+      for (int64_t rg = 0; rg < ranges; ++rg) s += part[static_cast<size_t>(rg * n_out + q)];
+      out[q] = finish_sum<T>(s, mean, n_red);
+    }
+    return;
+  }
   const int64_t threads = max_threads();
   if (threads > 1 && n_out < 2 * threads && n_out * n_red >= (int64_t(1) << 15)) {
     // Too few outputs to share: the values in parallel, then the rows added in order.

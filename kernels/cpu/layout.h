@@ -69,6 +69,24 @@ int64_t segment_reduce(const T* x, const I* ids, T* out, int64_t outer, int64_t 
         for (int64_t i = 0; i < inner; ++i) po[i] += px[i];
       }
     });
+  } else if (outer < 2 * max_threads()) {
+    // Too few outer rows to share: each segment's positions listed in increasing e (a stable counting
+    // sort), then parallel over segments; the additions per output row stay in increasing e.
+    std::vector<int64_t> start(nseg + 1, 0), order(nids);
+    for (int64_t e = 0; e < nids; ++e) ++start[ids[e] + 1];
+    for (int64_t s = 0; s < nseg; ++s) start[s + 1] += start[s];
+    {
+      std::vector<int64_t> fill(start.begin(), start.end() - 1);
+      for (int64_t e = 0; e < nids; ++e) order[fill[ids[e]]++] = e;
+    }
+    parallel_for(outer * nseg, 64, [&](int64_t os) {
+      int64_t o = os / nseg, s = os % nseg;
+      T* po = out + os * inner;
+      for (int64_t j = start[s]; j < start[s + 1]; ++j) {
+        const T* px = x + (o * nids + order[j]) * inner;
+        for (int64_t i = 0; i < inner; ++i) po[i] += px[i];
+      }
+    });
   } else {
     parallel_for(outer, 1, [&](int64_t o) {
       for (int64_t e = 0; e < nids; ++e) {

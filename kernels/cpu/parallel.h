@@ -1,6 +1,8 @@
 // A parallel loop for CPU kernels: OpenMP when the build has it, serial otherwise.
 // Work below `grain` iterations runs serially (threads cost more than they save there).
 #pragma once
+#include <algorithm>
+#include <bit>
 #include <cstdint>
 
 #if defined(_OPENMP)
@@ -29,6 +31,12 @@ void parallel_for(int64_t n, int64_t grain, F&& f) {
 #endif
   (void)grain;
   for (int64_t i = 0; i < n; ++i) f(i);
+}
+
+// Row ranges for a sum over many short rows: a power of two (balanced on 2^j threads), at most 32, about
+// 2^16 elements each or more; set by the size alone so that results never depend on the thread count.
+inline int64_t range_count(int64_t elements) {
+  return static_cast<int64_t>(std::bit_floor(static_cast<uint64_t>(std::clamp<int64_t>(elements >> 16, 1, 32))));
 }
 
 // Iteration space of up to 6 dims with per-operand element strides (0 where an operand broadcasts).

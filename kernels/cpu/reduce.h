@@ -1,9 +1,11 @@
 // CPU reductions over a set of axes, and softmax along one axis.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 #include "kernels/cpu/parallel.h"
 
@@ -55,15 +57,31 @@ void reduce(const T* x, T* out, const ReducePlan& p, ReduceKind kind) {
   using Acc = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
   int64_t nout = p.kept.numel(), nred = p.reduced.numel();
   if ((kind == ReduceKind::sum || kind == ReduceKind::mean) && nred > 1 && nout > 1 && reduces_leading_rows(p)) {
-    // Row by row through memory instead of one strided column walk per output: the same additions in
-    // the same order per output (bit-identical), without a cache miss per element.
+    // Row by row through memory instead of one strided column walk per output, without a cache miss per
+    // element. Few column blocks over many rows (bias gradients: [E, 128] -> [128]) would leave threads
+    // idle, so the rows are split into ranges whose count follows the shape alone (never the thread
+    // count: the result has the same bits on any number of threads); the ranges' partial sums are
+    // added in range order.
     constexpr int64_t kBlock = 256;
-    parallel_for((nout + kBlock - 1) / kBlock, 1 + (1 << 14) / (nred * kBlock), [&](int64_t blk) {
+    const int64_t cblocks = (nout + kBlock - 1) / kBlock;
+    // (the same ranges as kernels/cpu/fused.cpp's fused_reduce_rows, so fused and unfused sums agree
+    // bit for bit)
+    const int64_t ranges = nout <= kBlock && nred * nout >= (int64_t(1) << 16) ? range_count(nred * nout) : 1;
+    const int64_t rows_per = (nred + ranges - 1) / ranges;
+    std::vector<Acc> part(ranges > 1 ? static_cast<size_t>(ranges * nout) : 0);
+    const int64_t grain = ranges > 1 ? 1 : 1 + (1 << 14) / (nred * kBlock);
+    parallel_for(cblocks * ranges, grain, [&](int64_t task) {
+      const int64_t blk = task % cblocks, rg = task / cblocks;
       const int64_t k0 = blk * kBlock, k1 = k0 + kBlock < nout ? k0 + kBlock : nout;
+      const int64_t r0 = rg * rows_per, r1 = r0 + rows_per < nred ? r0 + rows_per : nred;
       Acc acc[kBlock] = {};
-      for (int64_t r = 0; r < nred; ++r) {
+      for (int64_t r = r0; r < r1; ++r) {
         const T* row = x + r * nout;
         for (int64_t k = k0; k < k1; ++k) acc[k - k0] += static_cast<Acc>(row[k]);
+      }
+      if (ranges > 1) {
+        std::copy(acc, acc + (k1 - k0), part.data() + rg * nout + k0);
+        return;
       }
       for (int64_t k = k0; k < k1; ++k) {
         Acc s = acc[k - k0];
@@ -71,6 +89,13 @@ void reduce(const T* x, T* out, const ReducePlan& p, ReduceKind kind) {
         out[k] = static_cast<T>(s);
       }
     });
+    if (ranges > 1)
+      parallel_for(nout, 4096, [&](int64_t k) {
+        Acc s = 0;
+        for (int64_t rg = 0; rg < ranges; ++rg) s += part[static_cast<size_t>(rg * nout + k)];
+        if (kind == ReduceKind::mean) s = s / static_cast<Acc>(nred);
+        out[k] = static_cast<T>(s);
+      });
     return;
   }
   parallel_for(nout, 1 + (1 << 14) / (nred > 0 ? nred : 1), [&](int64_t o) {

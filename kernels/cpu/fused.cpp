@@ -221,11 +221,11 @@ void fused_reduce_rows(const FusedProgram& p, const T* const* in, const void* co
     return;
   }
   const auto apply = ORBIT_ISA_SELECT(active_isa(), fused_apply_chunk<T>);
-  if (n_out <= kChunk && n_red * n_out >= (int64_t(1) << 16)) {
+  if (n_out > 1 && n_out <= kChunk && n_red * n_out >= (int64_t(1) << 16)) {
     // Short rows, many of them (bias gradients: [E, 128] -> [128]): the rows split into ranges whose
-    // count follows the shape alone (the same bits on any thread count; the same ranges as cpu::reduce,
-    // so fused and unfused sums agree bit for bit), whole rows per chunk, each
-    // range's partial sums added in range order.
+    // count follows the shape alone (the same bits on any thread count), whole rows per chunk, each
+    // range's partial sums added in range order. The same ranges as cpu::reduce, so fused and unfused
+    // sums agree bit for bit; like it, a single column is summed in row order (below).
     const int64_t ranges = range_count(n_red * n_out);
     const int64_t per_range = (n_red + ranges - 1) / ranges, rows_per = std::max<int64_t>(1, kChunk / n_out);
     std::vector<double> part(static_cast<size_t>(ranges * n_out), 0.0);

@@ -46,6 +46,11 @@ struct FusedAttr : Attr<FusedAttr> {
   scalar::FusedInstr instr(int64_t k) const;
   Shape out_shape() const;       // the iteration space, reduced when the group ends in a reduction
   int64_t reduced_extent() const;  // elements summed per output (1 without an axis reduction)
+  // A sum over leading dims into more than one output (a bias gradient: [E, H] -> [H]): the CPU walks
+  // it row by row, each output's values added in row order (in ranges of rows when there are many,
+  // kernels/cpu/fused.cpp); other reductions add each output's values in eight interleaved sums
+  // (kernels/cpu/sum.h). The generated CUDA kernels follow the same split.
+  bool sums_leading_rows() const;
 };
 
 // The op's id (registered on first use).

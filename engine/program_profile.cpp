@@ -2,7 +2,8 @@
 //
 // Every run brackets each kernel with a timestamp: a CUDA event recorded on the program's stream on
 // the GPU (so a kernel's time includes any idle gap before it, which is how a launch-bound program
-// shows itself), the wall clock on the CPU. The totals are reported by op and by kernel; the report
+// shows itself), the wall clock on the CPU. The totals are reported by op, by kind of kernel (op, shape,
+// dtype, fused group) and by kernel; the report
 // goes to stderr when the last copy of the program is destroyed. The first timed run is kept out of
 // the totals when later runs exist: it pays one-time costs (first touch of the arena's pages, library
 // and module loading) that made a CPU PINN step's profile show 111 ms per run against a 73 ms median.
@@ -25,6 +26,7 @@ struct Program::Profile {
   std::string device;
   void* stream = nullptr;
   std::vector<std::string> op, label;  // per step: op name; "%id name shape dtype"
+  std::vector<std::string> kind;       // per step: "op shape dtype [fused ops]", the same for repeated work
   std::vector<double> total_ms;         // per step, summed over runs
   std::vector<void*> events;            // CUDA: steps + 1
   std::vector<std::chrono::steady_clock::time_point> stamps;  // CPU: steps + 1
@@ -67,6 +69,23 @@ struct Program::Profile {
          << std::setw(5) << std::setprecision(1) << (sum > 0 ? 100 * t / sum : 0) << "%  " << by_op[name].second
          << "\n"
          << std::setprecision(3);
+    // Kernels of one kind (op, shape, dtype, fused group): a program of many repeated passes (a
+    // divergence as D reverse sweeps, unrolled steps) spreads its time over hundreds of them.
+    std::map<std::string, std::pair<double, int>> by_kind;
+    for (size_t k = 0; k < kind.size(); ++k) {
+      by_kind[kind[k]].first += tot[k];
+      by_kind[kind[k]].second += 1;
+    }
+    std::vector<std::pair<double, std::string>> kinds_sorted;
+    for (auto& [name, v] : by_kind) kinds_sorted.push_back({v.first, name});
+    std::sort(kinds_sorted.rbegin(), kinds_sorted.rend());
+    os << "by kind (ms per run, share, kernels):\n";
+    for (size_t j = 0; j < std::min<size_t>(kinds_sorted.size(), 25); ++j) {
+      const auto& [t, name] = kinds_sorted[j];
+      os << "  " << std::setw(9) << t / n << "  " << std::setw(5) << std::setprecision(1)
+         << (sum > 0 ? 100 * t / sum : 0) << "%  " << std::setprecision(3) << std::setw(5) << by_kind[name].second
+         << "  " << name << "\n";
+    }
     std::vector<size_t> order(op.size());
     for (size_t k = 0; k < order.size(); ++k) order[k] = k;
     std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return tot[a] > tot[b]; });
@@ -91,8 +110,10 @@ void Program::enable_profile() {
     std::string name = ops().get(node.op).name;
     if (auto* f = dynamic_cast<const FusedAttr*>(node.attr.get())) name += "[" + f->ops + "]";
     p->op.push_back(ops().get(node.op).name);
+    const std::string group = name != p->op.back() ? " " + name.substr(p->op.back().size()) : "";
     p->label.push_back("%" + std::to_string(s.node) + " '" + node.name + "' " + node.shape.str() + " " +
-                       dtype_name(node.dtype) + (name != p->op.back() ? " " + name.substr(p->op.back().size()) : ""));
+                       dtype_name(node.dtype) + group);
+    p->kind.push_back(p->op.back() + " " + node.shape.str() + " " + dtype_name(node.dtype) + group);
   }
   p->total_ms.assign(steps_.size(), 0.0);
   if (stream_) {

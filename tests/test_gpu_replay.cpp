@@ -73,6 +73,25 @@ TEST_CASE("profiler: every kernel is timed, the report names ops and kernels") {
   CHECK(p.replay_stats().off_reason == "not a CUDA program");
 }
 
+TEST_CASE("profiler: kernels of one kind (op, shape, dtype) are totalled together") {
+  Graph g;
+  Var x = g.input("x", {64, 8});
+  Var w = g.input("w", {8, 8});
+  Var h = matmul(x, w);
+  for (int i = 0; i < 2; ++i) h = matmul(h, w);  // three [64, 8] products
+  Var y = sum(matmul(x, g.input("v", {8, 5})));    // and one of another shape
+  Program p = compile(g, {h, y}, Device::cpu());
+  p.enable_profile();
+  std::mt19937_64 rng(3);
+  for (int r = 0; r < 2; ++r)
+    p.run({{"x", rnd({64, 8}, DType::f32, rng)}, {"w", rnd({8, 8}, DType::f32, rng)}, {"v", rnd({8, 5}, DType::f32, rng)}});
+  const std::string rep = p.profile_report();
+  REQUIRE(rep.find("by kind") != std::string::npos);
+  const std::string kinds = rep.substr(rep.find("by kind"));
+  CHECK(kinds.find("    3  matmul [64, 8] f32\n") != std::string::npos);
+  CHECK(kinds.find("    1  matmul [64, 5] f32\n") != std::string::npos);
+}
+
 }  // TEST_SUITE("cpu")
 
 TEST_SUITE("gpu") {

@@ -176,6 +176,7 @@ FusedKernelSource generate_fused_kernel(const FusedAttr& a, const std::vector<Sh
   // in the sorted ids by binary search and adds their values in increasing order in T.
   const bool segmented = a.segmented();
   const bool reduced = a.reduce != FusedAttr::none && !segmented;
+  const bool interleaved = reduced && !a.sums_leading_rows();
   const scalar::FusedProgram p = reduced ? fused_reduce_program(a, input_shapes) : fused_program(a, input_shapes);
   FusedKernelSource out;
   out.num_inputs = static_cast<int>(input_shapes.size());
@@ -216,7 +217,16 @@ FusedKernelSource generate_fused_kernel(const FusedAttr& a, const std::vector<Sh
   } else if (reduced) {
     body << "  for (I o = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; o < count;"
          << " o += static_cast<I>(gridDim.x) * blockDim.x) {\n";
-    body << "   double acc = 0.0;\n   for (I j = 0; j < " << R << "; ++j) {\n    const I i = o * " << R << " + j;\n";
+    // The CPU's grouping, so that a host build of this source equals the CPU bit for bit: a sum over
+    // leading rows adds in row order; any other, in eight interleaved double sums (value j into
+    // acc[j % 8], combined pairwise: kernels/cpu/sum.h), whose unrolled lanes also keep eight
+    // independent additions in flight.
+    if (interleaved)
+      body << "   double acc[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};\n   for (I j0 = 0; j0 < " << R
+           << "; j0 += 8) {\n#pragma unroll\n   for (int u = 0; u < 8; ++u) {\n    const I j = j0 + u;\n"
+           << "    if (j >= " << R << ") break;\n    const I i = o * " << R << " + j;\n";
+    else
+      body << "   double acc = 0.0;\n   for (I j = 0; j < " << R << "; ++j) {\n    const I i = o * " << R << " + j;\n";
   } else {
     body << "  for (I i = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; i < count;"
          << " i += static_cast<I>(gridDim.x) * blockDim.x) {\n";
@@ -266,7 +276,9 @@ FusedKernelSource generate_fused_kernel(const FusedAttr& a, const std::vector<Sh
          << (a.reduce == FusedAttr::mean ? "   if (e1 - e0 > 1) acc /= static_cast<T>(e1 - e0);\n" : "")
          << "   out[t] = acc;\n  }\n}\n";
   else if (reduced)
-    body << "    acc += static_cast<double>(" << result << ");\n   }\n   out[o] = static_cast<T>(acc"
+    body << (interleaved ? "    acc[u] += static_cast<double>(" + result + ");\n   }\n   }\n"
+                         "   out[o] = static_cast<T>((((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])))"
+                         : "    acc += static_cast<double>(" + result + ");\n   }\n   out[o] = static_cast<T>(acc")
          << (a.reduce == FusedAttr::mean && a.reduced_extent() > 0 ? " / " + std::to_string(a.reduced_extent()) + ".0"
                                                                     : std::string())  // no values: acc stays 0
          << ");\n  }\n}\n";

@@ -61,6 +61,14 @@ int64_t FusedAttr::reduced_extent() const {
   return n;
 }
 
+bool FusedAttr::sums_leading_rows() const {
+  if (reduce == none || segmented() || reduce_axes.empty() || static_cast<int64_t>(reduce_axes.size()) >= shape.rank())
+    return false;
+  for (size_t i = 0; i < reduce_axes.size(); ++i)
+    if (reduce_axes[i] != static_cast<int64_t>(i)) return false;
+  return out_shape().numel() > 1;
+}
+
 namespace {
 
 int arity(int code) {
@@ -237,8 +245,7 @@ void fused_cpu(KernelCtx& k) {
   check_segment_ids(a, k.in, k.node.name);
   const bool reduced = a.reduce != FusedAttr::none && !a.segmented();
   // Reduced dims that lead the space (a bias gradient's sum over rows) are walked row by row.
-  bool leading = reduced && !a.reduce_axes.empty() && static_cast<int64_t>(a.reduce_axes.size()) < a.shape.rank();
-  for (size_t i = 0; leading && i < a.reduce_axes.size(); ++i) leading = a.reduce_axes[i] == static_cast<int64_t>(i);
+  const bool leading = a.sums_leading_rows();
   const scalar::FusedProgram p =
       reduced && !leading ? fused_reduce_program(a, shapes_of(k.in)) : fused_program(a, shapes_of(k.in));
   const void* index[scalar::kFusedMaxInputs] = {};

@@ -26,32 +26,44 @@ void map_unary(const T* x, T* y, int64_t n, F f) {
 
 // out[i] = f(a[off_a(i)], b[off_b(i)]) over the iteration space `it` (rank >= 1 rows of the last dim).
 template <class T, class F>
-void map_binary(const T* a, const T* b, T* out, const Strided& it, F f) {
-  int64_t n = it.numel();
-  if (n == 0) return;
-  if (it.rank == 0) {
+void map_binary(const T* a, const T* b, T* out, const Strided& plan, F f) {
+  if (plan.numel() == 0) return;
+  if (plan.rank == 0) {
     out[0] = f(a[0], b[0]);
     return;
   }
-  int64_t inner = it.shape[it.rank - 1];
-  int64_t sa = it.stride[0][it.rank - 1], sb = it.stride[1][it.rank - 1];
-  int64_t rows = n / inner;
-  parallel_for(rows, kElementGrain / (inner > 0 ? inner : 1) + 1, [&](int64_t r) {
-    const T* pa = a + it.offset(0, r * inner);
-    const T* pb = b + it.offset(1, r * inner);
+  const Strided it = coalesced(plan, 2);  // [N, 3, 1] * [N, 1, 1]: rows of 3, not of 1
+  const int64_t inner = it.shape[it.rank - 1];
+  const int64_t sa = it.stride[0][it.rank - 1], sb = it.stride[1][it.rank - 1];
+  parallel_rows<2>(it, kElementGrain, [&](int64_t r, const int64_t* off, int64_t c0, int64_t c1) {
+    const T* pa = a + off[0];
+    const T* pb = b + off[1];
     T* po = out + r * inner;
     if (sa == 1 && sb == 1)
-      for (int64_t i = 0; i < inner; ++i) po[i] = f(pa[i], pb[i]);
+      for (int64_t i = c0; i < c1; ++i) po[i] = f(pa[i], pb[i]);
+    else if (sa == 1 && sb == 0)
+      for (int64_t i = c0; i < c1; ++i) po[i] = f(pa[i], pb[0]);
+    else if (sa == 0 && sb == 1)
+      for (int64_t i = c0; i < c1; ++i) po[i] = f(pa[0], pb[i]);
     else
-      for (int64_t i = 0; i < inner; ++i) po[i] = f(pa[i * sa], pb[i * sb]);
+      for (int64_t i = c0; i < c1; ++i) po[i] = f(pa[i * sa], pb[i * sb]);
   });
 }
 
 template <class T, class F>
-void map_ternary(const T* a, const T* b, const T* c, T* out, const Strided& it, F f) {
-  int64_t n = it.numel();
-  parallel_for(n, kElementGrain, [&](int64_t i) {
-    out[i] = f(a[it.offset(0, i)], b[it.offset(1, i)], c[it.offset(2, i)]);
+void map_ternary(const T* a, const T* b, const T* c, T* out, const Strided& plan, F f) {
+  if (plan.numel() == 0) return;
+  if (plan.rank == 0) {
+    out[0] = f(a[0], b[0], c[0]);
+    return;
+  }
+  const Strided it = coalesced(plan, 3);
+  const int64_t inner = it.shape[it.rank - 1];
+  const int64_t sa = it.stride[0][it.rank - 1], sb = it.stride[1][it.rank - 1], sc = it.stride[2][it.rank - 1];
+  parallel_rows<3>(it, kElementGrain, [&](int64_t r, const int64_t* off, int64_t c0, int64_t c1) {
+    const T *pa = a + off[0], *pb = b + off[1], *pc = c + off[2];
+    T* po = out + r * inner;
+    for (int64_t i = c0; i < c1; ++i) po[i] = f(pa[i * sa], pb[i * sb], pc[i * sc]);
   });
 }
 

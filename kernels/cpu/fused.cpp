@@ -7,6 +7,7 @@
 #include "kernels/cpu/isa/fused_apply.h"
 #include "kernels/cpu/isa/select.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/sum.h"
 
 // The baseline variant of the per-instruction loops (x86-64-v3 / v4: kernels/cpu/isa/fused_apply_x86v*.cpp).
 #define ORBIT_ISA_NS isa_baseline
@@ -140,11 +141,12 @@ const T* run_chunk(const FusedProgram& p, const T* const* in, const void* const*
   return val[p.out_slot];
 }
 
-// n values added in order to acc, in double as the unfused reduction adds them.
+// n values summed as the unfused reduction sums them (kernels/cpu/sum.h).
 template <class T>
-double add_run(const T* v, int64_t n, double acc) {
-  for (int64_t q = 0; q < n; ++q) acc += static_cast<double>(v[q]);
-  return acc;
+double add_run(const T* v, int64_t n) {
+  Sum8 acc;
+  acc.add(v, n);
+  return acc.total();
 }
 
 // The output from the sum of its n_red values (the unfused reduction's mean of nothing is 0).
@@ -186,7 +188,7 @@ void fused_reduce(const FusedProgram& p, const T* const* in, const void* const* 
     std::vector<T> vals(static_cast<size_t>(n_out * n_red));
     fused_elementwise(p, in, index, vals.data(), n_out * n_red);
     parallel_for(n_out, 1,
-                 [&](int64_t o) { out[o] = finish_sum<T>(add_run(vals.data() + o * n_red, n_red, 0.0), mean, n_red); });
+                 [&](int64_t o) { out[o] = finish_sum<T>(add_run(vals.data() + o * n_red, n_red), mean, n_red); });
     return;
   }
   if (n_red <= kChunk) {
@@ -196,19 +198,19 @@ void fused_reduce(const FusedProgram& p, const T* const* in, const void* const* 
       alignas(64) T reg[scalar::kFusedMaxSlots][kChunk];
       const int64_t o0 = ci * per, o1 = std::min(n_out, o0 + per);
       const T* v = run_chunk(p, in, index, o0 * n_red, (o1 - o0) * n_red, reg, static_cast<T*>(nullptr), -1, apply);
-      for (int64_t o = o0; o < o1; ++o) out[o] = finish_sum<T>(add_run(v + (o - o0) * n_red, n_red, 0.0), mean, n_red);
+      for (int64_t o = o0; o < o1; ++o) out[o] = finish_sum<T>(add_run(v + (o - o0) * n_red, n_red), mean, n_red);
     });
     return;
   }
   // Long reductions: each output in chunks of its elements.
   parallel_for(n_out, 1 + (1 << 14) / n_red, [&](int64_t o) {
     alignas(64) T reg[scalar::kFusedMaxSlots][kChunk];
-    double acc = 0;
+    Sum8 acc;
     for (int64_t j0 = 0; j0 < n_red; j0 += kChunk) {
       const int64_t m = std::min(kChunk, n_red - j0);
-      acc = add_run(run_chunk(p, in, index, o * n_red + j0, m, reg, static_cast<T*>(nullptr), -1, apply), m, acc);
+      acc.add(run_chunk(p, in, index, o * n_red + j0, m, reg, static_cast<T*>(nullptr), -1, apply), m);
     }
-    out[o] = finish_sum<T>(acc, mean, n_red);
+    out[o] = finish_sum<T>(acc.total(), mean, n_red);
   });
 }
 
@@ -220,12 +222,15 @@ void fused_reduce_rows(const FusedProgram& p, const T* const* in, const void* co
     std::fill(out, out + n_out, T(0));
     return;
   }
+  // One column: its rows are consecutive elements, summed as one run (as the unfused reduction does;
+  // FusedAttr::sums_leading_rows sends such a group to fused_reduce).
+  if (n_out == 1) return fused_reduce(p, in, index, out, 1, n_red, mean);
   const auto apply = ORBIT_ISA_SELECT(active_isa(), fused_apply_chunk<T>);
-  if (n_out > 1 && n_out <= kChunk && n_red * n_out >= (int64_t(1) << 16)) {
+  if (n_out <= kChunk && n_red * n_out >= (int64_t(1) << 16)) {
     // Short rows, many of them (bias gradients: [E, 128] -> [128]): the rows split into ranges whose
     // count follows the shape alone (the same bits on any thread count), whole rows per chunk, each
     // range's partial sums added in range order. The same ranges as cpu::reduce, so fused and unfused
-    // sums agree bit for bit; like it, a single column is summed in row order (below).
+    // sums agree bit for bit.
     const int64_t ranges = range_count(n_red * n_out);
     const int64_t per_range = (n_red + ranges - 1) / ranges, rows_per = std::max<int64_t>(1, kChunk / n_out);
     std::vector<double> part(static_cast<size_t>(ranges * n_out), 0.0);

@@ -1,6 +1,7 @@
 // CPU data movement: strided copies (permute, slice, broadcast, pad, concat), gather and
 // segment reductions. Dtype-agnostic where only bytes move.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -11,22 +12,23 @@ namespace orbit::cpu {
 
 // dst[off0(i)] = src[off1(i)] over the iteration space `it`.
 template <class T>
-void copy_strided(T* dst, const T* src, const Strided& it) {
-  int64_t n = it.numel();
-  if (n == 0) return;
-  if (it.rank == 0) {
+void copy_strided(T* dst, const T* src, const Strided& plan) {
+  if (plan.numel() == 0) return;
+  if (plan.rank == 0) {
     dst[0] = src[0];
     return;
   }
-  int64_t inner = it.shape[it.rank - 1];
-  int64_t sd = it.stride[0][it.rank - 1], ss = it.stride[1][it.rank - 1];
-  parallel_for(n / inner, 1 + (1 << 15) / (inner > 0 ? inner : 1), [&](int64_t r) {
-    T* pd = dst + it.offset(0, r * inner);
-    const T* ps = src + it.offset(1, r * inner);
+  const Strided it = coalesced(plan, 2);  // a broadcast [N, 1, 1] -> [N, 3, 1]: rows of 3, not of 1
+  const int64_t sd = it.stride[0][it.rank - 1], ss = it.stride[1][it.rank - 1];
+  parallel_rows<2>(it, int64_t(1) << 15, [&](int64_t, const int64_t* off, int64_t c0, int64_t c1) {
+    T* pd = dst + off[0];
+    const T* ps = src + off[1];
     if (sd == 1 && ss == 1)
-      std::memcpy(pd, ps, inner * sizeof(T));
+      std::memcpy(pd + c0, ps + c0, (c1 - c0) * sizeof(T));
+    else if (sd == 1 && ss == 0)
+      std::fill(pd + c0, pd + c1, ps[0]);
     else
-      for (int64_t i = 0; i < inner; ++i) pd[i * sd] = ps[i * ss];
+      for (int64_t i = c0; i < c1; ++i) pd[i * sd] = ps[i * ss];
   });
 }
 

@@ -63,4 +63,75 @@ struct Strided {
   }
 };
 
+// The same iteration with size-1 dims dropped and adjacent dims merged wherever every one of the first
+// `operands` operands steps through them as one (stride[i] == stride[i + 1] * shape[i + 1]): the elements
+// are visited in the same order with the same offsets, in fewer and longer rows.
+inline Strided coalesced(const Strided& it, int operands) {
+  Strided c;
+  for (int i = 0; i < it.rank; ++i) {
+    if (it.shape[i] == 1) continue;
+    bool merge = c.rank > 0;
+    for (int k = 0; merge && k < operands; ++k) merge = it.stride[k][i] * it.shape[i] == c.stride[k][c.rank - 1];
+    if (merge && c.rank > 0) {
+      // The previous dim d and this one i: offset(d, i) = d s_d + i s_i with s_d = shape_i s_i.
+      c.shape[c.rank - 1] *= it.shape[i];
+      for (int k = 0; k < operands; ++k) c.stride[k][c.rank - 1] = it.stride[k][i];
+      continue;
+    }
+    c.shape[c.rank] = it.shape[i];
+    for (int k = 0; k < operands; ++k) c.stride[k][c.rank] = it.stride[k][i];
+    ++c.rank;
+  }
+  if (c.rank == 0 && it.rank > 0) {  // every dim of size 1: one element
+    c.rank = 1;
+    c.shape[0] = 1;
+  }
+  return c;
+}
+
+// f(row, off) for the rows [r0, r1) of `it` (a row: one index of all dims but the last), off[k] the
+// offset of operand k's row start, kept by stepping a multi-index instead of dividing for every row.
+template <int Operands, class F>
+void for_rows(const Strided& it, int64_t r0, int64_t r1, F&& f) {
+  const int outer = it.rank - 1;
+  int64_t idx[Strided::kMax] = {}, off[Operands] = {};
+  int64_t rem = r0;
+  for (int d = outer - 1; d >= 0; --d) {
+    idx[d] = rem % it.shape[d];
+    rem /= it.shape[d];
+    for (int k = 0; k < Operands; ++k) off[k] += idx[d] * it.stride[k][d];
+  }
+  for (int64_t r = r0; r < r1; ++r) {
+    f(r, static_cast<const int64_t*>(off));
+    for (int d = outer - 1; d >= 0; --d) {
+      for (int k = 0; k < Operands; ++k) off[k] += it.stride[k][d];
+      if (++idx[d] < it.shape[d]) break;
+      for (int k = 0; k < Operands; ++k) off[k] -= it.stride[k][d] * it.shape[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+// The iteration space in pieces of about 4096 elements on the thread pool: f(row, off, c0, c1) for the
+// elements [c0, c1) of a row (off as for_rows): several short rows per piece, a long row in several.
+template <int Operands, class F>
+void parallel_rows(const Strided& it, int64_t grain_elements, F&& f) {
+  constexpr int64_t kPiece = 4096;
+  const int64_t inner = it.shape[it.rank - 1] > 0 ? it.shape[it.rank - 1] : 1;
+  const int64_t rows = it.numel() / inner;
+  if (inner > kPiece) {
+    const int64_t pieces = (inner + kPiece - 1) / kPiece;
+    parallel_for(rows * pieces, grain_elements / kPiece + 1, [&](int64_t t) {
+      const int64_t r = t / pieces, c0 = (t - r * pieces) * kPiece, c1 = c0 + kPiece < inner ? c0 + kPiece : inner;
+      for_rows<Operands>(it, r, r + 1, [&](int64_t row, const int64_t* off) { f(row, off, c0, c1); });
+    });
+    return;
+  }
+  const int64_t per = kPiece / inner, blocks = (rows + per - 1) / per;
+  parallel_for(blocks, grain_elements / (per * inner) + 1, [&](int64_t b) {
+    const int64_t r0 = b * per, r1 = r0 + per < rows ? r0 + per : rows;
+    for_rows<Operands>(it, r0, r1, [&](int64_t row, const int64_t* off) { f(row, off, int64_t(0), inner); });
+  });
+}
+
 }  // namespace orbit::cpu

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/sum.h"
 
 namespace orbit::cpu {
 
@@ -122,7 +123,21 @@ void reduce(const T* x, T* out, const ReducePlan& p, ReduceKind kind) {
       }
     } else {
       Acc s = 0;
-      for_each_reduced(p.reduced, base, [&](int64_t off) { s += static_cast<Acc>(x[off]); });
+      if constexpr (std::is_floating_point_v<T>) {
+        Sum8 acc;  // the fused reduction's grouping (kernels/cpu/sum.h)
+        if (p.reduced.rank > 0 && p.reduced.stride[0][p.reduced.rank - 1] == 1) {
+          // Contiguous runs along the last reduced dim, handed over whole (the accumulators vectorise).
+          Strided outer = p.reduced;
+          const int64_t run = outer.shape[outer.rank - 1];
+          outer.shape[outer.rank - 1] = 1;
+          for_each_reduced(outer, base, [&](int64_t off) { acc.add(x + off, run); });
+        } else {
+          for_each_reduced(p.reduced, base, [&](int64_t off) { acc.add_one(static_cast<double>(x[off])); });
+        }
+        s = acc.total();
+      } else {
+        for_each_reduced(p.reduced, base, [&](int64_t off) { s += static_cast<Acc>(x[off]); });
+      }
       if (kind == ReduceKind::mean) s = nred > 0 ? s / static_cast<Acc>(nred) : Acc(0);
       out[o] = static_cast<T>(s);
     }

@@ -46,7 +46,9 @@ __global__ void fused_kernel(const __grid_constant__ scalar::FusedProgram prog, 
 }
 
 // A group closed by a sum / mean: one thread per output (grid-stride) walks its R values in order
-// (the permuted program puts them at [o R, (o + 1) R)) and adds them in double, as the CPU does. The
+// (the permuted program puts them at [o R, (o + 1) R)) and adds them in double. (The CPU and the
+// generated kernels group the additions in eight interleaved sums, kernels/cpu/sum.h, so the last bits
+// may differ from them; this interpreter is the fallback and keeps one sum.) The
 // fusion pass closes groups on CUDA only where there are many outputs and short reductions (e.g. an
 // EGNN aggregation over neighbours), so consecutive threads read consecutive elements of the kept dims.
 template <class T>

@@ -30,7 +30,10 @@ namespace {
 int64_t inner_ranges(int64_t batch, int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b) {
   if (batch != 1 || !trans_a || trans_b || m * n > (int64_t(1) << 16)) return 1;
   if (k < 8192 || k < 16 * std::max(m, n)) return 1;
-  return static_cast<int64_t>(std::bit_floor(static_cast<uint64_t>(std::min<int64_t>(64, k / 2048))));  // balanced on 2^j threads
+  // A power of two (balanced on 2^j threads), ranges of 2048 rows or more, partials of at most 2^20
+  // entries in all (kept per thread between calls).
+  const int64_t cap = std::min<int64_t>({64, k / 2048, std::max<int64_t>(2, (int64_t(1) << 20) / (m * n))});
+  return static_cast<int64_t>(std::bit_floor(static_cast<uint64_t>(cap)));
 }
 
 // c = sum over the ranges of a[r]^T b[r], each range's product on one thread into its own partial,

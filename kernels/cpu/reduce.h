@@ -62,11 +62,10 @@ void reduce(const T* x, T* out, const ReducePlan& p, ReduceKind kind) {
     // element. Few column blocks over many rows (bias gradients: [E, 128] -> [128]) would leave threads
     // idle, so the rows are split into ranges whose count follows the shape alone (never the thread
     // count: the result has the same bits on any number of threads); the ranges' partial sums are
-    // added in range order.
+    // added in range order. The same ranges as kernels/cpu/fused.cpp's fused_reduce_rows, so fused and
+    // unfused sums agree bit for bit.
     constexpr int64_t kBlock = 256;
     const int64_t cblocks = (nout + kBlock - 1) / kBlock;
-    // (the same ranges as kernels/cpu/fused.cpp's fused_reduce_rows, so fused and unfused sums agree
-    // bit for bit)
     const int64_t ranges = nout <= kBlock && nred * nout >= (int64_t(1) << 16) ? range_count(nred * nout) : 1;
     const int64_t rows_per = (nred + ranges - 1) / ranges;
     std::vector<Acc> part(ranges > 1 ? static_cast<size_t>(ranges * nout) : 0);

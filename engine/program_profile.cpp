@@ -55,37 +55,38 @@ struct Program::Profile {
     if (!runs && n) os << "; its only run, one-time costs included";
     os << "\n";
     if (!n) return os.str();
-    std::map<std::string, std::pair<double, int>> by_op;
-    for (size_t k = 0; k < op.size(); ++k) {
-      by_op[op[k]].first += tot[k];
-      by_op[op[k]].second += 1;
-    }
-    std::vector<std::pair<double, std::string>> ops_sorted;
-    for (auto& [name, v] : by_op) ops_sorted.push_back({v.first, name});
-    std::sort(ops_sorted.rbegin(), ops_sorted.rend());
+    // Kernel time and count per key (op name, or kind), largest time first.
+    struct Total {
+      double ms = 0;
+      int kernels = 0;
+      std::string key;
+    };
+    auto totals = [&](const std::vector<std::string>& keys) {
+      std::map<std::string, Total> by;
+      for (size_t k = 0; k < keys.size(); ++k) {
+        Total& t = by[keys[k]];
+        t.ms += tot[k];
+        t.kernels += 1;
+        t.key = keys[k];
+      }
+      std::vector<Total> v;
+      for (auto& [key, t] : by) v.push_back(t);
+      std::sort(v.begin(), v.end(), [](const Total& x, const Total& y) { return x.ms > y.ms || (x.ms == y.ms && x.key > y.key); });
+      return v;
+    };
     os << "by op (ms per run, share, kernels):\n";
-    for (auto& [t, name] : ops_sorted)
-      os << "  " << std::left << std::setw(22) << name << std::right << std::setw(10) << t / n << "  "
-         << std::setw(5) << std::setprecision(1) << (sum > 0 ? 100 * t / sum : 0) << "%  " << by_op[name].second
-         << "\n"
+    for (const Total& t : totals(op))
+      os << "  " << std::left << std::setw(22) << t.key << std::right << std::setw(10) << t.ms / n << "  "
+         << std::setw(5) << std::setprecision(1) << (sum > 0 ? 100 * t.ms / sum : 0) << "%  " << t.kernels << "\n"
          << std::setprecision(3);
     // Kernels of one kind (op, shape, dtype, fused group): a program of many repeated passes (a
     // divergence as D reverse sweeps, unrolled steps) spreads its time over hundreds of them.
-    std::map<std::string, std::pair<double, int>> by_kind;
-    for (size_t k = 0; k < kind.size(); ++k) {
-      by_kind[kind[k]].first += tot[k];
-      by_kind[kind[k]].second += 1;
-    }
-    std::vector<std::pair<double, std::string>> kinds_sorted;
-    for (auto& [name, v] : by_kind) kinds_sorted.push_back({v.first, name});
-    std::sort(kinds_sorted.rbegin(), kinds_sorted.rend());
+    const std::vector<Total> kinds = totals(kind);
     os << "by kind (ms per run, share, kernels):\n";
-    for (size_t j = 0; j < std::min<size_t>(kinds_sorted.size(), 25); ++j) {
-      const auto& [t, name] = kinds_sorted[j];
-      os << "  " << std::setw(9) << t / n << "  " << std::setw(5) << std::setprecision(1)
-         << (sum > 0 ? 100 * t / sum : 0) << "%  " << std::setprecision(3) << std::setw(5) << by_kind[name].second
-         << "  " << name << "\n";
-    }
+    for (size_t j = 0; j < std::min<size_t>(kinds.size(), 25); ++j)
+      os << "  " << std::setw(9) << kinds[j].ms / n << "  " << std::setw(5) << std::setprecision(1)
+         << (sum > 0 ? 100 * kinds[j].ms / sum : 0) << "%  " << std::setprecision(3) << std::setw(5) << kinds[j].kernels
+         << "  " << kinds[j].key << "\n";
     std::vector<size_t> order(op.size());
     for (size_t k = 0; k < order.size(); ++k) order[k] = k;
     std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return tot[a] > tot[b]; });

@@ -175,6 +175,14 @@ TEST_SUITE("cpu") {
     auto want = energies(system_by_name("dw4"), smp, Device::cpu(), &g).to_vector();
     for (int i = 0; i < 160; ++i) CHECK(ev.to_vector()[i] == doctest::Approx(want[i]).epsilon(1e-5));
     CHECK(fv.to_vector()[3] == doctest::Approx(-g.to_vector()[3]).epsilon(1e-4));
+    // An empty [0, 8] file gives an empty energy file and says so (no inf / -inf summary).
+    write_npy(dir + "/none.npy", Tensor::zeros({0, 8}, DType::f32));
+    auto none = run_orbit("energy --system dw4 --in " + dir + "/none.npy --out " + dir + "/none_e.npy");
+    INFO(none.out);
+    CHECK(none.code == 0);
+    CHECK(none.out.find("0 configurations") != std::string::npos);
+    CHECK(none.out.find("inf") == std::string::npos);
+    CHECK(read_npy(dir + "/none_e.npy").shape() == Shape({0}));
     // Errors name the problem.
     auto bad = run_orbit("energy --system lj13 --in " + dir + "/samples.npy --out " + dir + "/x.npy");
     CHECK(bad.code != 0);

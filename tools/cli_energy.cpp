@@ -39,6 +39,10 @@ int run_energy(const Args& args) {
   }
   if (!args.flag("quiet")) {
     std::vector<double> v = e.to_vector();
+    if (v.empty()) {  // a valid [0, D] file: nothing to summarise (min/max of nothing would print inf / -inf)
+      std::printf("%s: 0 configurations in '%s'; wrote an empty %s\n", sys.name.c_str(), in.c_str(), out.c_str());
+      return 0;
+    }
     double m = 0, lo = INFINITY, hi = -INFINITY;
     for (double u : v) {
       m += u / static_cast<double>(v.size());

@@ -279,6 +279,100 @@ TEST_SUITE("cpu") {
     fs::remove_all(dir);
   }
 
+  TEST_CASE("cfm: an evaluation cache resumes nll, sampling and weighing bit for bit and trusts no file") {
+    namespace fs = std::filesystem;
+    const std::string dir = (fs::temp_directory_path() / "orbit_cfm_eval_cache").string();
+    fs::remove_all(dir);
+    CfmConfig c = tiny("dw4");
+    c.steps = 8;
+    c.ode_steps = 5;
+    const Tensor train = systems::initial_configurations(systems::system_by_name("dw4"), 100, 3);
+    const Tensor probe = systems::initial_configurations(systems::system_by_name("dw4"), 7, 9);
+    auto files = [&] {
+      int64_t k = 0;
+      for (auto& e : fs::directory_iterator(dir)) k += e.path().extension() == ".safetensors";
+      return k;
+    };
+    Cfm plain(c);
+    plain.train(train);
+    const CfmLikelihood want = plain.nll(probe, 3);
+    Tensor want_x;
+    std::vector<double> want_q;
+    plain.sample(5, 11, want_x, want_q, {}, nullptr, 2);
+    // The first evaluation with a cache: the same bits as without, one file per batch.
+    Cfm first(c);
+    first.train(train);
+    first.set_eval_cache(dir);
+    const CfmLikelihood l1 = first.nll(probe, 3);
+    CHECK(l1.nll.to_vector() == want.nll.to_vector());
+    CHECK(l1.ode.cached == 0);
+    CHECK(files() == 3);
+    // Another model with the same weights takes every batch from the cache: the same values and work
+    // counts, without integrating (its progress jumps a batch at a time).
+    Cfm second(c);
+    second.train(train);
+    second.set_eval_cache(dir);
+    std::vector<int64_t> reports;
+    const CfmLikelihood l2 = second.nll(probe, 3, [&](int64_t d, int64_t) { reports.push_back(d); });
+    CHECK(l2.nll.to_vector() == want.nll.to_vector());
+    CHECK(l2.ode.cached == 3);
+    CHECK(l2.ode.nfe == l1.ode.nfe);
+    CHECK(reports == std::vector<int64_t>{0, 5, 10, 15});
+    // Model samples and weighing are kept the same way (sample() draws its prior rows from the seed).
+    Tensor x1, x2;
+    std::vector<double> q1, q2;
+    first.sample(5, 11, x1, q1, {}, nullptr, 2);
+    OdeStats st;
+    second.sample(5, 11, x2, q2, {}, &st, 2);
+    CHECK(x1.to_vector() == want_x.to_vector());
+    CHECK(q1 == want_q);
+    CHECK(x2.to_vector() == want_x.to_vector());
+    CHECK(q2 == want_q);
+    CHECK(st.cached == 3);
+    // Other rows, other settings or other weights are not served from the cache.
+    const Tensor other = systems::initial_configurations(systems::system_by_name("dw4"), 7, 10);
+    CHECK(second.nll(other, 3).ode.cached == 0);
+    CfmConfig c6 = c;
+    c6.ode_steps = 6;
+    Cfm finer(c6);
+    finer.train(train);
+    finer.set_eval_cache(dir);
+    CHECK(finer.nll(probe, 3).ode.cached == 0);
+    CfmConfig c9 = c;
+    c9.steps = 9;
+    Cfm longer(c9);
+    longer.train(train);
+    longer.set_eval_cache(dir);
+    CHECK(longer.nll(probe, 3).ode.cached == 0);
+    // A damaged file is reported and integrated again; a file holding another batch is not trusted.
+    for (auto& e : fs::directory_iterator(dir)) fs::resize_file(e.path(), fs::file_size(e.path()) / 2);
+    Cfm third(c);
+    third.train(train);
+    third.set_eval_cache(dir);
+    const CfmLikelihood l3 = third.nll(probe, 3);
+    CHECK(l3.ode.cached == 0);
+    CHECK(l3.nll.to_vector() == want.nll.to_vector());
+    const CfmLikelihood l4 = third.nll(probe, 3);  // rewritten by the run above
+    CHECK(l4.ode.cached == 3);
+    // Swap two batch files: names and contents disagree, both batches are integrated again.
+    fs::remove_all(dir);
+    third.set_eval_cache(dir);
+    (void)third.nll(probe, 3);
+    std::vector<std::string> names;
+    for (auto& e : fs::directory_iterator(dir)) names.push_back(e.path().string());
+    REQUIRE(names.size() == 3);
+    fs::rename(names[0], dir + "/swap.tmp");
+    fs::rename(names[1], names[0]);
+    fs::rename(dir + "/swap.tmp", names[1]);
+    const CfmLikelihood l5 = third.nll(probe, 3);
+    CHECK(l5.ode.cached == 1);
+    CHECK(l5.nll.to_vector() == want.nll.to_vector());
+    // An unusable folder fails at once, naming it.
+    std::ofstream(dir + "/a_file") << "x";
+    CHECK_THROWS_WITH_AS(third.set_eval_cache(dir + "/a_file"), doctest::Contains("a_file"), Error);
+    fs::remove_all(dir);
+  }
+
   TEST_CASE("cfm: importance weights from given log densities (exact values, bad input named)") {
     const systems::System s = systems::system_by_name("dw4");
     Tensor x = systems::initial_configurations(s, 3, 7).cast(DType::f64);

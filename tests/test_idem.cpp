@@ -341,6 +341,18 @@ TEST_SUITE("cpu") {
     CHECK(r.out.find("20 of 20 training steps done, no training needed") != std::string::npos);
     CHECK(json_number(r.out, "cfm_steps_loaded") == 20);
     CHECK(json_number(r.out, "nll") == first_nll);
+    // ... and, since the first run kept its finished ODE batches beside the flow, integrates nothing
+    // (one batch of test rows, one of model samples); --eval-cache none integrates again.
+    CHECK(fs::is_directory(dir + "/flow.safetensors.eval"));
+    CHECK(r.out.find("\"rk4_fallbacks\": 0, \"cached_batches\": 1}") != std::string::npos);
+    CHECK(r.out.find("\"cached_batches\": 0") == std::string::npos);
+    r = run_orbit(nll + flow + " --eval-cache none");
+    REQUIRE(r.code == 0);
+    CHECK(r.out.find("\"cached_batches\": 1") == std::string::npos);
+    CHECK(json_number(r.out, "nll") == first_nll);
+    auto badcache = run_orbit(nll + flow + " --eval-cache " + dir + "/flow.safetensors");
+    CHECK(badcache.code != 0);
+    CHECK(badcache.out.find("as the evaluation cache folder") != std::string::npos);
     // The same flow under iDEM's adaptive integrator and under many RK4 steps: the same likelihood,
     // the work done in the JSON.
     r = run_orbit(nll_any + flow + " --ode-solver dopri5 --ode-tol 1e-7");
@@ -352,7 +364,7 @@ TEST_SUITE("cpu") {
     r = run_orbit(nll_any + flow + " --ode-steps 400");
     REQUIRE(r.code == 0);
     CHECK(r.out.find("\"ode_solver\": \"rk4\", \"ode_steps\": 400, \"ode_tol\": null, \"nll_ode\": {\"nfe\": 1600, "
-                     "\"steps\": 400, \"rejected\": 0, \"rk4_fallbacks\": 0}") != std::string::npos);
+                     "\"steps\": 400, \"rejected\": 0, \"rk4_fallbacks\": 0, \"cached_batches\": 0}") != std::string::npos);
     CHECK(json_number(r.out, "nll") == doctest::Approx(dopri_nll).epsilon(1e-6));
     for (const auto& [opts, says] : std::vector<std::pair<std::string, std::string>>{
              {" --ode-solver euler", "must be rk4 or dopri5"},
@@ -372,7 +384,7 @@ TEST_SUITE("cpu") {
     REQUIRE(r.code == 0);
     CHECK(r.out.find("more than 8 field evaluations") != std::string::npos);
     CHECK(r.out.find("integrating these 4 rows again with 40 RK4 steps") != std::string::npos);
-    CHECK(r.out.find("\"rk4_fallbacks\": 3}") != std::string::npos);  // 10 rows in batches of 4, 4, 2
+    CHECK(r.out.find("\"rk4_fallbacks\": 3, \"cached_batches\": 0}") != std::string::npos);  // 10 rows in batches of 4, 4, 2
     r = run_orbit(nll_any + flow + " --ode-steps 400 --ode-batch 3");
     REQUIRE(r.code == 0);
     CHECK(json_number(r.out, "nll") == doctest::Approx(dopri_nll).epsilon(1e-6));

@@ -34,7 +34,7 @@ using idem_cli::write_text;
 std::string ode_json(const diffusion::OdeStats& s) {
   std::ostringstream o;
   o << "{\"nfe\": " << s.nfe << ", \"steps\": " << s.accepted << ", \"rejected\": " << s.rejected
-    << ", \"rk4_fallbacks\": " << s.fallbacks << "}";
+    << ", \"rk4_fallbacks\": " << s.fallbacks << ", \"cached_batches\": " << s.cached << "}";
   return o.str();
 }
 
@@ -117,6 +117,11 @@ int run_nll(const Args& a) {
     const fs::path parent = fs::path(flow).parent_path();
     ORBIT_CHECK(parent.empty() || fs::is_directory(parent), "--flow '", flow, "': no folder '", parent.string(), "'");
   }
+  // The evaluation's finished ODE batches are kept (by default beside the flow), so an interrupted
+  // evaluation resumes; the folder is made now, before any training.
+  std::string eval_cache = a.has("eval-cache") ? a.str("eval-cache") : flow.empty() ? std::string() : flow + ".eval";
+  if (eval_cache == "none") eval_cache.clear();
+  if (!eval_cache.empty()) cfm.set_eval_cache(eval_cache);
   // --eval-only: the kept flow as it is, also part-trained (to watch a long training).
   const bool eval_only = a.flag("eval-only");
   ORBIT_CHECK(!eval_only || (!flow.empty() && fs::exists(flow)), "--eval-only evaluates a kept flow: pass --flow with an "
@@ -191,6 +196,13 @@ int run_nll(const Args& a) {
   diffusion::CfmLikelihood l = cfm.nll(test, ode_batch, bar_for(nll_bar, "nll " + c.system));
   nll_bar.reset();
   const double nll_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+  // The headline number as soon as it is known (the model samples take as long again).
+  if (!po.quiet) {
+    const std::string from_cache =
+        l.ode.cached > 0 ? ", " + std::to_string(l.ode.cached) + " batches from " + eval_cache : std::string();
+    std::fprintf(stderr, "orbit: %s NLL %.6f +- %.6f over %lld test configurations (%.0f s%s)\n", c.system.c_str(),
+                 l.mean, l.stderr_, static_cast<long long>(n), nll_s, from_cache.c_str());
+  }
   diffusion::CfmImportance w =
       cfm.importance(importance_n, c.seed + 1, bar_for(is_bar, "model samples " + c.system), ode_batch);
   is_bar.reset();
@@ -260,6 +272,8 @@ Command idem_nll_command() {
                   {"hutchinson", "Hutchinson divergence estimate instead of the exact trace", "", true},
                   {"flow", "flow checkpoint (.safetensors): loaded if it exists (training resumes up to --steps, or is "
                            "skipped when done; same --preset / overrides / --seed / --samples required), written while training"},
+                  {"eval-cache", "folder keeping each finished ODE batch of the evaluation, so that an interrupted "
+                                 "evaluation resumes (default: FLOW.eval with --flow; 'none': off)"},
                   {"eval-only", "evaluate the --flow file as it is, without training it further (a part-trained flow "
                                 "too; the JSON's cfm_steps_loaded says how far it is)", "", true},
                   {"flow-every", "write --flow every this many training steps (and after the last)", "500"},

@@ -13,19 +13,11 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "engine/util/hash.h"
 #include "kernels/cuda/nvrtc.h"
 
 namespace orbit::codegen {
 namespace {
-
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
 
 const char* functor(int code) {
   switch (code) {
@@ -287,7 +279,7 @@ FusedKernelSource generate_fused_kernel(const FusedAttr& a, const std::vector<Sh
 
   const std::string text = body.str();
   char name[40];
-  std::snprintf(name, sizeof name, "orbit_fused_%016" PRIx64, fnv1a(std::string(T) + I + text));
+  std::snprintf(name, sizeof name, "orbit_fused_%016" PRIx64, util::fnv1a(std::string(T) + I + text));
   out.name = name;
   std::ostringstream src;
   src << "// orbit: generated kernel of a fused group (engine/compile/cuda_codegen.cpp)\n"

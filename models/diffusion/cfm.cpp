@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <random>
 #include <sstream>
 
@@ -16,6 +17,8 @@
 #include "engine/optim/schedule.h"
 #include "engine/optim/train_step.h"
 #include "engine/program.h"
+#include "engine/util/hash.h"
+#include "models/diffusion/ode_batch_cache.h"
 #include "models/diffusion/score_model.h"
 
 namespace orbit::diffusion {
@@ -81,6 +84,7 @@ struct Cfm::Impl {
   std::unique_ptr<optim::TrainStep> step;
   std::shared_ptr<optim::Optimizer> opt;
   std::map<int64_t, std::unique_ptr<Program>> field;  // by batch size: (v, div) at (t, z)
+  std::optional<OdeBatchCache> eval_cache;             // set_eval_cache()
 };
 
 Cfm::Cfm(const CfmConfig& cfg) : cfg_(cfg), store_(std::make_shared<ParamStore>()), impl_(std::make_unique<Impl>()) {
@@ -344,9 +348,36 @@ int64_t progress_done(const CfmConfig& c, double t, double t0, double t1) {
   return std::llround(static_cast<double>(progress_units(c)) * std::abs(t - t0) / std::abs(t1 - t0));
 }
 
+// What an integrated batch depends on besides its input rows, as the evaluation cache's key: the
+// weights (a hash of every parameter's name and bytes), the training configuration, the ODE settings
+// (the RK4 fallback's steps too), the direction and the batch's probe stream.
+std::string batch_key_prefix(const CfmConfig& c, const ParamStore& store, double t0, double t1) {
+  uint64_t h = util::kFnv1aOffset;
+  for (const std::string& name : store.names()) {
+    const Tensor w = store.get(name).to(Device::cpu());
+    h = util::fnv1a(name, h);
+    h = util::fnv1a(w.raw(), w.nbytes(), h);
+  }
+  std::ostringstream o;
+  o.precision(17);
+  o << "orbit-cfm-ode weights " << std::hex << h << std::dec << " training " << c.training_json() << " solver "
+    << c.ode_solver << " steps " << c.ode_steps << " tol " << c.ode_tol << " max_nfe " << c.ode_max_nfe
+    << " hutchinson " << c.hutchinson << " t0 " << t0 << " t1 " << t1;
+  return o.str();
+}
+
+void add_stats(OdeStats& to, const OdeStats& s) {
+  to.nfe += s.nfe;
+  to.accepted += s.accepted;
+  to.rejected += s.rejected;
+  to.fallbacks += s.fallbacks;
+  to.cached += s.cached;
+}
+
 // integrate() over the rows of z ([N, D] f64, in place), `batch` rows at a time (each batch its own
 // probe stream, probe_base + its first row); returns the accumulated divergence of every row.
-// progress(done, total) in progress_units() per batch.
+// progress(done, total) in progress_units() per batch. With an evaluation cache, batches found there
+// are taken from it and every batch integrated here is kept in it.
 std::vector<double> integrate_rows(Cfm::Impl& m, const CfmConfig& c, const std::shared_ptr<ParamStore>& store, Tensor& z,
                                    double t0, double t1, int64_t batch, const Cfm::ProgressFn& progress, OdeStats& stats,
                                    uint64_t probe_base) {
@@ -354,16 +385,32 @@ std::vector<double> integrate_rows(Cfm::Impl& m, const CfmConfig& c, const std::
   const int64_t N = z.shape()[0], D = z.shape()[1];
   const int64_t units = progress_units(c), total = (N + batch - 1) / batch * units;
   if (progress) progress(0, total);  // a bar opened here times the first step too
+  const std::string key_prefix = m.eval_cache ? batch_key_prefix(c, *store, t0, t1) : std::string();
   std::vector<double> a(static_cast<size_t>(N));
   for (int64_t off = 0; off < N; off += batch) {
     const int64_t B = std::min(batch, N - off), base = off / batch * units;
+    const uint64_t probe = probe_base + static_cast<uint64_t>(off);
     Tensor zb = Tensor::empty(Shape({B, D}), DType::f64);
     std::copy(z.data<double>() + off * D, z.data<double>() + (off + B) * D, zb.data<double>());
-    const std::vector<double> ab = integrate(m, c, store, zb, t0, t1, [&](double t) {
-      if (progress) progress(base + progress_done(c, t, t0, t1), total);
-    }, stats, probe_base + static_cast<uint64_t>(off));
-    std::copy(zb.data<double>(), zb.data<double>() + B * D, z.data<double>() + off * D);
-    std::copy(ab.begin(), ab.end(), a.begin() + off);
+    const std::string key = m.eval_cache ? key_prefix + " probe " + std::to_string(probe) : std::string();
+    std::optional<OdeBatch> done;
+    if (m.eval_cache) done = m.eval_cache->find(key, zb);
+    if (done) {
+      ++done->stats.cached;
+      if (progress) progress(base + units, total);
+    } else {
+      const Tensor z_in = m.eval_cache ? zb.clone() : Tensor();
+      OdeBatch r;
+      r.a = integrate(m, c, store, zb, t0, t1, [&](double t) {
+        if (progress) progress(base + progress_done(c, t, t0, t1), total);
+      }, r.stats, probe);
+      r.z = zb;
+      if (m.eval_cache) m.eval_cache->store(key, z_in, r);
+      done = std::move(r);
+    }
+    add_stats(stats, done->stats);
+    std::copy(done->z.data<double>(), done->z.data<double>() + B * D, z.data<double>() + off * D);
+    std::copy(done->a.begin(), done->a.end(), a.begin() + off);
   }
   return a;
 }
@@ -382,6 +429,13 @@ std::vector<double> prior_logp(const systems::System& s, const Tensor& z, double
 }
 
 }  // namespace
+
+void Cfm::set_eval_cache(const std::string& dir) {
+  if (dir.empty())
+    impl_->eval_cache.reset();
+  else
+    impl_->eval_cache.emplace(dir);
+}
 
 CfmLikelihood Cfm::nll(const Tensor& x, int64_t batch, const ProgressFn& progress) {
   const systems::System& s = impl_->sys;

@@ -110,6 +110,13 @@ class Cfm {
   // training set) against exp(-E), log q from the ODE as in nll(): the model as the learned density
   // of the sampler, so the weights correct the sampler's samples towards exp(-E) / Z.
   CfmImportance weigh(const Tensor& x, int64_t batch = 256, const ProgressFn& progress = {});
+  // Keeps every finished ODE batch of nll(), sample(), importance() and weigh() in `dir`
+  // (models/diffusion/ode_batch_cache.h) and takes batches found there instead of integrating them, so
+  // an interrupted evaluation resumes. A batch is reused only for the same weights, training
+  // configuration, ODE settings and input rows; the device is not part of that (a batch integrated on
+  // the GPU serves a CPU run: the two differ by float rounding). "" turns it off (the default). The
+  // folder is created now.
+  void set_eval_cache(const std::string& dir);
   const CfmConfig& config() const { return cfg_; }
 
   struct Impl;

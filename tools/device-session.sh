@@ -82,12 +82,14 @@ rm -rf "$work/kernel-cache"
 # Issue 8's LJ13 likelihood, when the bundle carries iDEM samples (ORBIT_BUNDLE_EXTRA=.../lj13_samples.npy
 # bash tools/make-device-bundle.sh): the paper-preset flow trained on CUDA and kept in $OUT (timeout's
 # SIGTERM ends training after the step in progress with the flow saved); `orbit idem nll --flow` resumes
-# it on any machine (also from a bundled device_bin/lj13_flow.safetensors), then the exact-divergence NLL.
-# ORBIT_SESSION_FLOW_LIMIT seconds (default 180; 0 skips).
+# it on any machine (also from a bundled device_bin/lj13_flow.safetensors), then the exact-divergence NLL,
+# whose finished ODE batches are kept in $OUT/lj13_flow.safetensors.eval/ (a bundled one is continued):
+# brought back, they spare the CPU those batches. ORBIT_SESSION_FLOW_LIMIT seconds (default 180; 0 skips).
 bin=${ORBIT_DEVICE_BIN:-device_bin}
 flow_limit=${ORBIT_SESSION_FLOW_LIMIT:-180}
 if [ -f "$bin/lj13_samples.npy" ] && [ "$flow_limit" != 0 ]; then
   [ -f "$bin/lj13_flow.safetensors" ] && cp "$bin/lj13_flow.safetensors" "$final/lj13_flow.safetensors"
+  [ -d "$bin/lj13_flow.safetensors.eval" ] && cp -r "$bin/lj13_flow.safetensors.eval" "$final/"
   echo "== LJ13 flow and NLL (limit ${flow_limit} s)"
   timeout "$flow_limit" "$bin/orbit" idem nll --system lj13 --samples "$bin/lj13_samples.npy" --preset paper \
     --device cuda --flow "$final/lj13_flow.safetensors" --flow-every 250 --n 1000 --importance-n 1000 \

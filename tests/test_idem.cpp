@@ -403,7 +403,7 @@ TEST_SUITE("cpu") {
     auto lone = run_orbit(nll + " --eval-only");
     CHECK(lone.code != 0);
     CHECK(lone.out.find("--eval-only evaluates a kept flow") != std::string::npos);
-    auto limited = run_orbit(nll + part + " --eval-only --time-limit 5");
+    auto limited = run_orbit(nll + part + " --eval-only --time-limit 5 --eval-cache none");
     CHECK(limited.code != 0);
     CHECK(limited.out.find("nothing to limit") != std::string::npos);
     auto reseeded = run_orbit(nll + flow + " --seed 3");

@@ -175,6 +175,44 @@ TEST_SUITE("cpu") {
     CHECK(cfm.steps_done() >= 3);
     CHECK(nll_log.find("stopped at training step " + std::to_string(cfm.steps_done()) + " of") != std::string::npos);
 
+    // idem nll: Ctrl-C during the evaluation keeps its finished ODE batches (one row each here); the
+    // same command continues from them to the uninterrupted run's NLL. --time-limit stops it the same way.
+    const std::string evald = dir + "/evaluated.safetensors";
+    std::vector<std::string> eval_args = {"idem", "nll", "--system", "dw4", "--samples", dir + "/run/samples.npy",
+                                          "--steps", "3", "--hidden", "8", "--ode-steps", "60", "--ode-batch", "1",
+                                          "--n", "60", "--importance-n", "2", "--flow", evald};
+    auto batches = [&] {
+      int k = 0;
+      std::error_code ec;
+      for (auto& e : fs::directory_iterator(evald + ".eval", ec)) k += e.path().extension() == ".safetensors";
+      return k;
+    };
+    pid = spawn_orbit(eval_args, dir + "/eval.log");
+    REQUIRE(wait_for([&] { return batches() >= 2; }, 120));
+    kill(pid, SIGINT);
+    const int eval_code = wait_exit(pid, 120);
+    const std::string eval_log = orbit::testing::read_file(dir + "/eval.log");
+    INFO(eval_log);
+    CHECK(eval_code == 130);
+    CHECK(eval_log.find("stopped during the evaluation; its finished ODE batches are in " + evald + ".eval") !=
+          std::string::npos);
+    const int kept = batches();
+    CHECK(kept >= 2);
+    CHECK(kept < 62);
+    std::string eval_cmd;
+    for (const auto& e : eval_args) eval_cmd += " " + e;
+    auto timed_eval = orbit::testing::run_orbit(eval_cmd.substr(1) + " --eval-only --time-limit 0.001");
+    CHECK(timed_eval.code == 75);
+    CHECK(timed_eval.out.find("--time-limit reached during the evaluation") != std::string::npos);
+    auto resumed = orbit::testing::run_orbit(eval_cmd.substr(1) + " --quiet");
+    auto fresh = orbit::testing::run_orbit(eval_cmd.substr(1) + " --quiet --eval-cache none");
+    INFO(resumed.out);
+    REQUIRE(resumed.code == 0);
+    REQUIRE(fresh.code == 0);
+    auto nll_of = [](const std::string& out) { return out.substr(out.find("\"nll\": "), 30); };
+    CHECK(nll_of(resumed.out) == nll_of(fresh.out));
+    CHECK(resumed.out.find("\"cached_batches\": " + std::to_string(kept)) != std::string::npos);
+
     // --time-limit: the same stop without a signal, exit status 75 while work remains.
     std::string flags;
     for (const auto& f : small) flags += " " + f;

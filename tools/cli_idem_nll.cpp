@@ -126,7 +126,9 @@ int run_nll(const Args& a) {
   const bool eval_only = a.flag("eval-only");
   ORBIT_CHECK(!eval_only || (!flow.empty() && fs::exists(flow)), "--eval-only evaluates a kept flow: pass --flow with an "
               "existing file");
-  ORBIT_CHECK(!eval_only || !a.has("time-limit"), "--eval-only does not train: --time-limit has nothing to limit");
+  ORBIT_CHECK(!eval_only || !a.has("time-limit") || !eval_cache.empty(),
+              "--eval-only does not train, and without the evaluation cache (--eval-cache none) --time-limit has "
+              "nothing to limit");
   if (!flow.empty() && fs::exists(flow)) {
     cfm.load(flow);
     resumed_from = cfm.steps_done();
@@ -184,28 +186,55 @@ int run_nll(const Args& a) {
   const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   auto t1 = std::chrono::steady_clock::now();
   // The likelihood integrates the ODE with one reverse pass per coordinate at each stage (exact
-  // divergence): minutes to hours, so both integrations show progress in RK4 steps (a bar opened on
-  // the first report, with the total the integration gives).
-  std::optional<util::Progress> nll_bar, is_bar;
-  auto bar_for = [&po](std::optional<util::Progress>& bar, std::string label) {
-    return [&bar, &po, label](int64_t done, int64_t total) {
+  // divergence): minutes to hours, so every integration shows progress in RK4 steps (a bar opened on
+  // the first report, with the total the integration gives). With the evaluation cache, Ctrl-C /
+  // SIGTERM and --time-limit end the evaluation too, at the next ODE step: the finished batches are
+  // kept, and the same command continues with the rest.
+  struct EvalStopped {};
+  std::optional<util::StopOnSignal> eval_stop;
+  if (!eval_cache.empty()) eval_stop.emplace("stopping the evaluation; its finished ODE batches are kept in " + eval_cache);
+  auto must_stop = [&] {
+    return eval_stop && (eval_stop->requested() ||
+                         (time_limit > 0 &&
+                          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() >= time_limit));
+  };
+  std::optional<util::Progress> nll_bar, is_bar, w_bar;
+  auto bar_for = [&po, &must_stop](std::optional<util::Progress>& bar, std::string label) {
+    return [&bar, &po, &must_stop, label](int64_t done, int64_t total) {
+      if (must_stop()) throw EvalStopped{};
       if (!bar) bar.emplace(total, label, po);
       bar->update(done);
     };
   };
-  diffusion::CfmLikelihood l = cfm.nll(test, ode_batch, bar_for(nll_bar, "nll " + c.system));
-  nll_bar.reset();
-  const double nll_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
-  // The headline number as soon as it is known (the model samples take as long again).
-  if (!po.quiet) {
-    const std::string from_cache =
-        l.ode.cached > 0 ? ", " + std::to_string(l.ode.cached) + " batches from " + eval_cache : std::string();
-    std::fprintf(stderr, "orbit: %s NLL %.6f +- %.6f over %lld test configurations (%.0f s%s)\n", c.system.c_str(),
-                 l.mean, l.stderr_, static_cast<long long>(n), nll_s, from_cache.c_str());
+  diffusion::CfmLikelihood l;
+  diffusion::CfmImportance w;
+  std::optional<diffusion::CfmImportance> sw;
+  double nll_s = 0;
+  try {
+    l = cfm.nll(test, ode_batch, bar_for(nll_bar, "nll " + c.system));
+    nll_bar.reset();
+    nll_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+    // The headline number as soon as it is known (the model samples take as long again).
+    if (!po.quiet) {
+      const std::string from_cache =
+          l.ode.cached > 0 ? ", " + std::to_string(l.ode.cached) + " batches from " + eval_cache : std::string();
+      std::fprintf(stderr, "orbit: %s NLL %.6f +- %.6f over %lld test configurations (%.0f s%s)\n", c.system.c_str(),
+                   l.mean, l.stderr_, static_cast<long long>(n), nll_s, from_cache.c_str());
+    }
+    w = cfm.importance(importance_n, c.seed + 1, bar_for(is_bar, "model samples " + c.system), ode_batch);
+    is_bar.reset();
+    if (a.has("weigh")) sw = cfm.weigh(weigh_in, ode_batch, bar_for(w_bar, "weigh " + c.system));
+    w_bar.reset();
+  } catch (const EvalStopped&) {
+    nll_bar.reset();
+    is_bar.reset();
+    w_bar.reset();
+    const int sig = eval_stop->signal();
+    std::fprintf(stderr, "orbit idem nll: %s during the evaluation; its finished ODE batches are in %s: run the same "
+                 "command to continue\n", sig != 0 ? "stopped" : "--time-limit reached", eval_cache.c_str());
+    return sig != 0 ? util::exit_status_for_signal(sig) : util::kExitUnfinished;
   }
-  diffusion::CfmImportance w =
-      cfm.importance(importance_n, c.seed + 1, bar_for(is_bar, "model samples " + c.system), ode_batch);
-  is_bar.reset();
+  eval_stop.reset();
   // Beyond the paper: the model's own samples, and the same samples resampled by their importance
   // weights (towards exp(-E) / Z), scored against the test set like the sampler's output.
   Tensor resampled = diffusion::importance_resample(w.x, w.log_w, w.n, c.seed + 2);
@@ -216,20 +245,17 @@ int run_nll(const Args& a) {
   if (a.has("reweighted-out")) write_npy(a.str("reweighted-out"), resampled);
   // Beyond the paper: the sampler's own (held-out) samples weighted by the flow as their learned density.
   std::string m_weigh;
-  if (a.has("weigh")) {
+  if (sw) {
     const std::string wpath = a.str("weigh");
-    std::optional<util::Progress> w_bar;
-    diffusion::CfmImportance sw = cfm.weigh(weigh_in, ode_batch, bar_for(w_bar, "weigh " + c.system));
-    w_bar.reset();
-    Tensor sw_resampled = diffusion::importance_resample(sw.x, sw.log_w, sw.n, c.seed + 3);
+    Tensor sw_resampled = diffusion::importance_resample(sw->x, sw->log_w, sw->n, c.seed + 3);
     if (a.has("weighed-out")) write_npy(a.str("weighed-out"), sw_resampled);
-    std::ostringstream w;
-    w.precision(8);
-    w << ", \"sampler_weights\": {\"samples\": " << io::json_quote(wpath) << ", \"n\": " << sw.n
-      << ", \"ess\": " << sw.ess << ", \"log_z\": " << sw.log_z
-      << ", \"plain\": " << evaluate(ic, sw.x, test, source, n, plot("_weigh"))
-      << ", \"resampled\": " << evaluate(ic, sw_resampled, test, source, n, plot("_weigh_resampled")) << "}";
-    m_weigh = w.str();
+    std::ostringstream ws;
+    ws.precision(8);
+    ws << ", \"sampler_weights\": {\"samples\": " << io::json_quote(wpath) << ", \"n\": " << sw->n
+       << ", \"ess\": " << sw->ess << ", \"log_z\": " << sw->log_z
+       << ", \"plain\": " << evaluate(ic, sw->x, test, source, n, plot("_weigh"))
+       << ", \"resampled\": " << evaluate(ic, sw_resampled, test, source, n, plot("_weigh_resampled")) << "}";
+    m_weigh = ws.str();
   }
   std::ostringstream o;
   o.precision(8);
@@ -277,8 +303,9 @@ Command idem_nll_command() {
                   {"eval-only", "evaluate the --flow file as it is, without training it further (a part-trained flow "
                                 "too; the JSON's cfm_steps_loaded says how far it is)", "", true},
                   {"flow-every", "write --flow every this many training steps (and after the last)", "500"},
-                  {"time-limit", "seconds of flow training, then stop with the flow saved (needs --flow; exit status "
-                                 "75 while steps remain: run the same command again)"},
+                  {"time-limit", "seconds for the command: flow training, then (with the evaluation cache) the "
+                                 "evaluation; stops with the work kept (needs --flow; exit status 75 while work "
+                                 "remains: run the same command again)"},
                   {"importance-n", "model samples for log Z, ESS and the importance-resampled set", "1000"},
                   {"reweighted-out", "write the model samples resampled by their importance weights (.npy)"},
                   {"weigh", "beyond the paper: weight these sampler outputs (.npy; a draw the CFM was not trained on) "

@@ -344,6 +344,7 @@ TEST_SUITE("cpu") {
     // ... and, since the first run kept its finished ODE batches beside the flow, integrates nothing
     // (one batch of test rows, one of model samples); --eval-cache none integrates again.
     CHECK(fs::is_directory(dir + "/flow.safetensors.eval"));
+    CHECK(r.out.find("\"eval_cache\": \"" + dir + "/flow.safetensors.eval\"") != std::string::npos);
     CHECK(r.out.find("\"rk4_fallbacks\": 0, \"cached_batches\": 1}") != std::string::npos);
     CHECK(r.out.find("\"cached_batches\": 0") == std::string::npos);
     r = run_orbit(nll + flow + " --eval-cache none");

@@ -267,6 +267,7 @@ int run_nll(const Args& a) {
     << tol_json(c) << ", \"nll_ode\": " << ode_json(l.ode)
     << ", \"importance_ode\": " << ode_json(w.ode) << ", \"cfm_steps\": " << c.steps
     << ", \"flow\": " << (flow.empty() ? std::string("null") : io::json_quote(flow))
+    << ", \"eval_cache\": " << (eval_cache.empty() ? std::string("null") : io::json_quote(eval_cache))
     << ", \"cfm_steps_loaded\": " << resumed_from << ", \"train_seconds\": " << train_s
     << ", \"nll_seconds\": " << nll_s << ", \"importance\": {\"model_samples\": " << m_model
     << ", \"resampled\": " << m_resampled << "}" << m_weigh << "}";

@@ -9,16 +9,35 @@
 # Knobs: ORBIT_SESSION_BUDGET (seconds for device-check.sh, default 330), ORBIT_SESSION_VARIANTS (default
 # "egnnfwd mlpfma pairordered egnnfused fusereduce"; "" skips), ORBIT_SESSION_WORKLOADS (default mlp,pinn,egnn,idem),
 # ORBIT_SESSION_VARIANT_LIMIT (seconds per variant, 90), ORBIT_SESSION_FLOW_LIMIT (the LJ13 flow step
-# below, 180) and device-check.sh's own knobs. The whole script takes about 6 minutes on an H100 with
-# the defaults, plus the flow step when the bundle carries samples.
+# below, 180), ORBIT_SESSION_DEADLINE (below, 540) and device-check.sh's own knobs. The whole script
+# takes about 6 minutes on an H100 with the defaults, plus the flow step when the bundle carries samples.
+#
+# Killed at the device call's time limit, a script loses whatever it had not yet put under $OUT, so
+# this one keeps to ORBIT_SESSION_DEADLINE seconds (default 540: for a `run` with timeout_s 600):
+# each step gets what is left (a variant that would not fit is skipped), and logs.tgz is written again
+# after every step. At most 8 files come back from $OUT: the likelihood's finished ODE batches travel
+# as one lj13_eval.tgz (unpack it into the flow's F.eval/ folder).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 final=${OUT:-device-logs}
 work=$(mktemp -d /tmp/orbit-session.XXXXXX)
 mkdir -p "$final"
+session_start=$SECONDS
+deadline=${ORBIT_SESSION_DEADLINE:-540}
+left() { echo $((deadline - (SECONDS - session_start))); }
+pack() {  # everything so far into $OUT (atomically: a kill mid-way leaves the previous pack)
+  tar czf "$final/logs.tgz.part" -C "$work" . 2>/dev/null && mv "$final/logs.tgz.part" "$final/logs.tgz"
+  cp "$work/summary.txt" "$final/" 2>/dev/null
+  if [ -d "$work/lj13_flow.safetensors.eval" ]; then
+    tar czf "$final/lj13_eval.tgz.part" -C "$work/lj13_flow.safetensors.eval" . &&
+      mv "$final/lj13_eval.tgz.part" "$final/lj13_eval.tgz"
+  fi
+}
 export PYTHONUNBUFFERED=1
 export ORBIT_CHECK_STEPS=${ORBIT_CHECK_STEPS:-"info gpu cli bench memcheck"}
-export ORBIT_CHECK_BUDGET=${ORBIT_SESSION_BUDGET:-330}
+budget=${ORBIT_SESSION_BUDGET:-330}
+[ "$budget" -gt $(($(left) - 30)) ] && budget=$(($(left) - 30))
+export ORBIT_CHECK_BUDGET=$budget
 export ORBIT_CHECK_LIMIT_gpu=${ORBIT_CHECK_LIMIT_gpu:-120} ORBIT_CHECK_LIMIT_cli=${ORBIT_CHECK_LIMIT_cli:-40}
 export ORBIT_CHECK_LIMIT_bench=${ORBIT_CHECK_LIMIT_bench:-200} ORBIT_BENCH_BUDGET=${ORBIT_BENCH_BUDGET:-195}
 export ORBIT_BENCH_STEP_LIMIT=${ORBIT_BENCH_STEP_LIMIT:-50} ORBIT_BENCH_PEER_BUDGET=${ORBIT_BENCH_PEER_BUDGET:-2}
@@ -26,6 +45,7 @@ export ORBIT_BENCH_COMPILE=${ORBIT_BENCH_COMPILE:-egnn_step_dw4,sampler}
 export ORBIT_CHECK_LIMIT_memcheck=${ORBIT_CHECK_LIMIT_memcheck:-40}
 export ORBIT_CHECK_TC=${ORBIT_CHECK_TC:-"gpu mlp_fused: tensor-core*,gpu egnn_message: the tensor-core*,gpu fusion:*,gpu agree: op harness forward*"}
 OUT=$work bash tools/device-check.sh
+pack
 # orbit's side of the benchmarks again under each variant of ORBIT_SESSION_VARIANTS (no peers):
 #   default  as built (what the bench step measured against the peers, or alone when it was skipped)
 #   nograph  ORBIT_CUDA_GRAPH=0: no CUDA graph replay
@@ -72,11 +92,17 @@ for variant in $variants; do
   [ "$variant" = egnnfused ] && wl=egnn,idem
   [ "$variant" = fusereduce ] && wl=egnn,idem,pinn
   [ "$variant" = profile ] && wl=${ORBIT_SESSION_PROFILE_WORKLOADS:-$workloads}
+  limit=${ORBIT_SESSION_VARIANT_LIMIT:-90}
+  if [ $(($(left) - limit)) -lt 20 ]; then
+    echo "== orbit_bench ($variant): skipped, $(left) s left of the session's ${deadline} s" | tee -a "$work/summary.txt"
+    continue
+  fi
   echo "== orbit_bench ($variant: ${envs[*]:-as built}): $wl"
-  env "${envs[@]}" timeout "${ORBIT_SESSION_VARIANT_LIMIT:-90}" "${ORBIT_DEVICE_BIN:-device_bin}/orbit_bench" \
+  env "${envs[@]}" timeout "$limit" "${ORBIT_DEVICE_BIN:-device_bin}/orbit_bench" \
     --device cuda --workload "$wl" --repeat $repeat --json "$work/$variant.json" >"$work/$variant.log" 2>&1
   echo "rc=$?" >>"$work/$variant.log"
   grep -E 'median' "$work/$variant.log" | cut -c1-100
+  pack
 done
 rm -rf "$work/kernel-cache"
 # Issue 8's LJ13 likelihood, when the bundle carries iDEM samples (ORBIT_BUNDLE_EXTRA=.../lj13_samples.npy
@@ -87,16 +113,20 @@ rm -rf "$work/kernel-cache"
 # brought back, they spare the CPU those batches. ORBIT_SESSION_FLOW_LIMIT seconds (default 180; 0 skips).
 bin=${ORBIT_DEVICE_BIN:-device_bin}
 flow_limit=${ORBIT_SESSION_FLOW_LIMIT:-180}
-if [ -f "$bin/lj13_samples.npy" ] && [ "$flow_limit" != 0 ]; then
+[ "$flow_limit" -gt $(($(left) - 25)) ] && flow_limit=$(($(left) - 25))
+if [ -f "$bin/lj13_samples.npy" ] && [ "$flow_limit" -ge 30 ]; then
   [ -f "$bin/lj13_flow.safetensors" ] && cp "$bin/lj13_flow.safetensors" "$final/lj13_flow.safetensors"
-  [ -d "$bin/lj13_flow.safetensors.eval" ] && cp -r "$bin/lj13_flow.safetensors.eval" "$final/"
+  [ -d "$bin/lj13_flow.safetensors.eval" ] && cp -r "$bin/lj13_flow.safetensors.eval" "$work/"
   echo "== LJ13 flow and NLL (limit ${flow_limit} s)"
+  # timeout's SIGTERM: training stops after the step in progress, evaluation at the next ODE step, both
+  # with their work kept; --flow-every keeps the flow current in $OUT should the call be killed instead.
   timeout "$flow_limit" "$bin/orbit" idem nll --system lj13 --samples "$bin/lj13_samples.npy" --preset paper \
     --device cuda --flow "$final/lj13_flow.safetensors" --flow-every 250 --n 1000 --importance-n 1000 \
-    --out "$final/lj13_nll.json" >"$work/lj13_nll.log" 2>&1
+    --eval-cache "$work/lj13_flow.safetensors.eval" --out "$final/lj13_nll.json" >"$work/lj13_nll.log" 2>&1
   echo "rc=$?" >>"$work/lj13_nll.log"
   tail -c 600 "$work/lj13_nll.log"
+elif [ -f "$bin/lj13_samples.npy" ]; then
+  echo "== LJ13 flow and NLL: skipped, $(left) s left of the session's ${deadline} s" | tee -a "$work/summary.txt"
 fi
-tar czf "$final/logs.tgz" -C "$work" .
-cp "$work/summary.txt" "$final/" 2>/dev/null
+pack
 exit 0

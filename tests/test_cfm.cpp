@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <random>
 
 #include "engine/io/safetensors.h"
@@ -293,6 +294,13 @@ TEST_SUITE("cpu") {
       for (auto& e : fs::directory_iterator(dir)) k += e.path().extension() == ".safetensors";
       return k;
     };
+    // A model of config k trained on `train`, keeping its evaluation in `dir`.
+    auto cached_model = [&](const CfmConfig& k) {
+      auto m = std::make_unique<Cfm>(k);
+      m->train(train);
+      m->set_eval_cache(dir);
+      return m;
+    };
     Cfm plain(c);
     plain.train(train);
     const CfmLikelihood want = plain.nll(probe, 3);
@@ -300,18 +308,16 @@ TEST_SUITE("cpu") {
     std::vector<double> want_q;
     plain.sample(5, 11, want_x, want_q, {}, nullptr, 2);
     // The first evaluation with a cache: the same bits as without, one file per batch.
-    Cfm first(c);
-    first.train(train);
-    first.set_eval_cache(dir);
+    auto first_model = cached_model(c);
+    Cfm& first = *first_model;
     const CfmLikelihood l1 = first.nll(probe, 3);
     CHECK(l1.nll.to_vector() == want.nll.to_vector());
     CHECK(l1.ode.cached == 0);
     CHECK(files() == 3);
     // Another model with the same weights takes every batch from the cache: the same values and work
     // counts, without integrating (its progress jumps a batch at a time).
-    Cfm second(c);
-    second.train(train);
-    second.set_eval_cache(dir);
+    auto second_model = cached_model(c);
+    Cfm& second = *second_model;
     std::vector<int64_t> reports;
     const CfmLikelihood l2 = second.nll(probe, 3, [&](int64_t d, int64_t) { reports.push_back(d); });
     CHECK(l2.nll.to_vector() == want.nll.to_vector());
@@ -334,21 +340,14 @@ TEST_SUITE("cpu") {
     CHECK(second.nll(other, 3).ode.cached == 0);
     CfmConfig c6 = c;
     c6.ode_steps = 6;
-    Cfm finer(c6);
-    finer.train(train);
-    finer.set_eval_cache(dir);
-    CHECK(finer.nll(probe, 3).ode.cached == 0);
+    CHECK(cached_model(c6)->nll(probe, 3).ode.cached == 0);
     CfmConfig c9 = c;
     c9.steps = 9;
-    Cfm longer(c9);
-    longer.train(train);
-    longer.set_eval_cache(dir);
-    CHECK(longer.nll(probe, 3).ode.cached == 0);
+    CHECK(cached_model(c9)->nll(probe, 3).ode.cached == 0);
     // A damaged file is reported and integrated again; a file holding another batch is not trusted.
     for (auto& e : fs::directory_iterator(dir)) fs::resize_file(e.path(), fs::file_size(e.path()) / 2);
-    Cfm third(c);
-    third.train(train);
-    third.set_eval_cache(dir);
+    auto third_model = cached_model(c);
+    Cfm& third = *third_model;
     const CfmLikelihood l3 = third.nll(probe, 3);
     CHECK(l3.ode.cached == 0);
     CHECK(l3.nll.to_vector() == want.nll.to_vector());

@@ -325,18 +325,14 @@ std::vector<double> integrate(Cfm::Impl& m, const CfmConfig& c, const std::share
     // with fixed steps (here RK4 with ode_steps), so one stiff row does not lose the whole evaluation.
     std::fprintf(stderr, "orbit: warning: %s; integrating these %lld rows again with %lld RK4 steps\n", e.what(),
                  static_cast<long long>(B), static_cast<long long>(c.ode_steps));
-    stats.nfe += e.stats.nfe;
-    stats.accepted += e.stats.accepted;
-    stats.rejected += e.stats.rejected;
+    stats += e.stats;
     ++stats.fallbacks;
     OdeOptions rk = ode_options(c);
     rk.solver = "rk4";
     y = y0;
     st = integrate_ode(field, y, t0, t1, {B * D, B}, rk, progress);
   }
-  stats.nfe += st.nfe;
-  stats.accepted += st.accepted;
-  stats.rejected += st.rejected;
+  stats += st;
   std::copy(y.begin(), y.begin() + B * D, z.data<double>());
   return std::vector<double>(y.begin() + B * D, y.end());
 }
@@ -364,14 +360,6 @@ std::string batch_key_prefix(const CfmConfig& c, const ParamStore& store, double
     << c.ode_solver << " steps " << c.ode_steps << " tol " << c.ode_tol << " max_nfe " << c.ode_max_nfe
     << " hutchinson " << c.hutchinson << " t0 " << t0 << " t1 " << t1;
   return o.str();
-}
-
-void add_stats(OdeStats& to, const OdeStats& s) {
-  to.nfe += s.nfe;
-  to.accepted += s.accepted;
-  to.rejected += s.rejected;
-  to.fallbacks += s.fallbacks;
-  to.cached += s.cached;
 }
 
 // integrate() over the rows of z ([N, D] f64, in place), `batch` rows at a time (each batch its own
@@ -408,7 +396,7 @@ std::vector<double> integrate_rows(Cfm::Impl& m, const CfmConfig& c, const std::
       if (m.eval_cache) m.eval_cache->store(key, z_in, r);
       done = std::move(r);
     }
-    add_stats(stats, done->stats);
+    stats += done->stats;
     std::copy(done->z.data<double>(), done->z.data<double>() + B * D, z.data<double>() + off * D);
     std::copy(done->a.begin(), done->a.end(), a.begin() + off);
   }

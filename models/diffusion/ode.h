@@ -32,6 +32,15 @@ struct OdeStats {
   int64_t rejected = 0;  // dopri5 steps retried with a smaller h
   int64_t fallbacks = 0; // integrations redone with fixed steps after dopri5 exhausted its budget (callers)
   int64_t cached = 0;    // batches read from an evaluation cache (callers; their work is counted above)
+
+  OdeStats& operator+=(const OdeStats& o) {
+    nfe += o.nfe;
+    accepted += o.accepted;
+    rejected += o.rejected;
+    fallbacks += o.fallbacks;
+    cached += o.cached;
+    return *this;
+  }
 };
 
 // dopri5 ran out of its evaluation budget (a caller may fall back to fixed steps, as iDEM does);

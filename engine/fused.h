@@ -33,6 +33,10 @@ struct FusedAttr : Attr<FusedAttr> {
   // index_bits.size() inputs, 1-D, of the recorded width (32 or 64 bits), never loaded directly.
   std::vector<int64_t> gathers;
   std::vector<int64_t> index_bits;
+  // Each opening gather's own node name (one per gather): a bad index is reported as the unfused
+  // gather reports it, naming the node the user knows. Not part of fields(): names do not make two
+  // groups different.
+  std::vector<std::string> gather_names;
   // A closing segment reduction instead (reduce = sum or mean, no reduce_axes): along segment_axis into
   // num_segments rows by the sorted ids in index input segment_ids (-1: none), as segment_sum / mean.
   int64_t segment_ids = -1, segment_axis = 0, num_segments = 0;

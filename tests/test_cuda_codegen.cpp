@@ -605,7 +605,7 @@ TEST_SUITE("gpu") {
     int fused = 0;
     for (DType dt : {DType::f64, DType::f32})
       for (uint64_t seed = 1; seed <= 10; ++seed) {
-        INFO("seed " << seed << " " << dtype_name(dt));
+        INFO("seed " << seed << " " << std::string(dtype_name(dt)));
         // Small spaces (as the interpreter's test) and large ones (many blocks, grid-stride loops).
         const bool large = seed > 6;
         const Shape space = large ? (seed % 2 ? Shape({1000, 333}) : Shape({37, 64, 129}))

@@ -214,7 +214,7 @@ TEST_SUITE("cpu") {
                                {"x", Tensor::from<double>({B, n * d}, randn(B * n * d, 6, 1)).cast(dt)},
                                {"w", Tensor::from<double>({B, n * d}, randn(B * n * d, 6, 2)).cast(dt)}}));
         }
-        INFO("n " << n << " " << dtype_name(dt));
+        INFO("n " << n << " " << std::string(dtype_name(dt)));
         compare_all("dynamics", res[1], res[0], dt == DType::f64 ? 1e-12 : 5e-5);
       }
     }

@@ -59,6 +59,33 @@ std::vector<Var> with_derivatives(RandomGraph& r, int order) {
   return res2;
 }
 
+// What `f` throws as orbit::Error ("" when it does not throw).
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// The f32 outputs of seed's random graph (to `order`) measured against the f64 truth: the same graph in
+// f64 on the CPU, unfused, fed the f32 inputs widened exactly, so only the run's rounding is measured.
+std::vector<double> errors_from_f64(uint64_t seed, int order, const Feeds& feeds32, const std::vector<Tensor>& got) {
+  RandomGraph t = random_graph(seed, DType::f64);
+  const std::vector<Var> outs = with_derivatives(t, order);
+  Feeds wide;
+  for (const auto& [name, v] : feeds32) wide.push_back({name, is_float(v.dtype()) ? v.cast(DType::f64) : v});
+  CompileOptions off;
+  off.fusion = CompileOptions::Fusion::off;
+  const std::vector<Tensor> truth = compile(t.g, outs, Device::cpu(), off).run(wide);
+  REQUIRE(truth.size() == got.size());
+  std::vector<double> err;
+  for (size_t i = 0; i < got.size(); ++i) err.push_back(max_rel(got[i].to(Device::cpu()), truth[i]));
+  return err;
+}
+
 // The x86-64 baseline has no FMA, so both paths round every operation identically there.
 #if defined(__x86_64__)
 constexpr bool kBitwise = true;
@@ -74,7 +101,7 @@ TEST_SUITE("cpu") {
     for (DType dt : {DType::f64, DType::f32})
       for (int order = 0; order <= 2; ++order)
         for (uint64_t seed = 1; seed <= 25; ++seed) {
-          INFO("seed " << seed << " order " << order << " " << dtype_name(dt));
+          INFO("seed " << seed << " order " << order << " " << std::string(dtype_name(dt)));
           RandomGraph r = random_graph(seed, dt);
           std::vector<Var> outs = with_derivatives(r, order);
           if (outs.empty()) continue;
@@ -237,7 +264,7 @@ TEST_SUITE("cpu") {
       for (const auto& axes : axes_cases)
         for (bool use_mean : {false, true})
           for (bool keepdims : {false, true}) {
-            INFO(dtype_name(dt) << " axes " << axes.size() << " first " << axes[0] << " mean " << use_mean << " keepdims "
+            INFO(std::string(dtype_name(dt)) << " axes " << axes.size() << " first " << axes[0] << " mean " << use_mean << " keepdims "
                                 << keepdims);
             ReduceCase c(axes, use_mean, keepdims, dt);
             Program fused = compile(c.g, {c.y}), plain = compile(c.g, {c.y}, Device::cpu(), off);
@@ -395,12 +422,12 @@ TEST_SUITE("cpu") {
       auto d = grad(sum(s * s), {p, q, w});
       auto gf = compile(g, d).run(f), gp = compile(g, d, Device::cpu(), off).run(f);
       for (size_t i = 0; i < gf.size(); ++i) CHECK(same_bits(gf[i], gp[i]));
-      // An index outside [0, N): the same kind of message as the unfused gather, naming the position.
+      // An index outside [0, N): the unfused gather's message, naming the gather's own node.
       rv[5] = static_cast<double>(N);
       Feeds bad = f;
       bad[5] = {"recv", Tensor::from<double>({E}, rv).cast(it)};
-      CHECK_THROWS_WITH_AS(one.run(bad), doctest::Contains("index 9 at position 5 is outside [0, 9)"), Error);
       CHECK_THROWS_WITH_AS(plain.run(bad), doctest::Contains("index 9 at position 5 is outside [0, 9)"), Error);
+      CHECK(error_of([&] { one.run(bad); }) == error_of([&] { plain.run(bad); }));
       // Switches: ORBIT_FUSION_GATHER=0 everywhere; CUDA only when asked.
       setenv("ORBIT_FUSION_GATHER", "0", 1);
       CHECK(num_gather_opened(compile(g, {s})) == 0);
@@ -419,7 +446,7 @@ TEST_SUITE("cpu") {
     off.fusion = CompileOptions::Fusion::off;
     for (int axis = 0; axis < 3; ++axis)
       for (DType it : {DType::i32, DType::i64}) {
-        INFO("axis " << axis << " " << dtype_name(it));
+        INFO("axis " << axis << " " << std::string(dtype_name(it)));
         std::vector<int64_t> xs = {9, 13, 7}, space = xs;
         xs[static_cast<size_t>(axis)] = 4;  // gathered from 4 entries
         Graph g;
@@ -478,10 +505,12 @@ TEST_SUITE("cpu") {
           Feeds fb = f;
           fb[3] = {"recv", Tensor::from<double>({E}, bad).cast(it)};
           CHECK_THROWS_WITH_AS(fused.run(fb), doctest::Contains("ids were promised sorted but id"), Error);
+          CHECK(error_of([&] { fused.run(fb); }) == error_of([&] { plain.run(fb); }));
           bad = rv;
           bad[E - 1] = static_cast<double>(N);
           fb[3] = {"recv", Tensor::from<double>({E}, bad).cast(it)};
           CHECK_THROWS_WITH_AS(fused.run(fb), doctest::Contains("segment id 7 at position 299 is outside [0, 7)"), Error);
+          CHECK(error_of([&] { fused.run(fb); }) == error_of([&] { plain.run(fb); }));
           // Gradients through the closed group, to second order.
           auto d1 = grad(sum(square(agg)), {p, w, att});
           auto d2 = grad(sum(square(d1[0])), {p, w});
@@ -534,7 +563,7 @@ TEST_SUITE("gpu") {
     for (const char* codegen : {"1", "0"})
       for (DType dt : {DType::f64, DType::f32})
         for (uint64_t seed = 1; seed <= 6; ++seed) {
-          INFO("codegen " << codegen << " seed " << seed << " " << dtype_name(dt));
+          INFO("codegen " << std::string(codegen) << " seed " << seed << " " << std::string(dtype_name(dt)));
           setenv("ORBIT_FUSION_CODEGEN", codegen, 1);
           RandomGraph r = random_graph(seed, dt);
           std::vector<Var> outs = with_derivatives(r, 1);
@@ -563,7 +592,7 @@ TEST_SUITE("gpu") {
     // A sparse aggregation closing a group: segment sums of [E = 60000, 16] edge values into 5000 rows.
     for (const char* codegen : {"1", "0"})
       for (DType dt : {DType::f64, DType::f32}) {
-        INFO("segment, codegen " << codegen << " " << dtype_name(dt));
+        INFO("segment, codegen " << std::string(codegen) << " " << std::string(dtype_name(dt)));
         setenv("ORBIT_FUSION_CODEGEN", codegen, 1);
         const int64_t N = 5000, E = 60000, H = 16;
         Graph g;
@@ -588,17 +617,24 @@ TEST_SUITE("gpu") {
     const std::vector<std::pair<Shape, std::vector<int64_t>>> cases = {{Shape({256, 13, 13, 16}), {2}},
                                                                        {Shape({8192, 7}), {1}},
                                                                        {Shape({64, 100, 3}), {1}}};
+    // On CUDA a sum closes a group only with enough outputs of few enough elements each (a thread per
+    // output): [64, 100, 3] summed over its middle axis has 192 outputs and stays a separate reduction.
+    const passes::FuseOptions o = passes::fuse_options_for(testing::device_under_test());
     for (const char* codegen : {"1", "0"})
       for (DType dt : {DType::f64, DType::f32})
         for (const auto& [shape, axes] : cases)
           for (bool use_mean : {false, true}) {
-            INFO("codegen " << codegen << " " << dtype_name(dt) << " " << shape.str() << " mean " << use_mean);
+            INFO("codegen " << std::string(codegen) << " " << std::string(dtype_name(dt)) << " " << shape.str() << " mean " << use_mean);
             setenv("ORBIT_FUSION_CODEGEN", codegen, 1);
             ReduceCase c(axes, use_mean, false, dt, shape);
             CompileOptions on;
             on.fusion = CompileOptions::Fusion::on;
             Program gpu = compile(c.g, {c.y}, testing::device_under_test(), on);
-            CHECK(num_reduce_closed(gpu) == 1);
+            int64_t extent = 1;
+            for (int64_t ax : axes) extent *= shape[static_cast<int>(ax)];
+            const bool closes = shape.numel() / extent >= o.min_reduce_outputs &&
+                                (o.max_reduce_extent == 0 || extent <= o.max_reduce_extent);
+            CHECK(num_reduce_closed(gpu) == (closes ? 1 : 0));
             const Tensor got = gpu.run(c.feeds)[0].to(Device::cpu());
             const Tensor want = compile(c.g, {c.y}, Device::cpu(), off).run(c.feeds)[0];
             CHECK(max_rel(got, want) <= (dt == DType::f64 ? 1e-12 : 1e-5));
@@ -613,7 +649,7 @@ TEST_SUITE("gpu") {
     for (DType dt : {DType::f64, DType::f32})
       for (int order = 0; order <= 1; ++order)
         for (uint64_t seed = 1; seed <= 12; ++seed) {
-          INFO("seed " << seed << " order " << order << " " << dtype_name(dt));
+          INFO("seed " << seed << " order " << order << " " << std::string(dtype_name(dt)));
           RandomGraph r = random_graph(seed, dt);
           std::vector<Var> outs = with_derivatives(r, order);
           if (outs.empty()) continue;
@@ -624,8 +660,19 @@ TEST_SUITE("gpu") {
           off.fusion = CompileOptions::Fusion::off;
           Program cpu = compile(r.g, outs, Device::cpu(), off);
           auto a = gpu.run(r.feeds), b = cpu.run(r.feeds);
-          for (size_t i = 0; i < a.size(); ++i)
-            CHECK(max_rel(a[i].to(Device::cpu()), b[i]) <= (dt == DType::f64 ? 1e-11 : 2e-4));
+          if (dt == DType::f64) {
+            for (size_t i = 0; i < a.size(); ++i) CHECK(max_rel(a[i].to(Device::cpu()), b[i]) <= 1e-11);
+          } else {
+            // In f32 the two devices round differently (CUDA's exp / log / tanh are not the C library's)
+            // and a gradient's cancellations magnify ulps: the GPU must be about as close to the f64
+            // truth as the CPU is (seed 10's gradient: 5e-4 between them on an H200).
+            const std::vector<double> eg = errors_from_f64(seed, order, r.feeds, a), ec = errors_from_f64(seed, order, r.feeds, b);
+            for (size_t i = 0; i < a.size(); ++i) {
+              CAPTURE(i);
+              CAPTURE(ec[i]);
+              CHECK(eg[i] <= std::max(1e-4, 4 * ec[i]));
+            }
+          }
           CHECK(gpu.num_fused() > 0);
         }
   }

@@ -74,7 +74,7 @@ TEST_SUITE("gpu") {
           if (!s.is_molecule())
             for (int64_t i = 0; i < x.numel(); ++i) x.data<double>()[i] *= 20;
           for (DType dt : {DType::f64, DType::f32}) {
-            INFO("dtype " << dtype_name(dt));
+            INFO("dtype " << std::string(dtype_name(dt)));
             Tensor xd = x.cast(dt);
             Tensor gc, gg;
             Tensor ec = systems::energies(s, xd, Device::cpu(), &gc);

@@ -168,7 +168,7 @@ TEST_SUITE("gpu") {
     };
     for (DType dt : {DType::f32, DType::f64})
       for (Cfg c : {Cfg{0, 0, false}, Cfg{0, 0.01, false}, Cfg{0.9, 0.01, false}, Cfg{0.5, 0, true}, Cfg{0.9, 0.1, true}}) {
-        INFO(dtype_name(dt) << " momentum " << c.mu << " weight decay " << c.wd << " nesterov " << c.nesterov);
+        INFO(std::string(dtype_name(dt)) << " momentum " << c.mu << " weight decay " << c.wd << " nesterov " << c.nesterov);
         auto s = run_both([&] { return std::make_unique<SGD>(lr(0.05), c.mu, c.wd, c.nesterov); }, dt, 5, 0, 11);
         expect_stores_agree("SGD", s, true);
       }
@@ -177,7 +177,7 @@ TEST_SUITE("gpu") {
   TEST_CASE("gpu optim: Adam and AdamW on CUDA parameters follow the CPU") {
     GPU_OR_SKIP();
     for (DType dt : {DType::f32, DType::f64}) {
-      INFO(dtype_name(dt));
+      INFO(std::string(dtype_name(dt)));
       auto adam = run_both([] { return std::make_unique<Adam>(lr(0.01)); }, dt, 6, 0, 21);
       expect_stores_agree("Adam", adam, true);
       auto l2 = run_both([] { return std::make_unique<Adam>(lr(0.02), 0.8, 0.99, 1e-6, 0.05, false); }, dt, 6, 0, 22);
@@ -194,7 +194,7 @@ TEST_SUITE("gpu") {
   TEST_CASE("gpu optim: EMA of CUDA parameters follows the CPU and stays on the GPU") {
     GPU_OR_SKIP();
     for (DType dt : {DType::f32, DType::f64}) {
-      INFO(dtype_name(dt));
+      INFO(std::string(dtype_name(dt)));
       std::mt19937_64 rng(31);
       ParamStore sc, sg;
       EMA ec(0.9), eg(0.9);
@@ -223,7 +223,7 @@ TEST_SUITE("gpu") {
   TEST_CASE("gpu optim: clip_grad_norm on CUDA gradients follows the CPU") {
     GPU_OR_SKIP();
     for (DType dt : {DType::f32, DType::f64}) {
-      INFO(dtype_name(dt));
+      INFO(std::string(dtype_name(dt)));
       std::mt19937_64 rng(41);
       std::vector<Tensor> hc, hg, mixed_c, mixed;
       for (size_t i = 0; i < kShapes.size(); ++i) {
@@ -259,7 +259,7 @@ TEST_SUITE("gpu") {
   TEST_CASE("gpu optim: clipped SGD and Adam steps on CUDA parameters agree with the CPU to rounding") {
     GPU_OR_SKIP();
     for (DType dt : {DType::f32, DType::f64}) {
-      INFO(dtype_name(dt));
+      INFO(std::string(dtype_name(dt)));
       auto sgd = run_both([] { return std::make_unique<SGD>(lr(0.1), 0.9, 0.01, true); }, dt, 5, 0.5, 51, 3);
       for (size_t k = 0; k < sgd.norms[0].size(); ++k) CHECK(sgd.norms[0][k] > 0.5);  // every step clips
       expect_stores_agree("clipped SGD", sgd, false, 16);
@@ -360,7 +360,7 @@ TEST_SUITE("gpu") {
     };
     for (DType dt : {DType::f32, DType::f64}) {
       for (int kind = 0; kind < 2; ++kind) {
-        INFO(dtype_name(dt) << (kind == 0 ? " Adam" : " SGD with momentum"));
+        INFO(std::string(dtype_name(dt)) << (kind == 0 ? " Adam" : " SGD with momentum"));
         auto make = [&]() -> std::unique_ptr<Optimizer> {
           if (kind == 0) return std::make_unique<Adam>(lr(0.01));
           return std::make_unique<SGD>(lr(0.05), 0.9, 0.01);

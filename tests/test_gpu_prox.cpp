@@ -276,7 +276,7 @@ TEST_SUITE("gpu") {
     std::mt19937_64 rng(29);
     for (DType dt : {DType::f64, DType::f32}) {
       for (auto a : kAll) {
-        INFO(dtype_name(dt) << " " << algorithm_name(a));
+        INFO(std::string(dtype_name(dt)) << " " << algorithm_name(a));
         auto w0 = normal(rng, 64 * 33, 0.1), g0 = normal(rng, 64 * 33, 1.0), b0 = normal(rng, 33, 0.1),
              gb = normal(rng, 33, 1.0);
         ParamStore sc, sg;

@@ -118,7 +118,7 @@ TEST_SUITE("cpu") {
       const std::vector<MlpAct> acts = random_acts(static_cast<size_t>(L), rng);
       const int64_t n = ns[static_cast<size_t>(trial) % ns.size()];
       for (DType dt : {DType::f64, DType::f32}) {
-        INFO("trial " << trial << " n " << n << " " << dtype_name(dt) << " layers " << L);
+        INFO("trial " << trial << " n " << n << " " << std::string(dtype_name(dt)) << " layers " << L);
         auto net = make_net(n, widths, acts, dt, 100 + trial);
         Program fused = compile(net->g, {net->y}, Device::cpu(), with_fusion(CompileOptions::Fusion::on));
         Program plain = compile(net->g, {net->y}, Device::cpu(), with_fusion(CompileOptions::Fusion::off));
@@ -311,7 +311,7 @@ TEST_SUITE("cpu") {
       auto rf = compile(g, outs, Device::cpu(), off).run(feeds);
       auto ru = compile(g, outs_u, Device::cpu(), off).run(feeds);
       for (size_t i = 0; i < rf.size(); ++i) {
-        INFO(dtype_name(dt) << " output " << i);
+        INFO(std::string(dtype_name(dt)) << " output " << i);
         CHECK(max_rel(rf[i], ru[i]) <= (dt == DType::f64 ? 1e-13 : 1e-5));
       }
     }
@@ -399,7 +399,7 @@ using orbit::testing::device_under_test;
 void agree(const std::vector<int64_t>& widths, const std::vector<MlpAct>& acts, int64_t n, DType dt, uint64_t seed) {
   std::string ws;
   for (auto w : widths) ws += std::to_string(w) + " ";
-  INFO("widths [ " << ws << "] n " << n << " " << dtype_name(dt));
+  INFO("widths [ " << ws << "] n " << n << " " << std::string(dtype_name(dt)));
   auto net = make_net(n, widths, acts, dt, seed);
   Program cpu = compile(net->g, {net->y}, Device::cpu());
   Program gpu = compile(net->g, {net->y}, device_under_test());

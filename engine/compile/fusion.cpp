@@ -117,6 +117,7 @@ bool build_program(const Graph& g, const Group& grp, FusedAttr& a, std::vector<N
       auto it = std::find(index_nodes.begin(), index_nodes.end(), n.inputs[1]);
       if (it == index_nodes.end()) it = index_nodes.insert(index_nodes.end(), n.inputs[1]);
       gathers.insert(gathers.end(), {ins.a, it - index_nodes.begin(), n.attr_as<AxisAttr>().axis});
+      a.gather_names.push_back(n.name);
       prog.push_back(ins);
       value_of[m] = static_cast<int>(prog.size()) - 1;
       names += (names.empty() ? "" : " ") + std::string("gather");

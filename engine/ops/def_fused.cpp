@@ -196,9 +196,15 @@ int64_t index_at(const Tensor& idx, int64_t e) {
   return idx.dtype() == DType::i32 ? idx.data<int32_t>()[e] : idx.data<int64_t>()[e];
 }
 
+// Gather g's own node name (a hand-built FusedAttr may not record them: then "fused gather g").
+std::string gather_name(const FusedAttr& a, int64_t g) {
+  return g < static_cast<int64_t>(a.gather_names.size()) ? a.gather_names[static_cast<size_t>(g)]
+                                                          : detail::cat("fused gather ", g);
+}
+
 // Index inputs: the unfused gather refuses an index outside the gathered axis, so the fused one does
 // too, before anything runs (the kernels would read 0 there).
-void check_gather_indices(const FusedAttr& a, std::span<const Tensor> in, const std::string& node) {
+void check_gather_indices(const FusedAttr& a, std::span<const Tensor> in) {
   for (int64_t g = 0; g < a.num_gathers(); ++g) {
     const Tensor& x = in[static_cast<size_t>(a.gathers[3 * g])];
     const Tensor& idx = in[static_cast<size_t>(a.gathers[3 * g + 1])];
@@ -206,7 +212,7 @@ void check_gather_indices(const FusedAttr& a, std::span<const Tensor> in, const 
     for (int64_t e = 0; e < idx.numel(); ++e) {
       const int64_t v = index_at(idx, e);
       if (v < 0 || v >= len)
-        throw Error(detail::cat("gather at node '", node, "' (fused: ", a.ops, "): index ", v, " at position ", e,
+        throw Error(detail::cat("gather at node '", gather_name(a, g), "': index ", v, " at position ", e,
                                 " is outside [0, ", len, ")"));
     }
   }
@@ -230,18 +236,18 @@ void check_segment_ids(const FusedAttr& a, std::span<const Tensor> in, const std
   for (int64_t e = 0; e < ids.numel(); ++e) {
     const int64_t v = index_at(ids, e);
     if (v < 0 || v >= a.num_segments)
-      throw Error(detail::cat("segment reduction at node '", node, "' (fused: ", a.ops, "): segment id ", v,
+      throw Error(detail::cat("segment reduction at node '", node, "': segment id ", v,
                               " at position ", e, " is outside [0, ", a.num_segments, ")"));
     if (e > 0 && v < prev)
-      throw Error(detail::cat("segment reduction at node '", node, "' (fused: ", a.ops,
-                              "): ids were promised sorted but id ", v, " at position ", e, " follows ", prev));
+      throw Error(detail::cat("segment reduction at node '", node, "': ids were promised sorted but id ", v,
+                              " at position ", e, " follows ", prev));
     prev = v;
   }
 }
 
 void fused_cpu(KernelCtx& k) {
   const auto& a = k.node.attr_as<FusedAttr>();
-  check_gather_indices(a, k.in, k.node.name);
+  check_gather_indices(a, k.in);
   check_segment_ids(a, k.in, k.node.name);
   const bool reduced = a.reduce != FusedAttr::none && !a.segmented();
   // Reduced dims that lead the space (a bias gradient's sum over rows) are walked row by row.
@@ -270,13 +276,13 @@ void fused_cpu(KernelCtx& k) {
 #if defined(ORBIT_WITH_CUDA)
 // The gathered inputs' indices checked on the device (kernels read 0 out of range); the first bad one
 // is reported with the CPU's message at the stream's next sync.
-void check_gather_indices_cuda(const FusedAttr& a, std::span<const Tensor> in, const std::string& node, void* stream) {
+void check_gather_indices_cuda(const FusedAttr& a, std::span<const Tensor> in, void* stream) {
   for (int64_t g = 0; g < a.num_gathers(); ++g) {
     const Tensor& idx = in[static_cast<size_t>(a.gathers[3 * g + 1])];
     const int64_t len = in[static_cast<size_t>(a.gathers[3 * g])].shape()[static_cast<int>(a.gathers[3 * g + 2])];
     const auto s = static_cast<cudaStream_t>(stream);
-    unsigned long long* flag = cuda::check_flag(s, [node, ops = a.ops, len](const unsigned long long* w) {
-      return detail::cat("gather at node '", node, "' (fused: ", ops, "): index ", static_cast<int64_t>(w[1]),
+    unsigned long long* flag = cuda::check_flag(s, [node = gather_name(a, g), len](const unsigned long long* w) {
+      return detail::cat("gather at node '", node, "': index ", static_cast<int64_t>(w[1]),
                          " at position ", static_cast<int64_t>(w[0]), " is outside [0, ", len, ")");
     });
     cuda::validate_indices(idx.dtype() == DType::i32 ? cuda::Elem::i32 : cuda::Elem::i64, idx.raw(), idx.numel(), len,
@@ -290,12 +296,12 @@ void check_segment_ids_cuda(const FusedAttr& a, std::span<const Tensor> in, cons
   const Tensor& ids = in[static_cast<size_t>(a.segment_ids)];
   const int64_t nseg = a.num_segments;
   const auto s = static_cast<cudaStream_t>(stream);
-  unsigned long long* flag = cuda::check_flag(s, [node, ops = a.ops, nseg](const unsigned long long* w) -> std::string {
+  unsigned long long* flag = cuda::check_flag(s, [node, nseg](const unsigned long long* w) -> std::string {
     const int64_t v = static_cast<int64_t>(w[1]), at = static_cast<int64_t>(w[0]);
     if (v < 0 || v >= nseg)
-      return detail::cat("segment reduction at node '", node, "' (fused: ", ops, "): segment id ", v, " at position ", at,
+      return detail::cat("segment reduction at node '", node, "': segment id ", v, " at position ", at,
                          " is outside [0, ", nseg, ")");
-    return detail::cat("segment reduction at node '", node, "' (fused: ", ops, "): ids were promised sorted but id ", v,
+    return detail::cat("segment reduction at node '", node, "': ids were promised sorted but id ", v,
                        " at position ", at, " follows ", static_cast<int64_t>(w[2]));
   });
   cuda::validate_indices(ids.dtype() == DType::i32 ? cuda::Elem::i32 : cuda::Elem::i64, ids.raw(), ids.numel(), nseg,
@@ -305,7 +311,7 @@ void check_segment_ids_cuda(const FusedAttr& a, std::span<const Tensor> in, cons
 void fused_cuda(KernelCtx& k) {
   const auto& a = k.node.attr_as<FusedAttr>();
   const std::vector<Shape> shapes = shapes_of(k.in);
-  check_gather_indices_cuda(a, k.in, k.node.name, k.stream);
+  check_gather_indices_cuda(a, k.in, k.stream);
   check_segment_ids_cuda(a, k.in, k.node.name, k.stream);
   const void* ptrs[2 * scalar::kFusedMaxInputs] = {};  // the data inputs, then the index arrays
   for (size_t i = 0; i < k.in.size(); ++i) ptrs[i] = k.in[i].raw();

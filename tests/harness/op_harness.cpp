@@ -153,7 +153,7 @@ std::vector<double> numeric_grad(Program& p, Feeds feeds, size_t which, const st
 }  // namespace
 
 double check_forward(const OpCase& c, DType dtype, uint64_t seed, Device dev) {
-  INFO("op case '" << c.label << "' forward in " << dtype_name(dtype) << " on " << dev.str());
+  INFO("op case '" << c.label << "' forward in " << std::string(dtype_name(dtype)) << " on " << dev.str());
   Drawn d = draw(c, dtype, seed);
   Graph g;
   Var out = c.build(g, make_inputs(g, c, dtype));
@@ -355,7 +355,7 @@ bool exact_on_cuda(const std::string& op) {
 }  // namespace
 
 double check_agreement(const OpCase& c, DType dtype, uint64_t seed) {
-  INFO("op case '" << c.label << "' CPU vs CUDA in " << dtype_name(dtype));
+  INFO("op case '" << c.label << "' CPU vs CUDA in " << std::string(dtype_name(dtype)));
   Drawn d = draw(c, dtype, seed);
   Graph g;
   Var out = c.build(g, make_inputs(g, c, dtype));

@@ -76,6 +76,9 @@ budget=${ORBIT_BENCH_BUDGET:-470}
 # One workload's orbit side and its peer each get at most this many seconds (a hang or a slow case
 # cannot eat the whole budget); the peer's timed runs take at most ORBIT_BENCH_PEER_BUDGET s per case.
 step_limit=${ORBIT_BENCH_STEP_LIMIT:-$budget}
+# The report (JSON record, table, chart) is written after the last workload: keep time for it, so a
+# caller's own time limit of `budget` plus a few seconds never loses the whole record.
+reserve=${ORBIT_BENCH_REPORT_RESERVE:-10}
 peer_budget=${ORBIT_BENCH_PEER_BUDGET:-10}
 out=${OUT:-$root/bench/results}
 mkdir -p "$out"
@@ -91,7 +94,7 @@ echo "== orbit benchmark suite: $bench on $dev, python: ${py:-none (no torch: or
 [ -n "$py" ] && "$py" -c "import torch; print('torch', torch.__version__)"
 status=0
 for w in ${workloads//,/ }; do
-  left=$((budget - (SECONDS - start)))
+  left=$((budget - reserve - (SECONDS - start)))
   if [ "$left" -le 10 ]; then echo "== $w: skipped (budget of ${budget}s spent)"; status=1; continue; fi
   [ "$left" -gt "$step_limit" ] && left=$step_limit
   echo "== $w (orbit)"
@@ -100,7 +103,7 @@ for w in ${workloads//,/ }; do
   rc=$?
   if [ $rc -ne 0 ]; then echo "== $w: orbit_bench failed ($rc)"; status=1; continue; fi
   if [ -z "$threads" ]; then threads=$(sed -n 's/.*"threads": \([0-9]*\).*/\1/p' "$work/$w.orbit.json" | head -1); fi
-  left=$((budget - (SECONDS - start)))
+  left=$((budget - reserve - (SECONDS - start)))
   [ "$left" -gt "$step_limit" ] && left=$step_limit
   if [ -n "$py" ] && [ -d "$work/$w" ] && [ "$left" -gt 10 ]; then
     echo "== $w (PyTorch)"

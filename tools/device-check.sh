@@ -22,7 +22,8 @@
 # Knobs: ORBIT_DEVICE_BIN (default device_bin), ORBIT_CHECK_BUDGET (seconds for all steps, 540),
 # ORBIT_CUDA_SYNC=1 (sync after every op: names the op of an asynchronous fault),
 # ORBIT_RACECHECK_FILTER (compute-sanitizer --kernel-name filter for racecheck, default kns=orbit),
-# ORBIT_CHECK_LIMIT_<step> (seconds for one step, e.g. ORBIT_CHECK_LIMIT_gpu=120; defaults below).
+# ORBIT_CHECK_LIMIT_<step> (seconds for one step, e.g. ORBIT_CHECK_LIMIT_gpu=120; defaults below),
+# ORBIT_CHECK_BENCH_WORKLOADS (the bench step's --workload list, default all).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -147,7 +148,7 @@ for step in $steps; do
       ;;
     bench)
       run_step bench 480 bench.log env ORBIT_BENCH="$bin/orbit_bench" OUT="$out/bench" ORBIT_BENCH_BUDGET=${ORBIT_BENCH_BUDGET:-470} \
-        bash bench/run.sh --device cuda
+        bash bench/run.sh --device cuda ${ORBIT_CHECK_BENCH_WORKLOADS:+--workload "$ORBIT_CHECK_BENCH_WORKLOADS"}
       ;;
     *) summary+=("$(printf '%-10s %-8s %6s  %s' "$step" UNKNOWN - "not a step")") ;;
   esac

@@ -7,7 +7,7 @@
 #
 #   bash tools/device-session.sh            # on the GPU machine, with device_bin/ carried
 # Knobs: ORBIT_SESSION_BUDGET (seconds for device-check.sh, default 330), ORBIT_SESSION_VARIANTS (default
-# "egnnfwd mlpfma pairordered egnnfused fusereduce"; "" skips), ORBIT_SESSION_WORKLOADS (default mlp,pinn,egnn,idem),
+# "mlpfma pairordered egnnprofile fusereduce"; "" skips), ORBIT_SESSION_WORKLOADS (default mlp,pinn,egnn,idem),
 # ORBIT_SESSION_VARIANT_LIMIT (seconds per variant, 90), ORBIT_SESSION_FLOW_LIMIT (the LJ13 flow step
 # below, 180), ORBIT_SESSION_DEADLINE (below, 540) and device-check.sh's own knobs. The whole script
 # takes about 6 minutes on an H100 with the defaults, plus the flow step when the bundle carries samples.
@@ -55,15 +55,16 @@ pack
 #   profile  ORBIT_PROFILE=1: every program's per-kernel profile, in profile.log
 #   mlpstream  ORBIT_MLP_CUDA_RESIDENT=0: the fused MLP kernel reloading weights per tile (mlp only)
 #   egnnfused  ORBIT_EGNN_FUSED=1: the egnn_message CUDA kernels instead of their expansion (egnn, idem;
-#              f32 at H 32/64/128: the tensor-core forward and backward; never run on a GPU before: the gpu
-#              step's cases check them first)
+#              f32 at H 32/64/128: the tensor-core forward and backward; correct on an H200 2026-11-28,
+#              and 1.1-2.5x slower than the expansion there)
+#   egnnprofile  the same with ORBIT_PROFILE=1 (egnn only, 2 repeats): where the fused kernels' time goes
 #   egnnfwd    ORBIT_EGNN_FUSED=forward: the fused forward (f32: tensor cores) with its VJP expanded
 #              (egnn, idem: the sampler is forward only)
 #   mlpfma     ORBIT_MLP_CUDA_TC=0: the fused MLP on FP32 FMAs instead of tensor cores (mlp only)
 #   pairordered ORBIT_PAIR_CUDA_ORDERED=1: the pair kernel visiting every pair from both ends (energy only)
 #   fusereduce ORBIT_FUSION_REDUCE=1: fused groups closed by a sum / mean on CUDA too (egnn, idem, pinn;
-#              never run on a GPU before: the gpu step's "gpu fusion:" cases check them first)
-variants=${ORBIT_SESSION_VARIANTS-egnnfwd mlpfma pairordered egnnfused fusereduce}
+#              correct on an H200 2026-11-28: forwards 12-19% faster, the DW4 and PINN steps up to 7% slower)
+variants=${ORBIT_SESSION_VARIANTS-mlpfma pairordered egnnprofile fusereduce}
 workloads=${ORBIT_SESSION_WORKLOADS:-mlp,pinn,egnn,idem}
 for variant in $variants; do
   envs=()
@@ -76,6 +77,7 @@ for variant in $variants; do
     profile) envs=(ORBIT_PROFILE=1) ;;
     mlpstream) envs=(ORBIT_MLP_CUDA_RESIDENT=0) ;;
     egnnfused) envs=(ORBIT_EGNN_FUSED=1) ;;
+    egnnprofile) envs=(ORBIT_EGNN_FUSED=1 ORBIT_PROFILE=1) ;;
     egnnfwd) envs=(ORBIT_EGNN_FUSED=forward) ;;
     mlpfma) envs=(ORBIT_MLP_CUDA_TC=0) ;;
     pairordered) envs=(ORBIT_PAIR_CUDA_ORDERED=1) ;;
@@ -83,13 +85,14 @@ for variant in $variants; do
     *) echo "unknown variant $variant"; continue ;;
   esac
   repeat=5
-  [ "$variant" = profile ] && repeat=2
+  [ "$variant" = profile ] || [ "$variant" = egnnprofile ] && repeat=2
   wl=$workloads
   [ "$variant" = mlpstream ] && wl=mlp
   [ "$variant" = mlpfma ] && wl=mlp
   [ "$variant" = pairordered ] && wl=energy
   [ "$variant" = egnnfwd ] && wl=egnn,idem
   [ "$variant" = egnnfused ] && wl=egnn,idem
+  [ "$variant" = egnnprofile ] && wl=egnn
   [ "$variant" = fusereduce ] && wl=egnn,idem,pinn
   [ "$variant" = profile ] && wl=${ORBIT_SESSION_PROFILE_WORKLOADS:-$workloads}
   limit=${ORBIT_SESSION_VARIANT_LIMIT:-90}

@@ -12,10 +12,12 @@
 #include <omp.h>
 #endif
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "engine/compile/passes.h"
@@ -343,8 +345,28 @@ TEST_SUITE("cpu") {
     CHECK(!passes::fuse_options_for(Device::cuda(0)).reductions);
     setenv("ORBIT_FUSION_REDUCE", "1", 1);
     const passes::FuseOptions gpu = passes::fuse_options_for(Device::cuda(0));
-    CHECK((gpu.reductions && gpu.min_reduce_outputs == 4096 && gpu.max_reduce_extent == 1024));
+    CHECK((gpu.reductions && gpu.min_reduce_outputs == 4096 && gpu.max_reduce_extent == 1024 && !gpu.innermost_reduce));
+    setenv("ORBIT_FUSION_REDUCE", "all", 1);
+    CHECK(passes::fuse_options_for(Device::cuda(0)).innermost_reduce);
+    CHECK(passes::fuse_options_for(Device::cuda(0)).reductions);
     unsetenv("ORBIT_FUSION_REDUCE");
+    // Without innermost_reduce (CUDA's default), a sum over the last axis of more than 4 elements
+    // stays a separate reduction; over a middle axis, or a last axis of at most 4, it closes the group.
+    passes::FuseOptions strided;
+    strided.innermost_reduce = false;
+    for (const auto& [shape, axes, closes] :
+         std::vector<std::tuple<Shape, std::vector<int64_t>, bool>>{{Shape({6, 5, 7}), {2}, false},
+                                                                   {Shape({6, 5, 7}), {1}, true},
+                                                                   {Shape({6, 5, 7}), {1, 2}, false},
+                                                                   {Shape({6, 5, 3}), {2}, true},
+                                                                   {Shape({6, 5, 3}), {0, 2}, true}}) {
+      CAPTURE(shape.str());
+      CAPTURE(axes.size());
+      ReduceCase rc(axes, false, false, DType::f64, shape);
+      const size_t unfused = passes::fuse(rc.g, {rc.y.id()}, strided).graph.size();
+      const size_t fused = passes::fuse(rc.g, {rc.y.id()}).graph.size();
+      CHECK(unfused == fused + (closes ? 0 : 1));
+    }
     passes::FuseOptions few;
     few.min_reduce_outputs = 1000;  // 4 outputs here: not closed
     ReduceCase fresh({0, 2}, true, true, DType::f64, Shape({3, 4, 5}));
@@ -632,8 +654,11 @@ TEST_SUITE("gpu") {
             Program gpu = compile(c.g, {c.y}, testing::device_under_test(), on);
             int64_t extent = 1;
             for (int64_t ax : axes) extent *= shape[static_cast<int>(ax)];
+            const bool last = std::find(axes.begin(), axes.end(), shape.rank() - 1) != axes.end() &&
+                              shape[shape.rank() - 1] > passes::FuseOptions::kMaxInnermostReduce;
             const bool closes = shape.numel() / extent >= o.min_reduce_outputs &&
-                                (o.max_reduce_extent == 0 || extent <= o.max_reduce_extent);
+                                (o.max_reduce_extent == 0 || extent <= o.max_reduce_extent) &&
+                                (o.innermost_reduce || !last);
             CHECK(num_reduce_closed(gpu) == (closes ? 1 : 0));
             const Tensor got = gpu.run(c.feeds)[0].to(Device::cpu());
             const Tensor want = compile(c.g, {c.y}, Device::cpu(), off).run(c.feeds)[0];

@@ -7,7 +7,7 @@
 #
 #   bash tools/device-session.sh            # on the GPU machine, with device_bin/ carried
 # Knobs: ORBIT_SESSION_BUDGET (seconds for device-check.sh, default 330), ORBIT_SESSION_VARIANTS (default
-# "mlpfma pairordered egnnprofile fusereduce"; "" skips), ORBIT_SESSION_WORKLOADS (default mlp,pinn,egnn,idem),
+# "fusereduce mlpfma pairordered egnnprofile fusereduceall"; "" skips), ORBIT_SESSION_WORKLOADS (default mlp,pinn,egnn,idem),
 # ORBIT_SESSION_VARIANT_LIMIT (seconds per variant, 90), ORBIT_SESSION_FLOW_LIMIT (the LJ13 flow step
 # below, 180), ORBIT_SESSION_DEADLINE (below, 540) and device-check.sh's own knobs. The whole script
 # takes about 6 minutes on an H100 with the defaults, plus the flow step when the bundle carries samples.
@@ -63,8 +63,10 @@ pack
 #   mlpfma     ORBIT_MLP_CUDA_TC=0: the fused MLP on FP32 FMAs instead of tensor cores (mlp only)
 #   pairordered ORBIT_PAIR_CUDA_ORDERED=1: the pair kernel visiting every pair from both ends (energy only)
 #   fusereduce ORBIT_FUSION_REDUCE=1: fused groups closed by a sum / mean on CUDA too (egnn, idem, pinn;
-#              correct on an H200 2026-11-28: forwards 12-19% faster, the DW4 and PINN steps up to 7% slower)
-variants=${ORBIT_SESSION_VARIANTS-mlpfma pairordered egnnprofile fusereduce}
+#              since 2026-11-28 not over the last axis)
+#   fusereduceall  ORBIT_FUSION_REDUCE=all: also over the last axis (as timed on an H200 2026-11-28:
+#              forwards 12-19% faster, the DW4 and PINN steps up to 7% slower)
+variants=${ORBIT_SESSION_VARIANTS-fusereduce mlpfma pairordered egnnprofile fusereduceall}
 workloads=${ORBIT_SESSION_WORKLOADS:-mlp,pinn,egnn,idem}
 for variant in $variants; do
   envs=()
@@ -82,6 +84,7 @@ for variant in $variants; do
     mlpfma) envs=(ORBIT_MLP_CUDA_TC=0) ;;
     pairordered) envs=(ORBIT_PAIR_CUDA_ORDERED=1) ;;
     fusereduce) envs=(ORBIT_FUSION_REDUCE=1) ;;
+    fusereduceall) envs=(ORBIT_FUSION_REDUCE=all) ;;
     *) echo "unknown variant $variant"; continue ;;
   esac
   repeat=5
@@ -93,7 +96,7 @@ for variant in $variants; do
   [ "$variant" = egnnfwd ] && wl=egnn,idem
   [ "$variant" = egnnfused ] && wl=egnn,idem
   [ "$variant" = egnnprofile ] && wl=egnn
-  [ "$variant" = fusereduce ] && wl=egnn,idem,pinn
+  [ "$variant" = fusereduce ] || [ "$variant" = fusereduceall ] && wl=egnn,idem,pinn
   [ "$variant" = profile ] && wl=${ORBIT_SESSION_PROFILE_WORKLOADS:-$workloads}
   limit=${ORBIT_SESSION_VARIANT_LIMIT:-90}
   if [ $(($(left) - limit)) -lt 20 ]; then

@@ -202,6 +202,10 @@ bool may_close(const Graph& g, const Node& c, const std::vector<std::vector<Node
   for (int64_t ax : axes) extent *= pn.shape[static_cast<int>(ax)];
   const int64_t outputs = pn.shape.numel() / std::max<int64_t>(extent, 1);
   if (o.max_reduce_extent > 0 && extent > o.max_reduce_extent) return false;
+  const int64_t last = pn.shape.rank() - 1;
+  if (!o.innermost_reduce && std::find(axes.begin(), axes.end(), last) != axes.end() &&
+      pn.shape[static_cast<int>(last)] > FuseOptions::kMaxInnermostReduce)
+    return false;
   return outputs >= o.min_reduce_outputs;
 }
 
@@ -214,9 +218,10 @@ FuseOptions fuse_options_for(Device d) {
   if (v == "0") {
     o.reductions = false;
   } else if (d.is_cuda()) {
-    o.reductions = v == "1";
+    o.reductions = v == "1" || v == "all";
     o.min_reduce_outputs = 4096;
     o.max_reduce_extent = 1024;
+    o.innermost_reduce = v == "all";
   }
   const char* ge = std::getenv("ORBIT_FUSION_GATHER");
   const std::string gv = ge ? ge : "";

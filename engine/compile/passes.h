@@ -40,11 +40,18 @@ struct FuseOptions {
   bool reductions = true;
   int64_t min_reduce_outputs = 0;  // at least this many output elements
   int64_t max_reduce_extent = 0;   // at most this many elements summed per output (0: any)
+  // Sums over the space's last axis (of more than kMaxInnermostReduce elements) may close groups too.
+  // The CUDA kernels give each output a thread that walks its own values: over the last axis, a warp's
+  // 32 threads then read 32 separate rows per load instead of one coalesced line, which made fused
+  // groups closed that way slower than the unfused reduction on an H200 (2026-11-28).
+  bool innermost_reduce = true;
+  static constexpr int64_t kMaxInnermostReduce = 4;
 };
 // The options compile() uses on `device`: on the CPU every sum / mean may close a group; on CUDA only
-// ORBIT_FUSION_REDUCE=1 allows it (not yet run on a GPU), and then where there are >= 4096 outputs of
-// <= 1024 elements each (a thread per output: the generated and interpreting kernels' layout).
-// ORBIT_FUSION_REDUCE=0 turns it off everywhere. Gathers open groups on the CPU; on CUDA only with
+// ORBIT_FUSION_REDUCE=1 allows it (opt-in until timed to win), and then where there are >= 4096 outputs
+// of <= 1024 elements each and the last axis is not summed (a thread per output: the generated and
+// interpreting kernels' layout); ORBIT_FUSION_REDUCE=all drops the last condition (the 2026-11-28
+// behaviour, for comparison). ORBIT_FUSION_REDUCE=0 turns it off everywhere. Gathers open groups on the CPU; on CUDA only with
 // ORBIT_FUSION_GATHER=1 (not yet run on a GPU); ORBIT_FUSION_GATHER=0 turns it off everywhere.
 FuseOptions fuse_options_for(Device d);
 

@@ -2,7 +2,8 @@
 # One GPU session's checks in one call (the device machine is lent for minutes): tools/device-check.sh
 # (GPU tests, the README's main job on the GPU, the benchmark suite against PyTorch, compute-sanitizer
 # over the newest kernels), then orbit's side of the benchmarks again under other settings (no CUDA
-# graphs, fusion variants, a per-kernel profile: ORBIT_SESSION_VARIANTS below), and everything packed
+# graphs, fusion variants, a per-kernel profile: ORBIT_SESSION_VARIANTS below), Nsight Compute over the
+# tensor-core kernels where the machine has ncu, and everything packed
 # into $OUT/logs.tgz (the device tool brings back at most 8 files) plus $OUT/summary.txt.
 #
 #   bash tools/device-session.sh            # on the GPU machine, with device_bin/ carried
@@ -111,6 +112,32 @@ for variant in $variants; do
   pack
 done
 rm -rf "$work/kernel-cache"
+# Where the tensor-core kernels' time goes (they were 1.1-2.5x slower than what they replace, and the
+# fused MLP 0.71x PyTorch eager, on an H200 2026-11-28): Nsight Compute's speed-of-light, occupancy,
+# warp-stall and memory sections for their first launches, when the machine has ncu.
+# ORBIT_SESSION_NCU_LIMIT seconds (default 90; 0 skips).
+ncu_bin=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+ncu_limit=${ORBIT_SESSION_NCU_LIMIT:-90}
+[ "$ncu_limit" -gt $(($(left) - 60)) ] && ncu_limit=$(($(left) - 60))
+if [ -n "$ncu_bin" ] && [ "$ncu_limit" -ge 30 ]; then
+  echo "== Nsight Compute (limit ${ncu_limit} s): $ncu_bin"
+  t_ncu=$SECONDS
+  for spec in "mlp mlp_infer mlp_tc_kernel" "egnn egnn_forward_lj13 egnn_tc_forward" "egnn egnn_step_lj13 egnn_tc_backward"; do
+    set -- $spec
+    rest=$((ncu_limit - (SECONDS - t_ncu)))
+    [ "$rest" -lt 10 ] && break
+    env ORBIT_EGNN_FUSED=1 ORBIT_CUDA_GRAPH=0 timeout "$rest" "$ncu_bin" --kernel-name "regex:$3" --launch-count 1 \
+      --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
+      --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis \
+      "${ORBIT_DEVICE_BIN:-device_bin}/orbit_bench" --device cuda --workload "$1" --case "$2" --repeat 1 --warmup 0 \
+      >>"$work/ncu.log" 2>&1
+    echo "rc=$? ($spec)" >>"$work/ncu.log"
+  done
+  grep -E "Duration|Compute \(SM\) Throughput|Memory Throughput|Achieved Occupancy|Registers Per|rc=" "$work/ncu.log" | head -30
+  pack
+elif [ -z "$ncu_bin" ]; then
+  echo "== Nsight Compute: not on this machine" | tee -a "$work/summary.txt"
+fi
 # Issue 8's LJ13 likelihood, when the bundle carries iDEM samples (ORBIT_BUNDLE_EXTRA=.../lj13_samples.npy
 # bash tools/make-device-bundle.sh): the paper-preset flow trained on CUDA and kept in $OUT (timeout's
 # SIGTERM ends training after the step in progress with the flow saved); `orbit idem nll --flow` resumes

@@ -138,6 +138,30 @@ if [ -n "$ncu_bin" ] && [ "$ncu_limit" -ge 30 ]; then
 elif [ -z "$ncu_bin" ]; then
   echo "== Nsight Compute: not on this machine" | tee -a "$work/summary.txt"
 fi
+# Issue 8's LJ13 sampler, when the bundle carries an iDEM run folder as lj13_idem/ (its checkpoint.safetensors,
+# the replay buffer beside it, metrics.jsonl): that run trained further on CUDA for ORBIT_SESSION_IDEM_LIMIT
+# seconds (default 200; 0 skips) towards the paper's 1000 epochs (`--resume --time-limit`: it stops after
+# the epoch in progress with the checkpoint written), brought back as $OUT/lj13_idem.tgz (unpack it
+# over the run's folder; `orbit idem train ... --resume` continues it on any machine).
+idem_bin=${ORBIT_DEVICE_BIN:-device_bin}
+idem_limit=${ORBIT_SESSION_IDEM_LIMIT:-200}
+[ "$idem_limit" -gt $(($(left) - 40)) ] && idem_limit=$(($(left) - 40))
+if [ -f "$idem_bin/lj13_idem/checkpoint.safetensors" ] && [ "$idem_limit" -ge 30 ]; then
+  cp -r "$idem_bin/lj13_idem" "$work/lj13_idem"
+  echo "== LJ13 iDEM training (limit ${idem_limit} s)"
+  # --time-limit leaves 25 s for the epoch in progress and the checkpoint; timeout is the backstop.
+  timeout "$idem_limit" "$idem_bin/orbit" idem train --system lj13 --preset paper --epochs 1000 --device cuda \
+    --out "$work/lj13_idem" --resume --time-limit $((idem_limit - 25)) --quiet >"$work/lj13_idem.log" 2>&1
+  echo "rc=$?" >>"$work/lj13_idem.log"
+  tail -c 400 "$work/lj13_idem.log"
+  kept=()
+  for f in checkpoint.safetensors checkpoint.safetensors.buffer.npy metrics.jsonl results.json; do
+    [ -f "$work/lj13_idem/$f" ] && kept+=("$f")
+  done
+  tar czf "$final/lj13_idem.tgz.part" -C "$work/lj13_idem" "${kept[@]}" && mv "$final/lj13_idem.tgz.part" "$final/lj13_idem.tgz"
+  rm -rf "$work/lj13_idem"
+  pack
+fi
 # Issue 8's LJ13 likelihood, when the bundle carries iDEM samples (ORBIT_BUNDLE_EXTRA=.../lj13_samples.npy
 # bash tools/make-device-bundle.sh): the paper-preset flow trained on CUDA and kept in $OUT (timeout's
 # SIGTERM ends training after the step in progress with the flow saved); `orbit idem nll --flow` resumes

@@ -35,7 +35,8 @@ strip "$out/orbit_tests" "$out/orbit" "$out/orbit_bench" 2>/dev/null || true
 
 # Inputs for the session's data steps (ORBIT_BUNDLE_EXTRA: space-separated files or folders, e.g. iDEM
 # samples as lj13_samples.npy, the flow as lj13_flow.safetensors and its evaluation's finished batches
-# as lj13_flow.safetensors.eval/ for tools/device-session.sh's likelihood step).
+# as lj13_flow.safetensors.eval/ for tools/device-session.sh's likelihood step, an iDEM run folder as
+# lj13_idem/ for its training step).
 for f in ${ORBIT_BUNDLE_EXTRA:-}; do cp -r "$f" "$out/"; done
 
 # Each binary carries every CUDA kernel (static library): past the limit, ship them gzipped (about 2x

@@ -88,6 +88,37 @@ std::vector<double> errors_from_f64(uint64_t seed, int order, const Feeds& feeds
   return err;
 }
 
+// How far f32 rounding alone can move seed's outputs: the CPU's unfused f32 program run on inputs each
+// moved by up to one ulp (`trials` draws), measured against the f64 truth of the unmoved inputs; per
+// output, the worst draw. A gradient through a near-tie of max / where / abs turns that into errors far
+// above f32's epsilon (seed 10's second gradient output: 4e-3), which no agreement tolerance can ignore.
+std::vector<double> ulp_noise_errors(uint64_t seed, int order, const Feeds& feeds32, int trials) {
+  RandomGraph r = random_graph(seed, DType::f32);
+  const std::vector<Var> outs = with_derivatives(r, order);
+  CompileOptions off;
+  off.fusion = CompileOptions::Fusion::off;
+  Program p = compile(r.g, outs, Device::cpu(), off);
+  std::mt19937_64 rng(seed * 1000 + static_cast<uint64_t>(order));
+  std::vector<double> worst;
+  for (int t = 0; t < trials; ++t) {
+    Feeds moved = feeds32;
+    for (auto& [name, v] : moved) {
+      if (v.dtype() != DType::f32) continue;
+      Tensor m = v.to(Device::cpu());  // a deep copy: the caller's feeds stay as they are
+      float* d = m.data<float>();
+      for (int64_t i = 0; i < m.numel(); ++i) {
+        const int step = static_cast<int>(rng() % 3) - 1;
+        if (step != 0) d[i] = std::nextafter(d[i], step > 0 ? INFINITY : -INFINITY);
+      }
+      v = m;
+    }
+    const std::vector<double> e = errors_from_f64(seed, order, feeds32, p.run(moved));
+    worst.resize(e.size(), 0.0);
+    for (size_t i = 0; i < e.size(); ++i) worst[i] = std::max(worst[i], e[i]);
+  }
+  return worst;
+}
+
 // The x86-64 baseline has no FMA, so both paths round every operation identically there.
 #if defined(__x86_64__)
 constexpr bool kBitwise = true;
@@ -688,14 +719,17 @@ TEST_SUITE("gpu") {
           if (dt == DType::f64) {
             for (size_t i = 0; i < a.size(); ++i) CHECK(max_rel(a[i].to(Device::cpu()), b[i]) <= 1e-11);
           } else {
-            // In f32 the two devices round differently (CUDA's exp / log / tanh are not the C library's)
-            // and a gradient's cancellations magnify ulps: the GPU must be about as close to the f64
-            // truth as the CPU is (seed 10's gradient: 5e-4 between them on an H200).
+            // In f32 the two devices round differently (CUDA's exp / log / tanh are not the CPU's, nvcc
+            // contracts multiply-adds) and a gradient can magnify ulps (seed 10's: 5e-4 between them on
+            // an H200): the GPU must be about as close to the f64 truth as the CPU is, or as one-ulp
+            // noise on the inputs can move the output.
             const std::vector<double> eg = errors_from_f64(seed, order, r.feeds, a), ec = errors_from_f64(seed, order, r.feeds, b);
+            const std::vector<double> noise = ulp_noise_errors(seed, order, r.feeds, 20);
             for (size_t i = 0; i < a.size(); ++i) {
               CAPTURE(i);
               CAPTURE(ec[i]);
-              CHECK(eg[i] <= std::max(1e-4, 4 * ec[i]));
+              CAPTURE(noise[i]);
+              CHECK(eg[i] <= std::max({1e-4, 4 * ec[i], 2 * noise[i]}));
             }
           }
           CHECK(gpu.num_fused() > 0);

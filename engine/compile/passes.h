@@ -52,7 +52,7 @@ struct FuseOptions {
 // of <= 1024 elements each and the last axis is not summed (a thread per output: the generated and
 // interpreting kernels' layout); ORBIT_FUSION_REDUCE=all drops the last condition (the 2026-11-28
 // behaviour, for comparison). ORBIT_FUSION_REDUCE=0 turns it off everywhere. Gathers open groups on the CPU; on CUDA only with
-// ORBIT_FUSION_GATHER=1 (not yet run on a GPU); ORBIT_FUSION_GATHER=0 turns it off everywhere.
+// ORBIT_FUSION_GATHER=1 (correct on an H200, not yet timed); ORBIT_FUSION_GATHER=0 turns it off everywhere.
 FuseOptions fuse_options_for(Device d);
 
 // Fusion (engine/compile/fusion.cpp): maximal groups of elementwise ops over one iteration space become

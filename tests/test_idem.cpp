@@ -418,9 +418,9 @@ TEST_SUITE("cpu") {
     auto folder = run_orbit(nll + " --flow " + dir);
     CHECK(folder.code != 0);
     CHECK(folder.out.find("is a folder") != std::string::npos);
-    auto nowhere = run_orbit(nll + " --flow " + dir + "/no/such/flow.safetensors");
-    CHECK(nowhere.code != 0);
-    CHECK(nowhere.out.find("no folder") != std::string::npos);
+    auto nowhere = run_orbit(nll + " --flow " + dir + "/new/folder/flow.safetensors");  // made on the way
+    CHECK(nowhere.code == 0);
+    CHECK(fs::is_regular_file(dir + "/new/folder/flow.safetensors"));
     auto every = run_orbit(nll + " --flow-every 5");
     CHECK(every.code != 0);
     CHECK(every.out.find("--flow-every needs --flow") != std::string::npos);
@@ -448,6 +448,17 @@ TEST_SUITE("cpu") {
     r = run_orbit("idem eval --checkpoint " + dir + "/checkpoint.safetensors --samples " + dir + "/samples.npy --n 20");
     REQUIRE(r.code == 0);
     CHECK(r.out.find("\"dist_tv\"") != std::string::npos);
+    // Outputs land in folders created on the way; one that cannot exist (a file in the way) is refused
+    // before any work, naming the option.
+    r = run_orbit("idem eval --checkpoint " + dir + "/checkpoint.safetensors --samples " + dir + "/samples.npy --n 20"
+                  " --out " + dir + "/new/eval.json --plots " + dir + "/pics/eval");
+    REQUIRE(r.code == 0);
+    CHECK(fs::is_regular_file(dir + "/new/eval.json"));
+    CHECK(fs::is_regular_file(dir + "/pics/eval_energy.svg"));
+    auto blocked = run_orbit(nll + " --flow " + dir + "/blocked_flow.safetensors --out " + dir + "/samples.npy/nll.json");
+    CHECK(blocked.code != 0);
+    CHECK(blocked.out.find("--out: cannot create the folder") != std::string::npos);
+    CHECK(!fs::exists(dir + "/blocked_flow.safetensors"));  // refused before training
     auto bad = run_orbit("idem sample --checkpoint " + dir + "/metrics.jsonl --n 3 --out " + dir + "/x.npy");
     CHECK(bad.code != 0);
     bad = run_orbit("idem train --system dw4 --preset huge --out " + dir);

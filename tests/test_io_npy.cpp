@@ -1,4 +1,5 @@
 // .npy reading and writing: round trips, NumPy golden files and every rejection path.
+#include <algorithm>
 #include <doctest/doctest.h>
 
 #include "engine/io/npy.h"
@@ -95,10 +96,18 @@ TEST_CASE("io npy: files are written atomically and read back") {
   CHECK(same_tensor(read_npy(path), pattern(DType::i32, 1)));
   CHECK(dir.listing() == std::vector<std::string>{"a.npy"});  // no temp file left behind
 
-  std::string bad = dir.file("missing_dir/b.npy");
+  // Missing folders on the way are created (mkdir -p); a file in the way is a clear error.
+  const std::string nested = dir.file("missing_dir/deeper/b.npy");
+  write_npy(nested, pattern(DType::f32, 1));
+  CHECK(same_tensor(read_npy(nested), pattern(DType::f32, 1)));
+  std::string bad = dir.file("a.npy/b.npy");  // a.npy is a file
   std::string msg = error_of([&] { write_npy(bad, pattern(DType::f32, 1)); });
   CHECK(msg.find("write_npy") != std::string::npos);
-  CHECK(msg.find("missing_dir/b.npy") != std::string::npos);
+  CHECK(msg.find("cannot create the folder") != std::string::npos);
+  CHECK(msg.find("a.npy/b.npy") != std::string::npos);
+  std::vector<std::string> names = dir.listing();
+  std::sort(names.begin(), names.end());
+  CHECK(names == std::vector<std::string>{"a.npy", "missing_dir"});
   msg = error_of([&] { read_npy(dir.file("nope.npy")); });
   CHECK(msg.find("nope.npy") != std::string::npos);
   CHECK(msg.find("No such file") != std::string::npos);

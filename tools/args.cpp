@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "engine/error.h"
+#include "engine/io/file_io.h"
 #include "engine/io/json.h"
 #include "engine/util/parse.h"
 
@@ -139,6 +140,13 @@ int Command::main(const std::vector<std::string>& words) const {
       return 0;
     }
   return run_(parse(words));
+}
+
+void prepare_outputs(const Args& a, std::initializer_list<const char*> files, std::initializer_list<const char*> prefixes) {
+  for (const char* k : files)
+    if (a.has(k)) io::prepare_output(a.str(k), (std::string("--") + k).c_str());
+  for (const char* k : prefixes)
+    if (a.has(k) && !a.str(k).empty()) io::prepare_output(a.str(k) + "_", (std::string("--") + k).c_str());
 }
 
 }  // namespace orbit::cli

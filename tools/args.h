@@ -3,6 +3,7 @@
 // and strict parsing (unknown options, missing or malformed values are errors naming the option).
 #pragma once
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <string>
 #include <vector>
@@ -31,6 +32,12 @@ class Args {
   std::map<std::string, std::string> values_;
   std::map<std::string, std::string> defaults_;
 };
+
+// Before a command's long work: the folders of the given file options (and of the given file-prefix
+// options, e.g. --plots PREFIX) that were passed exist and are writable, so an hour of computing never
+// ends in "cannot create" (engine/io/file_io.h, prepare_output).
+void prepare_outputs(const Args& a, std::initializer_list<const char*> files,
+                     std::initializer_list<const char*> prefixes = {});
 
 class Command {
  public:

@@ -247,6 +247,7 @@ int run_train(const Args& a) {
 int run_sample(const Args& a) {
   const std::string ckpt = a.str("checkpoint");
   ORBIT_CHECK(fs::is_regular_file(ckpt), "no such file '", ckpt, "'");
+  prepare_outputs(a, {"out"});
   IdemConfig c = diffusion::read_checkpoint_config(ckpt);
   c.device = Device::parse(a.str("device"));
   if (a.has("integration-steps")) c.integration_steps = a.integer("integration-steps", 1, 100000000);
@@ -266,6 +267,7 @@ int run_sample(const Args& a) {
 int run_eval(const Args& a) {
   const std::string ckpt = a.str("checkpoint");
   ORBIT_CHECK(fs::is_regular_file(ckpt), "no such file '", ckpt, "'");
+  prepare_outputs(a, {"out"}, {"plots"});
   IdemConfig c = diffusion::read_checkpoint_config(ckpt);
   c.device = Device::parse(a.str("device"));
   std::string source;

@@ -49,6 +49,7 @@ std::string tol_json(const diffusion::CfmConfig& c) {
 int run_nll(const Args& a) {
   const std::string train_path = a.str("samples");
   ORBIT_CHECK(fs::is_regular_file(train_path), "no such file '", train_path, "'");
+  prepare_outputs(a, {"out", "flow", "reweighted-out", "weighed-out"}, {"plots"});
   diffusion::CfmConfig c = diffusion::CfmConfig::preset(a.str("system"), a.str("preset"));
   if (a.has("steps")) c.steps = a.integer("steps", 0, 100000000);
   // The solver: --ode-solver, else the one the other ODE options set, else the preset's (paper: dopri5,
@@ -111,11 +112,9 @@ int run_nll(const Args& a) {
   diffusion::Cfm cfm(c);
   int64_t resumed_from = 0;
   if (!flow.empty()) {
-    // Checked before hours of training, not at the first checkpoint.
+    // Checked before hours of training, not at the first checkpoint (its folder was made above).
     ORBIT_CHECK(!fs::is_directory(flow), "--flow '", flow, "' is a folder; pass a file path (e.g. ", flow,
                 "/flow.safetensors)");
-    const fs::path parent = fs::path(flow).parent_path();
-    ORBIT_CHECK(parent.empty() || fs::is_directory(parent), "--flow '", flow, "': no folder '", parent.string(), "'");
   }
   // The evaluation's finished ODE batches are kept (by default beside the flow), so an interrupted
   // evaluation resumes; the folder is made now, before any training.

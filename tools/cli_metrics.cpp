@@ -52,6 +52,7 @@ int run_metrics(const Args& args) {
   const systems::System sys = systems::system_by_name(args.str("system"));
   const std::string samples_path = args.str("samples"), reference_path = args.str("reference");
   const long long n = args.integer("n", 1, 10000);  // the OT cost matrix takes 8 n^2 bytes
+  prepare_outputs(args, {"out"}, {"plots"});
   const unsigned long long seed = static_cast<unsigned long long>(args.integer("seed", 0, (1LL << 62)));
   const double min_fraction = args.real("mode-min-fraction");
   ORBIT_CHECK(min_fraction >= 0 && min_fraction <= 1, "--mode-min-fraction must be in [0, 1], got ", min_fraction);

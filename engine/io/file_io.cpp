@@ -6,6 +6,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <system_error>
 
 #include "engine/error.h"
 
@@ -33,6 +35,19 @@ std::vector<uint8_t> read_file(const std::string& path, const char* who) {
   return bytes;
 }
 
+void prepare_output(const std::string& path, const char* who) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(path).parent_path();
+  if (dir.empty()) return;  // the working folder
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec || !fs::is_directory(dir))
+    throw Error(detail::cat(who, ": cannot create the folder '", dir.string(), "' for '", path, "': ",
+                            ec ? ec.message() : std::string("a file of that name is in the way")));
+  if (access(dir.c_str(), W_OK) != 0)
+    throw Error(detail::cat(who, ": cannot write in the folder '", dir.string(), "' (for '", path, "'): ", errno_text()));
+}
+
 void VectorSink::write(const void* p, size_t n) {
   if (n == 0) return;
   auto b = static_cast<const uint8_t*>(p);
@@ -41,6 +56,7 @@ void VectorSink::write(const void* p, size_t n) {
 
 AtomicFile::AtomicFile(const std::string& path, const char* who)
     : path_(path), tmp_(path + ".tmp." + std::to_string(getpid())), who_(who) {
+  prepare_output(path, who);
   f_ = std::fopen(tmp_.c_str(), "wb");
   if (!f_) throw Error(detail::cat(who_, ": cannot create '", tmp_, "': ", errno_text()));
 }

@@ -24,8 +24,13 @@ class VectorSink final : public ByteSink {
   void write(const void* p, size_t n) override;
 };
 
-// Writes to "path.tmp.<pid>"; commit() flushes, syncs and renames it over `path`.
-// A file never committed (an exception on the way) is removed by the destructor.
+// Makes sure a file can be written at `path` before any long work that ends by writing it: creates
+// the folders leading to it (like mkdir -p) and checks that the last one is writable; throws
+// orbit::Error naming `who` and the folder otherwise.
+void prepare_output(const std::string& path, const char* who);
+
+// Writes to "path.tmp.<pid>" (creating the folders leading to it); commit() flushes, syncs and renames
+// it over `path`. A file never committed (an exception on the way) is removed by the destructor.
 class AtomicFile final : public ByteSink {
  public:
   AtomicFile(const std::string& path, const char* who);

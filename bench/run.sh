@@ -84,6 +84,12 @@ out=${OUT:-$root/bench/results}
 mkdir -p "$out"
 work=$(mktemp -d "${TMPDIR:-/tmp}/orbit-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
+# Each finished workload's JSON (orbit's and the peer's) is also kept in $out/partial/ until the report
+# is written, so a run killed before its end (a caller's time limit) still leaves the measurements:
+# `python3 bench/report.py --dir OUT/partial --out OUT --command "..."` builds the record from them.
+partial="$out/partial"
+rm -rf "$partial"
+mkdir -p "$partial"
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- engine kernels models bench 2>/dev/null || echo +dirty)
 if [ -f "$(dirname "$bench")/MANIFEST" ]; then  # a bundle: the commit it was built from
   bc=$(sed -n 's/^commit=//p' "$(dirname "$bench")/MANIFEST")
@@ -111,12 +117,14 @@ for w in ${workloads//,/ }; do
       --threads "${threads:-0}" --budget "$peer_budget" --json "$work/$w.peer.json" || { echo "== $w: peers failed"; status=1; }
   fi
   rm -rf "${work:?}/$w"  # the exchanged arrays (up to a few GB at GPU sizes)
+  cp "$work/$w".*.json "$partial/" 2>/dev/null
 done
 if [ -n "$py" ]; then
   note=${ORBIT_BENCH_NOTE:-}  # free text for the record, e.g. how orbit_bench was built
   [ "$dev" = cpu ] && note="CPU run: orbit OpenMP and torch intra-op threads both ${threads:-?}${note:+; $note}"
   "$py" bench/report.py --dir "$work" --out "$out" --commit "$commit" --note "$note" \
     --command "bash bench/run.sh --device $dev${size:+ --size $size}${repeat:+ --repeat $repeat}${threads:+ --threads $threads}" || status=1
+  [ $status -eq 0 ] && rm -rf "$partial"
 else
   cp "$work"/*.orbit.json "$out"/ 2>/dev/null
   echo "no python with torch: orbit's JSON copied to $out"

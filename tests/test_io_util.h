@@ -12,6 +12,7 @@
 
 #include "engine/error.h"
 #include "engine/tensor.h"
+#include "tests/error_of.h"
 
 namespace io_test {
 
@@ -61,16 +62,7 @@ inline bool same_tensor(const Tensor& a, const Tensor& b) {
          (a.nbytes() == 0 || std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0);
 }
 
-// The message of the orbit::Error that f throws; "" when f returns normally.
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const orbit::Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using orbit::testing::error_of;
 
 // A fresh directory under the system temp dir, removed with its contents at scope exit.
 class TempDir {

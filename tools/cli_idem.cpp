@@ -247,9 +247,9 @@ int run_train(const Args& a) {
 int run_sample(const Args& a) {
   const std::string ckpt = a.str("checkpoint");
   ORBIT_CHECK(fs::is_regular_file(ckpt), "no such file '", ckpt, "'");
-  prepare_outputs(a, {"out"});
   IdemConfig c = diffusion::read_checkpoint_config(ckpt);
   c.device = Device::parse(a.str("device"));
+  prepare_outputs(a, {"out"});
   if (a.has("integration-steps")) c.integration_steps = a.integer("integration-steps", 1, 100000000);
   Idem run(c);
   run.load(ckpt);
@@ -267,9 +267,9 @@ int run_sample(const Args& a) {
 int run_eval(const Args& a) {
   const std::string ckpt = a.str("checkpoint");
   ORBIT_CHECK(fs::is_regular_file(ckpt), "no such file '", ckpt, "'");
-  prepare_outputs(a, {"out"}, {"plots"});
   IdemConfig c = diffusion::read_checkpoint_config(ckpt);
   c.device = Device::parse(a.str("device"));
+  prepare_outputs(a, {"out"}, {"plots"});
   std::string source;
   Tensor reference = reference_for(c, a, source);
   ORBIT_CHECK(reference.defined() && reference.numel() > 0, "no reference set for ", c.system, ": pass --reference");

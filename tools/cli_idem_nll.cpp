@@ -49,7 +49,6 @@ std::string tol_json(const diffusion::CfmConfig& c) {
 int run_nll(const Args& a) {
   const std::string train_path = a.str("samples");
   ORBIT_CHECK(fs::is_regular_file(train_path), "no such file '", train_path, "'");
-  prepare_outputs(a, {"out", "flow", "reweighted-out", "weighed-out"}, {"plots"});
   diffusion::CfmConfig c = diffusion::CfmConfig::preset(a.str("system"), a.str("preset"));
   if (a.has("steps")) c.steps = a.integer("steps", 0, 100000000);
   // The solver: --ode-solver, else the one the other ODE options set, else the preset's (paper: dopri5,
@@ -109,6 +108,8 @@ int run_nll(const Args& a) {
   const std::string flow = a.has("flow") ? a.str("flow") : std::string();
   ORBIT_CHECK(!flow.empty() || !a.has("flow-every"), "--flow-every needs --flow (the flow checkpoint file)");
   const int64_t flow_every = a.integer("flow-every", 1, INT64_MAX);
+  // Every output's folder, once the arguments are known good and before any training.
+  prepare_outputs(a, {"out", "flow", "reweighted-out", "weighed-out"}, {"plots"});
   diffusion::Cfm cfm(c);
   int64_t resumed_from = 0;
   if (!flow.empty()) {

@@ -80,6 +80,45 @@ __device__ __forceinline__ void load_tile(const float* __restrict__ x, int k0, i
   }
 }
 
+// A layer's activation over the warp's slice H (rows 0..RW-1, columns 0..npad-1), in place; for the
+// last layer act(H) goes to y instead, rows 0..rows-1 and columns 0..NL-1 (consecutive lanes on
+// consecutive addresses, one flat walk over the rows). One small loop per activation: an activation
+// applied per element inside the unrolled accumulator loops put all seven activations' code on every
+// element (the kernel was 337 KiB of SASS, past an SM's instruction caches; tools/sass_report.py).
+template <MlpAct A, int RW, int SA>
+__device__ __forceinline__ void mlp_tc_act_rows(float* __restrict__ H, int npad, int lane) {
+  for (int r = 0; r < RW; ++r)
+    for (int c = lane; c < npad; c += 32) H[r * SA + c] = scalar::mlp_act_of<A>(H[r * SA + c]);
+}
+
+template <MlpAct A, int SA>
+__device__ __forceinline__ void mlp_tc_store_rows(const float* __restrict__ H, float* __restrict__ yt, int rows, int NL,
+                                                  int lane) {
+  int r = lane / NL, c = lane - r * NL;
+  for (int i = lane; i < rows * NL; i += 32) {
+    __stcs(yt + i, scalar::mlp_act_of<A>(H[r * SA + c]));
+    for (c += 32; c >= NL; c -= NL) ++r;
+  }
+}
+
+template <int RW, int SA>
+__device__ __forceinline__ void mlp_tc_activation(MlpAct act, bool last, float* __restrict__ H, int npad,
+                                                  float* __restrict__ yt, int rows, int NL, int lane) {
+#define ORBIT_MLP_TC_ACT(A)                                 \
+  if (last) mlp_tc_store_rows<A, SA>(H, yt, rows, NL, lane); \
+  else mlp_tc_act_rows<A, RW, SA>(H, npad, lane);
+  switch (act) {
+    case MlpAct::relu: ORBIT_MLP_TC_ACT(MlpAct::relu) break;
+    case MlpAct::tanh: ORBIT_MLP_TC_ACT(MlpAct::tanh) break;
+    case MlpAct::silu: ORBIT_MLP_TC_ACT(MlpAct::silu) break;
+    case MlpAct::sigmoid: ORBIT_MLP_TC_ACT(MlpAct::sigmoid) break;
+    case MlpAct::gelu: ORBIT_MLP_TC_ACT(MlpAct::gelu) break;
+    case MlpAct::softplus: ORBIT_MLP_TC_ACT(MlpAct::softplus) break;
+    default: ORBIT_MLP_TC_ACT(MlpAct::identity) break;
+  }
+#undef ORBIT_MLP_TC_ACT
+}
+
 template <int WMAX>
 __global__ void __launch_bounds__(32 * scalar::mlp_tc_max_warps(WMAX), 1)
     mlp_tc_kernel(const __grid_constant__ MlpTcParams p, const float* __restrict__ x, float* __restrict__ y, int64_t n) {
@@ -155,8 +194,8 @@ __global__ void __launch_bounds__(32 * scalar::mlp_tc_max_warps(WMAX), 1)
       }
       __syncwarp();  // every lane has read H: the layer's output may overwrite it
 
-      const MlpAct act = p.acts[l];
-      const bool last = l + 1 == p.layers;
+      // acc + b into the slice (every layer, the last too: its rows then leave coalesced), then the
+      // activation in one pass over the slice.
 #pragma unroll
       for (int nt = 0; nt < NTMAX; ++nt) {
         if (nt < NT) {
@@ -166,22 +205,13 @@ __global__ void __launch_bounds__(32 * scalar::mlp_tc_max_warps(WMAX), 1)
             for (int h = 0; h < 2; ++h) {
               const scalar::mma::Coord c = scalar::mma::c_frag(lane, 2 * h);  // and its right neighbour
               const int row = mt * 16 + c.row, col = nt * 8 + c.col;
-              const float v0 = scalar::mlp_act(act, acc[mt][nt][2 * h] + bs[col]);
-              const float v1 = scalar::mlp_act(act, acc[mt][nt][2 * h + 1] + bs[col + 1]);
-              if (!last) {
-                *reinterpret_cast<float2*>(H + row * SA + col) = make_float2(v0, v1);
-              } else if (row < rows) {
-                float* yr = y + (row0 + row) * NL;
-                if (col + 1 < NL && (NL & 1) == 0 && (reinterpret_cast<uintptr_t>(y) & 7) == 0) {
-                  __stcs(reinterpret_cast<float2*>(yr + col), make_float2(v0, v1));
-                } else {
-                  if (col < NL) __stcs(yr + col, v0);
-                  if (col + 1 < NL) __stcs(yr + col + 1, v1);
-                }
-              }
+              *reinterpret_cast<float2*>(H + row * SA + col) =
+                  make_float2(acc[mt][nt][2 * h] + bs[col], acc[mt][nt][2 * h + 1] + bs[col + 1]);
             }
         }
       }
+      __syncwarp();
+      mlp_tc_activation<RW, SA>(p.acts[l], l + 1 == p.layers, H, p.npad[l], y + row0 * NL, rows, NL, lane);
       __syncwarp();  // the layer's output is visible to every lane
     }
   }

@@ -7,20 +7,14 @@
 
 namespace orbit::cuda {
 
-// v = hi + lo, both TF32 (round to nearest, ties away from zero).
+// v = hi + lo, both TF32 (round to nearest, ties away from zero), in integer arithmetic: adding half of
+// the 13 dropped bits and masking them is cvt.rna.tf32.f32 for every finite v, in 5 instructions where
+// the two cvt's compile to 7 (each cvt also tests for infinity and NaN; SASS: tools/sass_report.py).
+// Non-finite v: infinity stays infinity in hi and its lo is NaN; NaN gives NaN in lo (in rare payloads
+// hi becomes infinity or 0): either way the products are NaN, as with cvt (docs/fusion.md).
 __device__ __forceinline__ void split_tf32(float v, uint32_t& hi, uint32_t& lo) {
-#if defined(ORBIT_CUDA_EMU)
-  const float h = ::orbit::emu::tf32_round(v);
-  hi = __float_as_uint(h);
-  lo = __float_as_uint(::orbit::emu::tf32_round(v - h));
-#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(hi) : "f"(v));
-  const float rest = v - __uint_as_float(hi);
-  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(lo) : "f"(rest));
-#else
-  hi = lo = 0;
-  __trap();
-#endif
+  hi = (__float_as_uint(v) + 0x1000u) & 0xffffe000u;
+  lo = (__float_as_uint(v - __uint_as_float(hi)) + 0x1000u) & 0xffffe000u;
 }
 
 // d += a b for one m16n8k8 TF32 tile.

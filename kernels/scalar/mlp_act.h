@@ -26,6 +26,20 @@ inline const char* mlp_act_name(MlpAct a) {
   return "?";
 }
 
+// The activation A, fixed at compile time. GPU kernels call it from a switch around a whole loop: with
+// mlp_act(a, x) inside a loop unrolled 64 times every element carries all seven activations (the fused
+// MLP kernels were 280-440 KiB of SASS that way; tools/sass_report.py).
+template <MlpAct A, class T>
+ORBIT_HD T mlp_act_of(T x) {
+  if constexpr (A == MlpAct::relu) return Relu{}(x);
+  else if constexpr (A == MlpAct::tanh) return Tanh{}(x);
+  else if constexpr (A == MlpAct::silu) return Silu{}(x);
+  else if constexpr (A == MlpAct::sigmoid) return Sigmoid{}(x);
+  else if constexpr (A == MlpAct::gelu) return Gelu{}(x);
+  else if constexpr (A == MlpAct::softplus) return Softplus{}(x);
+  else return x;
+}
+
 template <class T>
 ORBIT_HD T mlp_act(MlpAct a, T x) {
   switch (a) {

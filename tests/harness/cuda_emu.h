@@ -142,6 +142,7 @@ struct alignas(16) double2 {
 };
 inline float2 make_float2(float x, float y) { return {x, y}; }
 inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
+inline double2 make_double2(double x, double y) { return {x, y}; }
 
 inline void __syncthreads() { ::orbit::emu::syncthreads(); }
 inline void __syncwarp(unsigned mask = 0xffffffffu) { ::orbit::emu::syncwarp(mask); }
@@ -153,6 +154,8 @@ template <class T>
 T __shfl_sync(unsigned mask, T v, int src) {
   return ::orbit::emu::shfl(mask, v, src);
 }
+inline float __fmaf_rn(float a, float b, float c) { return std::fma(a, b, c); }
+inline double __fma_rn(double a, double b, double c) { return std::fma(a, b, c); }
 inline float __int_as_float(int v) { return std::bit_cast<float>(v); }
 inline int __float_as_int(float v) { return std::bit_cast<int>(v); }
 inline float __uint_as_float(unsigned v) { return std::bit_cast<float>(v); }

@@ -11,6 +11,7 @@
 
 #include "engine/egnn_message.h"
 #include "kernels/scalar/egnn_tc_plan.h"
+#include "kernels/scalar/fast_sigmoid.h"
 #include "kernels/scalar/mma_tf32.h"
 #include "kernels/scalar/unary.h"
 #include "mma_model.h"
@@ -57,7 +58,7 @@ inline Layer make_layer(int B, int n, int d, int H, int E, bool idem_options, ui
   return L;
 }
 
-inline float silu(float z) { return scalar::Silu{}(z); }
+inline float silu(float z) { return scalar::silu_fast(z); }  // as the kernel
 
 // The kernel's work, warp by warp, on the host. Returns out [B, n, H + d].
 inline std::vector<float> replay(const Layer& L, const scalar::EgnnTcPlan& plan) {
@@ -139,8 +140,8 @@ inline std::vector<float> replay(const Layer& L, const scalar::EgnnTcPlan& plan)
         const int g = lane >> 2;
         float gate0 = g < rows ? 1.f : 0.f, gate1 = g + 8 < rows ? 1.f : 0.f;
         if (L.attr.attention) {
-          gate0 *= scalar::Sigmoid{}(quad_sum(s0, lane) + batt);
-          gate1 *= scalar::Sigmoid{}(quad_sum(s1, lane) + batt);
+          gate0 *= scalar::sigmoid_fast(quad_sum(s0, lane) + batt);
+          gate1 *= scalar::sigmoid_fast(quad_sum(s1, lane) + batt);
         }
         for (int nt = 0; nt < NT; ++nt) {
           const float* a4 = &acc[(size_t(nt) * 32 + lane) * 4];

@@ -3,6 +3,8 @@
 the kernels' SASS and print, per kernel, its registers, spills, code size and instruction mix.
 
     python3 tools/sass_report.py kernels/cuda/mlp_fused_tc.cu [more.cu ...] [--kernel REGEX] [--dump DIR]
+    python3 tools/sass_report.py kernels/cuda/egnn_message_tc.cu --kernel 'backward<128>' --lines 15
+        (also: which source lines the code comes from, the 15 largest)
 
 Why: no profiler runs on the project's VM and GPU time is minutes per session, so a kernel's static shape
 (how many instructions per tensor-core op, whether its code fits the instruction cache, whether it
@@ -44,9 +46,9 @@ def find_nvdisasm():
     sys.exit("sass_report: no nvdisasm found (set ORBIT_NVDISASM; how to get one: the top of tools/sass_report.py)")
 
 
-def compile_cubin(src, out, arch, extra):
+def compile_cubin(src, out, arch, extra, lineinfo=False):
     cmd = ["nvcc", "-O3", "-DNDEBUG", f"-arch={arch}", "-std=c++20", "--expt-relaxed-constexpr", "-DORBIT_WITH_CUDA=1",
-           f"-I{ROOT}", f"-I{os.path.join(ROOT, 'build', 'include')}", "-Xptxas", "-v", "-cubin", src, "-o", out] + extra
+           f"-I{ROOT}", f"-I{os.path.join(ROOT, 'build', 'include')}", "-Xptxas", "-v", "-cubin", src, "-o", out] + extra + (["-lineinfo"] if lineinfo else [])
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         sys.exit(f"sass_report: nvcc failed on {src}:\n{r.stderr[-4000:]}")
@@ -89,11 +91,26 @@ def old_abi_copy(cubin, out):
     open(out, "wb").write(d)
 
 
-def disassemble(nvdisasm, cubin):
-    r = subprocess.run([nvdisasm, "-c", cubin], capture_output=True, text=True)
+def disassemble(nvdisasm, cubin, lineinfo=False):
+    r = subprocess.run([nvdisasm, "-c"] + (["-g"] if lineinfo else []) + [cubin], capture_output=True, text=True)
     if r.returncode != 0:
         sys.exit(f"sass_report: nvdisasm failed: {r.stderr.strip()}")
     return r.stdout
+
+
+LINE = re.compile(r'//## File "([^"]+)", line (\d+)')
+
+
+def bytes_per_line(body):
+    """(file, line) -> instructions attributed to it (nvdisasm -g puts a line marker before each run)."""
+    out, cur = collections.Counter(), None
+    for ln in body.splitlines():
+        m = LINE.search(ln)
+        if m:
+            cur = (os.path.relpath(os.path.normpath(m.group(1)), ROOT), int(m.group(2)))
+        elif cur and INSTR.search(ln):
+            out[cur] += 1
+    return out
 
 
 INSTR = re.compile(r"/\*([0-9a-f]{4,})\*/\s+(@!?U?P\w+\s+)?([A-Z][A-Z0-9_]*)((?:\.[A-Z0-9_]+)*)")
@@ -102,8 +119,7 @@ INSTR = re.compile(r"/\*([0-9a-f]{4,})\*/\s+(@!?U?P\w+\s+)?([A-Z][A-Z0-9_]*)((?:
 def kernels_of(sass):
     parts = re.split(r"\n//-+ \.text\.(\S+) -+\n", sass)
     for name, body in zip(parts[1::2], parts[2::2]):
-        ins = INSTR.findall(body)
-        yield name, ins
+        yield name, INSTR.findall(body), body
 
 
 def demangle(names):
@@ -145,6 +161,8 @@ def main():
     ap.add_argument("--kernel", default=None, help="only kernels whose demangled name matches this regex")
     ap.add_argument("--arch", default="sm_90")
     ap.add_argument("--dump", default=None, help="write each kernel's SASS into this folder")
+    ap.add_argument("--lines", type=int, default=0, metavar="N",
+                    help="also the N source lines with the most instructions (compiles with -lineinfo)")
     ap.add_argument("-X", dest="extra", action="append", default=[], help="extra nvcc flag (repeatable)")
     a = ap.parse_args()
     nvdisasm = find_nvdisasm()
@@ -156,15 +174,15 @@ def main():
             if not os.path.isfile(path):
                 sys.exit(f"sass_report: no such file: {src}")
             cubin = os.path.join(tmp, "k.cubin")
-            log = compile_cubin(path, cubin, a.arch, a.extra)
+            log = compile_cubin(path, cubin, a.arch, a.extra, lineinfo=a.lines > 0)
             res = ptxas_resources(log)
             old = os.path.join(tmp, "k_old.cubin")
             old_abi_copy(cubin, old)
-            sass = disassemble(nvdisasm, old)
+            sass = disassemble(nvdisasm, old, lineinfo=a.lines > 0)
             ks = list(kernels_of(sass))
-            pretty = demangle([k for k, _ in ks])
+            pretty = demangle([k for k, _, _ in ks])
             print(f"== {src} ({a.arch})")
-            for (name, ins), nice in zip(ks, pretty):
+            for (name, ins, body), nice in zip(ks, pretty):
                 if a.kernel and not re.search(a.kernel, nice):
                     continue
                 s = summarize(nice, ins, res.get(name, {}))
@@ -177,6 +195,11 @@ def main():
                 print("  " + ", ".join(f"{k} {v}" for k, v in g.items() if v))
                 if g["tensor"]:
                     print(f"  non-tensor instructions per tensor op: {(s['instructions'] - g['tensor']) / g['tensor']:.1f} (static)")
+                if a.lines:
+                    per_line = bytes_per_line(body)
+                    print(f"  largest source lines (instructions, share):")
+                    for (f, ln), c in per_line.most_common(a.lines):
+                        print(f"    {c:6d} {100 * c / max(1, len(ins)):5.1f}%  {f}:{ln}")
                 if a.dump:
                     safe = re.sub(r"[^A-Za-z0-9_]+", "_", nice)[:100]
                     with open(os.path.join(a.dump, safe + ".sass"), "w") as f:

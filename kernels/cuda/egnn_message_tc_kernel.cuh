@@ -13,6 +13,7 @@
 #include "kernels/cuda/mma_tf32.cuh"
 #include "kernels/scalar/egnn_message_shape.h"
 #include "kernels/scalar/egnn_tc_plan.h"
+#include "kernels/scalar/fast_sigmoid.h"
 #include "kernels/scalar/mlp_tc_plan.h"
 #include "kernels/scalar/mma_tf32.h"
 #include "kernels/scalar/unary.h"
@@ -46,7 +47,9 @@ inline EgnnTcArgs egnn_tc_args(const scalar::EgnnTcPlan& plan, const scalar::Egn
   return a;
 }
 
-__device__ __forceinline__ float silu(float z) { return scalar::Silu{}(z); }
+// The hardware exponential and reciprocal: the library's expf and IEEE division, inlined on every
+// accumulator, made this kernel 162 KiB of SASS (kernels/scalar/fast_sigmoid.h).
+__device__ __forceinline__ float silu(float z) { return scalar::silu_fast(z); }
 
 // acc (16 x H, c-fragments per 8-column tile) = A (the warp's 16 x H tile, row stride SA) x W (H x H, row
 // stride SW), or x W^T when TRANS (the backward's products with the transposed weights), 3xTF32.
@@ -128,6 +131,7 @@ __device__ __forceinline__ float edge_pre(const EgnnTcArgs& p, const StagedWeigh
   float pre = p.P[(b * n + i) * H + h] + p.Q[(b * n + j) * H + h] + r * w.wr[h];
   if (p.E > 0) {
     const float* aij = p.a + ((b * n + i) * n + j) * p.E;
+#pragma unroll 1
     for (int e = 0; e < p.E; ++e) pre += aij[e] * w.Wa[e * H + h];
   }
   return pre;
@@ -161,6 +165,9 @@ __device__ __forceinline__ void load_edge_tile(const EgnnTcArgs& p, const Staged
     gr[kGeoSc] = sc;
   }
   __syncwarp();
+  // Unrolled 4 deep, not fully: 64 copies of this body (with edge_pre's loop over E unrolled in each)
+  // were 39% of the backward kernel's 456 KiB of SASS (tools/sass_report.py --lines).
+#pragma unroll 4
   for (int idx = lane; idx < 16 * H; idx += 32) {
     const int row = idx / H, h = idx - row * H;
     float v = 0.f;
@@ -224,8 +231,8 @@ __global__ void __launch_bounds__(32 * scalar::egnn_tc_max_warps(H), 1)
         }
       float gate0 = g < rows ? 1.f : 0.f, gate1 = g + 8 < rows ? 1.f : 0.f;
       if (p.attention) {
-        gate0 *= scalar::Sigmoid{}(quad_sum(s0) + batt);
-        gate1 *= scalar::Sigmoid{}(quad_sum(s1) + batt);
+        gate0 *= scalar::sigmoid_fast(quad_sum(s0) + batt);
+        gate1 *= scalar::sigmoid_fast(quad_sum(s1) + batt);
       }
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt) {

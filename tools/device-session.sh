@@ -8,7 +8,7 @@
 #
 #   bash tools/device-session.sh            # on the GPU machine, with device_bin/ carried
 # Knobs: ORBIT_SESSION_BUDGET (seconds for device-check.sh, default 330), ORBIT_SESSION_VARIANTS (default
-# "fusereduce fusereduceall mlpfma pairordered"; "" skips), ORBIT_SESSION_WORKLOADS (default mlp,pinn,egnn,idem),
+# "egnnfused egnnfwd mlpfma fusereduce": the kernels reshaped on 2026-11-29 first; "" skips), ORBIT_SESSION_WORKLOADS (default mlp,pinn,egnn,idem),
 # ORBIT_SESSION_VARIANT_LIMIT (seconds per variant, 90), ORBIT_SESSION_FLOW_LIMIT (the LJ13 flow step
 # below, 180), ORBIT_SESSION_DEADLINE (below, 540) and device-check.sh's own knobs. The whole script
 # takes about 6 minutes on an H100 with the defaults, plus the flow step when the bundle carries samples.
@@ -67,7 +67,7 @@ pack
 #              since 2026-11-28 not over the last axis)
 #   fusereduceall  ORBIT_FUSION_REDUCE=all: also over the last axis (as timed on an H200 2026-11-28:
 #              forwards 12-19% faster, the DW4 and PINN steps up to 7% slower)
-variants=${ORBIT_SESSION_VARIANTS-fusereduce fusereduceall mlpfma pairordered}
+variants=${ORBIT_SESSION_VARIANTS-egnnfused egnnfwd mlpfma fusereduce}
 workloads=${ORBIT_SESSION_WORKLOADS:-mlp,pinn,egnn,idem}
 for variant in $variants; do
   envs=()

@@ -78,6 +78,7 @@ Program compile(const Graph& g, const std::vector<Var>& outputs, Device device, 
   }
   if (device.is_cuda()) allocator_for(device);  // fails clearly when the backend is absent
 
+  if (const char* dir = codegen::emit_dir_requested()) codegen::emit_cuda_kernels(g, out_ids, opts, dir);
   passes::Rewritten r = opts.optimize ? passes::simplify(g, out_ids) : passes::prune(g, out_ids);
   if (expand_egnn_messages(r.graph, r.outputs, device) && opts.optimize) r = passes::simplify(r.graph, r.outputs);
   if (passes::mlp_fusion_enabled(opts, device)) r = passes::fuse_mlp(r.graph, r.outputs);

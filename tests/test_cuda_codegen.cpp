@@ -564,6 +564,45 @@ TEST_SUITE("cpu") {
     CHECK(codegen::prepare_fused_kernel(sample_program(DType::f32, s), sample_shapes(s), "sm_90", false).generated);
   }
 
+  TEST_CASE("cuda codegen: ORBIT_EMIT_CUDA_KERNELS writes the kernels a CUDA program would generate, on any machine") {
+    TempDir dir("emit");
+    const std::string folder = (dir.path / "kernels").string();  // created by the emitter
+    Graph g;
+    Var x = g.input("x", Shape({64, 8}), DType::f32);
+    Var w = g.input("w", Shape({8}), DType::f32);
+    Var y = tanh(x * w + 1.0);
+    Feeds feeds{{"x", Tensor::from<float>(Shape({64, 8}), std::vector<float>(512, 0.25f))},
+                {"w", Tensor::from<float>(Shape({8}), std::vector<float>(8, 2.f))}};
+    const auto plain = compile(g, {y}, Device::cpu()).run(feeds);
+    std::vector<Tensor> emitted;
+    {
+      ScopedEnv on("ORBIT_EMIT_CUDA_KERNELS", folder.c_str());
+      emitted = compile(g, {y}, Device::cpu()).run(feeds);  // a CPU program: emission changes nothing
+    }
+    CHECK(emitted[0].to_vector() == plain[0].to_vector());
+    std::vector<std::filesystem::path> files;
+    for (const auto& e : std::filesystem::directory_iterator(folder)) files.push_back(e.path());
+    REQUIRE(files.size() == 1);  // mul add tanh: one group
+    std::ifstream f(files[0]);
+    const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    const std::string name = files[0].stem().string();
+    CHECK(name.rfind("orbit_fused_", 0) == 0);
+    CHECK(text.find("__global__ void __launch_bounds__(256) " + name + "(") != std::string::npos);
+    CHECK(text.find("mul add tanh") != std::string::npos);
+    CHECK(text.find("orbit::scalar::Tanh{}") != std::string::npos);
+    // Once per kernel: compiling again writes nothing new.
+    CHECK(codegen::emit_cuda_kernels(g, {y.id()}, CompileOptions{}, folder) == 0);
+    // A folder that cannot be made is an error naming the variable, not a crash.
+    ScopedEnv bad("ORBIT_EMIT_CUDA_KERNELS", "/dev/null/orbit-kernels");
+    bool threw = false;
+    try {
+      compile(g, {y}, Device::cpu());
+    } catch (const Error& e) {
+      threw = std::string(e.what()).find("ORBIT_EMIT_CUDA_KERNELS") != std::string::npos;
+    }
+    CHECK(threw);
+  }
+
   TEST_CASE("cuda codegen: without a GPU the CUDA path declines (the interpreter would run) instead of failing") {
     if (cuda_device_count() > 0) {
       MESSAGE("skipped: a GPU is present (the gpu suite covers the generated path)");

@@ -5,6 +5,9 @@ the kernels' SASS and print, per kernel, its registers, spills, code size and in
     python3 tools/sass_report.py kernels/cuda/mlp_fused_tc.cu [more.cu ...] [--kernel REGEX] [--dump DIR]
     python3 tools/sass_report.py kernels/cuda/egnn_message_tc.cu --kernel 'backward<128>' --lines 15
         (also: which source lines the code comes from, the 15 largest)
+    ORBIT_EMIT_CUDA_KERNELS=/tmp/gen build/bench/orbit_bench --device cpu --workload pinn --size cpu --repeat 1
+    python3 tools/sass_report.py --generated /tmp/gen
+        (the kernels CUDA programs would generate at run time, compiled as NVRTC would: one line each)
 
 Why: no profiler runs on the project's VM and GPU time is minutes per session, so a kernel's static shape
 (how many instructions per tensor-core op, whether its code fits the instruction cache, whether it
@@ -157,7 +160,8 @@ def summarize(name, ins, res):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("sources", nargs="+", help=".cu files (paths from the repository root or absolute)")
+    ap.add_argument("sources", nargs="*", help=".cu files (paths from the repository root or absolute)")
+    ap.add_argument("--generated", metavar="DIR", help="the generated kernels in DIR (ORBIT_EMIT_CUDA_KERNELS)")
     ap.add_argument("--kernel", default=None, help="only kernels whose demangled name matches this regex")
     ap.add_argument("--arch", default="sm_90")
     ap.add_argument("--dump", default=None, help="write each kernel's SASS into this folder")
@@ -165,7 +169,11 @@ def main():
                     help="also the N source lines with the most instructions (compiles with -lineinfo)")
     ap.add_argument("-X", dest="extra", action="append", default=[], help="extra nvcc flag (repeatable)")
     a = ap.parse_args()
+    if not a.sources and not a.generated:
+        ap.error("give .cu files or --generated DIR")
     nvdisasm = find_nvdisasm()
+    if a.generated:
+        report_generated(a.generated, nvdisasm, a.arch)
     if a.dump:
         os.makedirs(a.dump, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -205,6 +213,39 @@ def main():
                     with open(os.path.join(a.dump, safe + ".sass"), "w") as f:
                         for addr, pred, op, mods in ins:
                             f.write(f"{addr} {pred}{op}{mods}\n")
+
+
+def report_generated(folder, nvdisasm, arch):
+    """One line per generated kernel: what it fuses, registers, spills, code size, instructions; all the
+    files compiled as one translation unit, with NVRTC's options (kernels/cuda/nvrtc.cpp)."""
+    files = sorted(f for f in os.listdir(folder) if f.endswith(".cu"))
+    if not files:
+        sys.exit(f"sass_report: no .cu files in {folder}")
+    ops = {}
+    for f in files:
+        with open(os.path.join(folder, f)) as fh:
+            first = fh.readline()
+        ops[f[:-3]] = first.split(": ", 1)[1].strip() if ": " in first else "?"
+    with tempfile.TemporaryDirectory() as tmp:
+        tu = os.path.join(tmp, "all.cu")
+        with open(tu, "w") as fh:
+            for f in files:
+                fh.write(f'#include "{os.path.abspath(os.path.join(folder, f))}"\n')
+        cubin = os.path.join(tmp, "g.cubin")
+        log = compile_cubin(tu, cubin, arch, ["-DORBIT_NVRTC=1", "--fmad=false"])
+        res = ptxas_resources(log)
+        old = os.path.join(tmp, "g_old.cubin")
+        old_abi_copy(cubin, old)
+        rows = []
+        for name, ins, _ in kernels_of(disassemble(nvdisasm, old)):
+            r = res.get(name, {})
+            size = (int(ins[-1][0], 16) + 16) if ins else 0
+            rows.append((size, name, r, len(ins)))
+    print(f"== {len(rows)} generated kernels in {folder} ({arch}), largest first")
+    print(f"{'KiB':>6} {'regs':>4} {'spill':>6} {'instr':>6}  kernel: fused ops")
+    for size, name, r, n in sorted(rows, reverse=True):
+        spill = r.get("spill_st", 0) + r.get("spill_ld", 0)
+        print(f"{size / 1024:6.1f} {r.get('regs', 0):4d} {spill:6d} {n:6d}  {name}: {ops.get(name, '?')[:90]}")
 
 
 if __name__ == "__main__":

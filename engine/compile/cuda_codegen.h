@@ -13,6 +13,10 @@
 
 #include "engine/fused.h"
 
+namespace orbit {
+struct CompileOptions;
+}
+
 namespace orbit::codegen {
 
 struct FusedKernelSource {
@@ -35,6 +39,13 @@ std::vector<IndexTerm> broadcast_index_terms(const scalar::FusedProgram& p, int 
 
 // A double as C++ source that reads back exactly: a hex float literal, or for inf / nan its bits.
 std::string exact_literal(double v);
+
+// ORBIT_EMIT_CUDA_KERNELS=DIR (engine/compile/emit_cuda.cpp): the folder, or null when unset.
+const char* emit_dir_requested();
+// Writes the kernel of every fused group that compiling (g, outputs) for CUDA would generate to
+// DIR/<name>.cu (once per name), on any machine; returns how many files it wrote.
+int emit_cuda_kernels(const Graph& g, const std::vector<NodeId>& outputs, const CompileOptions& opts,
+                      const std::string& dir);
 
 // Generated kernels wanted: unless ORBIT_FUSION_CODEGEN=0 (read on every call, so tests can set it).
 bool codegen_requested();

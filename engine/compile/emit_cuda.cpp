@@ -1,0 +1,51 @@
+// ORBIT_EMIT_CUDA_KERNELS=DIR: the CUDA kernels a program would generate, written as source files on any
+// machine (engine/compile/cuda_codegen.h). compile() calls it for every program when the variable is
+// set, whatever the device: the graph goes through CUDA's own passes (the EGNN expansion, MLP fusion,
+// fusion with fuse_options_for(cuda), as if NVRTC were present) and every fused group's kernel is
+// written to DIR/<name>.cu once. tools/sass_report.py --generated DIR compiles them for sm_90 and reads
+// their SASS, so the generated kernels can be inspected between GPU sessions too.
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "engine/compile/cuda_codegen.h"
+#include "engine/compile/passes.h"
+#include "engine/egnn_message.h"
+#include "engine/fused.h"
+#include "engine/program.h"
+
+namespace orbit::codegen {
+
+const char* emit_dir_requested() {
+  const char* e = std::getenv("ORBIT_EMIT_CUDA_KERNELS");
+  return e && *e ? e : nullptr;
+}
+
+int emit_cuda_kernels(const Graph& g, const std::vector<NodeId>& outputs, const CompileOptions& opts,
+                      const std::string& dir) {
+  const Device cuda = Device::cuda();
+  passes::Rewritten r = opts.optimize ? passes::simplify(g, outputs) : passes::prune(g, outputs);
+  if (expand_egnn_messages(r.graph, r.outputs, cuda) && opts.optimize) r = passes::simplify(r.graph, r.outputs);
+  if (passes::mlp_fusion_enabled(opts, cuda)) r = passes::fuse_mlp(r.graph, r.outputs);
+  r = passes::fuse(r.graph, r.outputs, passes::fuse_options_for(cuda));
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw Error("ORBIT_EMIT_CUDA_KERNELS: cannot create '" + dir + "': " + ec.message());
+  int written = 0;
+  for (NodeId i = 0; i < r.graph.size(); ++i) {
+    const Node& node = r.graph.node(i);
+    if (node.kind != NodeKind::op || node.op != fused_op()) continue;
+    std::vector<Shape> shapes;
+    for (NodeId in : node.inputs) shapes.push_back(r.graph.node(in).shape);
+    const FusedKernelSource k = generate_fused_kernel(node.attr_as<FusedAttr>(), shapes);
+    const std::filesystem::path path = std::filesystem::path(dir) / (k.name + ".cu");
+    if (std::filesystem::exists(path)) continue;
+    std::ofstream f(path);
+    f << "// node '" << node.name << "': " << node.attr_as<FusedAttr>().ops << "\n" << k.source;
+    if (!f) throw Error("ORBIT_EMIT_CUDA_KERNELS: cannot write '" + path.string() + "'");
+    ++written;
+  }
+  return written;
+}
+
+}  // namespace orbit::codegen

@@ -8,6 +8,9 @@ the kernels' SASS and print, per kernel, its registers, spills, code size and in
     ORBIT_EMIT_CUDA_KERNELS=/tmp/gen build/bench/orbit_bench --device cpu --workload pinn --size cpu --repeat 1
     python3 tools/sass_report.py --generated /tmp/gen
         (the kernels CUDA programs would generate at run time, compiled as NVRTC would: one line each)
+    python3 tools/sass_report.py --check-budgets tools/kernel_budgets.txt
+        (code size of the kernels named there against their budgets, from the cubin's ELF sections:
+        needs nvcc only; the test kernel_code_budgets runs it where the build has CUDA)
 
 Why: no profiler runs on the project's VM and GPU time is minutes per session, so a kernel's static shape
 (how many instructions per tensor-core op, whether its code fits the instruction cache, whether it
@@ -50,7 +53,7 @@ def find_nvdisasm():
 
 
 def compile_cubin(src, out, arch, extra, lineinfo=False):
-    cmd = ["nvcc", "-O3", "-DNDEBUG", f"-arch={arch}", "-std=c++20", "--expt-relaxed-constexpr", "-DORBIT_WITH_CUDA=1",
+    cmd = [os.environ.get("ORBIT_NVCC") or "nvcc", "-O3", "-DNDEBUG", f"-arch={arch}", "-std=c++20", "--expt-relaxed-constexpr", "-DORBIT_WITH_CUDA=1",
            f"-I{ROOT}", f"-I{os.path.join(ROOT, 'build', 'include')}", "-Xptxas", "-v", "-cubin", src, "-o", out] + extra + (["-lineinfo"] if lineinfo else [])
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
@@ -92,6 +95,60 @@ def old_abi_copy(cubin, out):
         d[7], d[8] = 0x33, 7
         struct.pack_into("<I", d, 0x30, sm | 0x500 | (sm << 16))
     open(out, "wb").write(d)
+
+
+def text_sizes(cubin):
+    """Mangled kernel name -> bytes of its .text section, read from the ELF section headers."""
+    d = open(cubin, "rb").read()
+    if d[:4] != b"\x7fELF" or d[4] != 2:
+        sys.exit(f"sass_report: {cubin} is not a 64-bit ELF file")
+    shoff = struct.unpack_from("<Q", d, 0x28)[0]
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", d, 0x3A)
+    if shoff + shnum * shentsize > len(d) or shstrndx >= shnum:
+        sys.exit(f"sass_report: {cubin}: section headers out of range")
+    def header(i):
+        return struct.unpack_from("<IIQQQQ", d, shoff + i * shentsize)  # name, type, flags, addr, offset, size
+    str_off = header(shstrndx)[4]
+    out = {}
+    for i in range(shnum):
+        name_off, _, _, _, _, size = header(i)
+        end = d.index(b"\0", str_off + name_off)
+        name = d[str_off + name_off:end].decode()
+        if name.startswith(".text."):
+            out[name[len(".text."):]] = size
+    return out
+
+
+def check_budgets(path, arch):
+    """Each line of `path`: FILE.cu REGEX MAX_KIB (# comment). Every kernel of FILE whose demangled name
+    matches REGEX must take at most MAX_KIB of code; a REGEX matching nothing is an error too."""
+    rules = []
+    for ln, line in enumerate(open(path), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = line.split()
+        if len(parts) != 3:
+            sys.exit(f"sass_report: {path}:{ln}: want 'FILE.cu REGEX MAX_KIB', got {line!r}")
+        rules.append((parts[0], parts[1], float(parts[2]), ln))
+    failures = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for src in sorted({r[0] for r in rules}):
+            cubin = os.path.join(tmp, "k.cubin")
+            compile_cubin(os.path.join(ROOT, src), cubin, arch, [])
+            sizes = text_sizes(cubin)
+            names = dict(zip(sizes, demangle(list(sizes))))
+            for f, rx, budget, ln in (r for r in rules if r[0] == src):
+                hits = [(names[k], v) for k, v in sizes.items() if re.search(rx, names[k])]
+                if not hits:
+                    print(f"FAIL {src} {rx}: no kernel matches ({path}:{ln})")
+                    failures += 1
+                for nice, v in sorted(hits):
+                    ok = v / 1024 <= budget
+                    failures += not ok
+                    print(f"{'ok  ' if ok else 'FAIL'} {v / 1024:7.1f} KiB <= {budget:g}  {nice[:110]}")
+    if failures:
+        sys.exit(f"sass_report: {failures} code-budget failure(s): a kernel over its budget or a rule matching none ({path})")
 
 
 def disassemble(nvdisasm, cubin, lineinfo=False):
@@ -161,6 +218,7 @@ def summarize(name, ins, res):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("sources", nargs="*", help=".cu files (paths from the repository root or absolute)")
+    ap.add_argument("--check-budgets", metavar="FILE", help="code size against the budgets in FILE (no disassembler)")
     ap.add_argument("--generated", metavar="DIR", help="the generated kernels in DIR (ORBIT_EMIT_CUDA_KERNELS)")
     ap.add_argument("--kernel", default=None, help="only kernels whose demangled name matches this regex")
     ap.add_argument("--arch", default="sm_90")
@@ -169,8 +227,11 @@ def main():
                     help="also the N source lines with the most instructions (compiles with -lineinfo)")
     ap.add_argument("-X", dest="extra", action="append", default=[], help="extra nvcc flag (repeatable)")
     a = ap.parse_args()
+    if a.check_budgets:
+        check_budgets(a.check_budgets, a.arch)
+        return
     if not a.sources and not a.generated:
-        ap.error("give .cu files or --generated DIR")
+        ap.error("give .cu files, --generated DIR or --check-budgets FILE")
     nvdisasm = find_nvdisasm()
     if a.generated:
         report_generated(a.generated, nvdisasm, a.arch)

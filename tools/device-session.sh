@@ -133,7 +133,25 @@ if [ -n "$ncu_bin" ] && [ "$ncu_limit" -ge 30 ]; then
       >>"$work/ncu.log" 2>&1
     echo "rc=$? ($spec)" >>"$work/ncu.log"
   done
-  grep -E "Duration|Compute \(SM\) Throughput|Memory Throughput|Achieved Occupancy|Registers Per|rc=" "$work/ncu.log" | head -30
+  # Why warps wait, per issue slot (2026-11-29: the SASS of these kernels was 160-870 KiB before their
+  # reshaping; "no_instruction" is the instruction-fetch stall that code size causes). A separate call:
+  # a metric name this ncu does not know fails only this one.
+  stalls=""
+  for r in no_instruction long_scoreboard short_scoreboard math_pipe_throttle mio_throttle wait barrier \
+           not_selected branch_resolving lg_throttle dispatch_stall; do
+    stalls="$stalls${stalls:+,}smsp__average_warps_issue_stalled_${r}_per_issue_active.ratio"
+  done
+  for spec in "mlp mlp_infer mlp_tc_kernel" "egnn egnn_step_lj13 egnn_tc_backward"; do
+    set -- $spec
+    rest=$((ncu_limit - (SECONDS - t_ncu)))
+    [ "$rest" -lt 10 ] && break
+    env ORBIT_EGNN_FUSED=1 ORBIT_CUDA_GRAPH=0 timeout "$rest" "$ncu_bin" --kernel-name "regex:$3" --launch-count 1 \
+      --metrics "$stalls" \
+      "${ORBIT_DEVICE_BIN:-device_bin}/orbit_bench" --device cuda --workload "$1" --case "$2" --repeat 1 --warmup 0 \
+      >>"$work/ncu.log" 2>&1
+    echo "rc=$? (stalls: $spec)" >>"$work/ncu.log"
+  done
+  grep -E "Duration|Compute \(SM\) Throughput|Memory Throughput|Achieved Occupancy|Registers Per|stalled|rc=" "$work/ncu.log" | head -50
   pack
 elif [ -z "$ncu_bin" ]; then
   echo "== Nsight Compute: not on this machine" | tee -a "$work/summary.txt"

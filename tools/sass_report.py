@@ -29,7 +29,7 @@ are untouched). To fetch it without installing the toolkit:
     Components: contrib non-free
     Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' > /etc/apt/sources.list.d/nonfree.sources
     apt-get update && cd /tmp && apt-get download nvidia-cuda-toolkit && dpkg -x nvidia-cuda-toolkit_*.deb /opt/cuda118
-    export ORBIT_NVDISASM=/opt/cuda118/usr/bin/nvdisasm
+    # /opt/cuda118/usr/bin/nvdisasm is found there; elsewhere: export ORBIT_NVDISASM=/path/to/nvdisasm
 """
 import argparse
 import collections
@@ -45,15 +45,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def find_nvdisasm():
-    for cand in (os.environ.get("ORBIT_NVDISASM"), shutil.which("nvdisasm"), "/opt/cuda118/usr/bin/nvdisasm",
-                 "/tmp/cudadeb/x/usr/bin/nvdisasm"):
+    for cand in (os.environ.get("ORBIT_NVDISASM"), shutil.which("nvdisasm"), "/opt/cuda118/usr/bin/nvdisasm"):
         if cand and os.path.isfile(cand) and os.access(cand, os.X_OK):
             return cand
     sys.exit("sass_report: no nvdisasm found (set ORBIT_NVDISASM; how to get one: the top of tools/sass_report.py)")
 
 
 def compile_cubin(src, out, arch, extra, lineinfo=False):
-    cmd = [os.environ.get("ORBIT_NVCC") or "nvcc", "-O3", "-DNDEBUG", f"-arch={arch}", "-std=c++20", "--expt-relaxed-constexpr", "-DORBIT_WITH_CUDA=1",
+    nvcc = os.environ.get("ORBIT_NVCC") or shutil.which("nvcc") or "/usr/local/cuda/bin/nvcc"
+    if not os.access(nvcc, os.X_OK):
+        sys.exit(f"sass_report: no nvcc (looked at $ORBIT_NVCC, PATH and {nvcc})")
+    cmd = [nvcc, "-O3", "-DNDEBUG", f"-arch={arch}", "-std=c++20", "--expt-relaxed-constexpr", "-DORBIT_WITH_CUDA=1",
            f"-I{ROOT}", f"-I{os.path.join(ROOT, 'build', 'include')}", "-Xptxas", "-v", "-cubin", src, "-o", out] + extra + (["-lineinfo"] if lineinfo else [])
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
@@ -122,6 +124,8 @@ def text_sizes(cubin):
 def check_budgets(path, arch):
     """Each line of `path`: FILE.cu REGEX MAX_KIB (# comment). Every kernel of FILE whose demangled name
     matches REGEX must take at most MAX_KIB of code; a REGEX matching nothing is an error too."""
+    if not os.path.isfile(path):
+        sys.exit(f"sass_report: no such budget file: {path}")
     rules = []
     for ln, line in enumerate(open(path), 1):
         line = line.split("#", 1)[0].strip()
@@ -279,6 +283,8 @@ def main():
 def report_generated(folder, nvdisasm, arch):
     """One line per generated kernel: what it fuses, registers, spills, code size, instructions; all the
     files compiled as one translation unit, with NVRTC's options (kernels/cuda/nvrtc.cpp)."""
+    if not os.path.isdir(folder):
+        sys.exit(f"sass_report: no such folder: {folder}")
     files = sorted(f for f in os.listdir(folder) if f.endswith(".cu"))
     if not files:
         sys.exit(f"sass_report: no .cu files in {folder}")

@@ -87,8 +87,9 @@ __device__ __forceinline__ void load_tile(const float* __restrict__ x, int k0, i
 // element (the kernel was 337 KiB of SASS, past an SM's instruction caches; tools/sass_report.py).
 template <MlpAct A, int RW, int SA>
 __device__ __forceinline__ void mlp_tc_act_rows(float* __restrict__ H, int npad, int lane) {
-  for (int r = 0; r < RW; ++r)
-    for (int c = lane; c < npad; c += 32) H[r * SA + c] = scalar::mlp_act_of<A>(H[r * SA + c]);
+  if constexpr (A != MlpAct::identity)
+    for (int r = 0; r < RW; ++r)
+      for (int c = lane; c < npad; c += 32) H[r * SA + c] = scalar::mlp_act_of<A>(H[r * SA + c]);
 }
 
 template <MlpAct A, int SA>

@@ -167,6 +167,16 @@ __global__ void __launch_bounds__(32 * scalar::mlp_tc_max_warps(WMAX), 1)
           for (int r = 0; r < 4; ++r) acc[mt][nt][r] = 0.f;
 
       for (int k0 = 0; k0 < KP; k0 += 8) {
+        // The k-step's W fragments first, all loads in flight together (one shared-memory latency per
+        // k-step rather than one per 8-column tile; tiles past NT read nothing).
+        float braw[NTMAX][2];
+#pragma unroll
+        for (int nt = 0; nt < NTMAX; ++nt)
+#pragma unroll
+          for (int r = 0; r < 2; ++r) {
+            const scalar::mma::Coord c = scalar::mma::b_frag(lane, r);
+            braw[nt][r] = nt < NT ? Ws[(k0 + c.row) * SW + nt * 8 + c.col] : 0.f;
+          }
         uint32_t ah[MT][4], al[MT][4];
 #pragma unroll
         for (int mt = 0; mt < MT; ++mt)
@@ -180,10 +190,7 @@ __global__ void __launch_bounds__(32 * scalar::mlp_tc_max_warps(WMAX), 1)
           if (nt < NT) {
             uint32_t bh[2], bl[2];
 #pragma unroll
-            for (int r = 0; r < 2; ++r) {
-              const scalar::mma::Coord c = scalar::mma::b_frag(lane, r);
-              split_tf32(Ws[(k0 + c.row) * SW + nt * 8 + c.col], bh[r], bl[r]);
-            }
+            for (int r = 0; r < 2; ++r) split_tf32(braw[nt][r], bh[r], bl[r]);
 #pragma unroll
             for (int mt = 0; mt < MT; ++mt) {  // small terms first
               mma_tf32(acc[mt][nt], al[mt], bh);

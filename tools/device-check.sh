@@ -11,6 +11,8 @@
 #   5. racecheck  compute-sanitizer racecheck over the same
 #   6. cli        (opt-in) the README's main job on the GPU: orbit idem train --system dw4 --preset quick
 #                 --device cuda (its results, samples and plots go to $OUT/idem_dw4/)
+#   6b. egnn      (opt-in) `orbit egnn train` on the GPU: MC-EGNN (m = 2), N-body, quick preset cut to 5
+#                 epochs (its results and plot go to $OUT/egnn_nbody/; the CPU reaches test MSE ~0.02 there)
 #   7. bench      (opt-in: ORBIT_CHECK_STEPS=bench) the benchmark suite, bench/run.sh --device cuda,
 #                 orbit_bench from device_bin/ against the PyTorch peers (about 5-8 minutes; its table
 #                 and JSON go to $OUT/bench/)
@@ -145,6 +147,10 @@ for step in $steps; do
       ;;
     cli)
       run_step cli 120 cli.log "$bin/orbit" idem train --system dw4 --preset quick --device cuda --out "$out/idem_dw4"
+      ;;
+    egnn)
+      run_step egnn 90 egnn.log "$bin/orbit" egnn train --task nbody --channels 2 --preset quick --epochs 5 \
+        --device cuda --out "$out/egnn_nbody"
       ;;
     bench)
       run_step bench 480 bench.log env ORBIT_BENCH="$bin/orbit_bench" OUT="$out/bench" ORBIT_BENCH_BUDGET=${ORBIT_BENCH_BUDGET:-470} \

@@ -40,6 +40,7 @@ TEST_SUITE("cpu") {
     CHECK(j.find("steps")->text == "12");  // 2 epochs of 6 batches
     CHECK(j.find("config")->find("model")->text == "fc-prox");
     CHECK(j.find("config")->find("torus")->boolean);
+    CHECK_FALSE(j.find("config")->find("shuffle_pixels")->boolean);
     const Json* layers = j.find("layers");
     REQUIRE(layers != nullptr);
     REQUIRE(layers->items.size() == 6);  // fc1 w/b, fc2 w/b, out w/b
@@ -62,6 +63,14 @@ TEST_SUITE("cpu") {
     auto info = orbit::testing::run_orbit("inspect --file " + (dir / "checkpoint.safetensors").string());
     CHECK(info.code == 0);
     CHECK(info.out.find("param/fc1/w") != std::string::npos);
+    // The shuffled-pixels variant says so on stdout and in the config.
+    auto sh = sharing("--data synthetic --torus --shuffle-pixels --model cnn --channels 1,2 --train-size 300 "
+                      "--val-size 100 --test-size 200 --epochs 1 --batch 50 --threads 1 --quiet --out " + dir.string());
+    INFO(sh.out);
+    REQUIRE(sh.code == 0);
+    CHECK(sh.out.find("(torus, pixels shuffled)") != std::string::npos);
+    Json js = orbit::io::parse_json(slurp(dir / "results.json"), "results.json");
+    CHECK(js.find("config")->find("shuffle_pixels")->boolean);
     fs::remove_all(dir);
   }
 

@@ -4,6 +4,10 @@
 // a slow test.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <utility>
+#include <vector>
+
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -85,6 +89,51 @@ TEST_SUITE("cpu") {
     MESSAGE("cnn on the torus: test acc ", r.test_acc);
     CHECK(r.test_acc > 0.3);
     CHECK(r.filters.shift_sharing == doctest::Approx(1.0).epsilon(1e-6));  // a convolution by construction
+  }
+}
+
+TEST_SUITE("cpu") {
+  TEST_CASE("sharing train: shuffled pixels are one fixed map on every split; filters come back in image order") {
+    OneThread one;
+    SharingConfig plain = tiny(ModelKind::cnn);
+    plain.torus = true;
+    plain.channels = {4, 8};
+    plain.lr = 1.0;
+    plain.epochs = 2;
+    SharingConfig shuffled = plain;
+    shuffled.shuffle_pixels = true;
+    const PreparedData a = tiny_data(plain), b = tiny_data(shuffled);
+    const int64_t P = 14 * 14;
+    const std::vector<int64_t> perm = pixel_permutation(shuffled, P);
+    std::vector<int64_t> sorted = perm;
+    std::sort(sorted.begin(), sorted.end());
+    for (int64_t k = 0; k < P; ++k) REQUIRE(sorted[static_cast<size_t>(k)] == k);
+    int64_t moved = 0;
+    for (int64_t k = 0; k < P; ++k) moved += perm[static_cast<size_t>(k)] != k;
+    CHECK(moved > P / 2);
+    // Every image of every split: input k = the unshuffled image's pixel perm[k]; labels unchanged.
+    for (auto [x, y] : {std::pair{&a.train, &b.train}, std::pair{&a.val, &b.val}, std::pair{&a.test, &b.test}}) {
+      REQUIRE(x->images.shape() == y->images.shape());
+      CHECK(x->labels.to_vector() == y->labels.to_vector());
+      const float* u = x->images.data<float>();
+      const float* v = y->images.data<float>();
+      int64_t wrong = 0;
+      for (int64_t i = 0; i < x->size(); ++i)
+        for (int64_t k = 0; k < P; ++k) wrong += v[i * P + k] != u[i * P + perm[static_cast<size_t>(k)]];
+      CHECK(wrong == 0);
+    }
+    CHECK(b.description.find("pixels shuffled") != std::string::npos);
+    // A CNN on shuffled inputs is a convolution in the shuffled order: put back in image order its
+    // dense first layer is no longer one (the unshuffled CNN measures exactly 1).
+    SharingResult r = train_sharing(shuffled, b.train, b.val, b.test);
+    MESSAGE("cnn on shuffled pixels: test acc ", r.test_acc, ", shift sharing in image order ",
+            r.filters.shift_sharing, ", locality ", r.filters.locality);
+    CHECK(r.filters.shift_sharing < 0.5);
+    // Bad maps are refused.
+    CHECK_THROWS_WITH_AS(shuffle_pixels(a.test, std::vector<int64_t>(P, 0)), doctest::Contains("not a permutation"),
+                         Error);
+    CHECK_THROWS_WITH_AS(shuffle_pixels(a.test, std::vector<int64_t>(10, 0)), doctest::Contains("permutation of 10"),
+                         Error);
   }
 }
 

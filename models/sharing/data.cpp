@@ -250,6 +250,27 @@ ImageSet take(const ImageSet& s, const std::vector<int64_t>& index) {
   return o;
 }
 
+ImageSet shuffle_pixels(const ImageSet& s, const std::vector<int64_t>& perm) {
+  const int64_t P = s.height() * s.width();
+  ORBIT_CHECK(static_cast<int64_t>(perm.size()) == P, "shuffle_pixels: a permutation of ", perm.size(),
+              " entries for images of ", P, " pixels");
+  std::vector<char> seen(static_cast<size_t>(P), 0);
+  for (int64_t k : perm) {
+    ORBIT_CHECK(k >= 0 && k < P && !seen[static_cast<size_t>(k)], "shuffle_pixels: not a permutation of 0..", P - 1);
+    seen[static_cast<size_t>(k)] = 1;
+  }
+  validate(s, "shuffle_pixels");
+  ImageSet out;
+  out.classes = s.classes;
+  out.labels = s.labels.clone();
+  out.images = Tensor::empty(s.images.shape(), DType::f32);
+  const float* in = s.images.data<float>();
+  float* o = out.images.data<float>();
+  for (int64_t i = 0; i < s.size(); ++i)
+    for (int64_t k = 0; k < P; ++k) o[i * P + k] = in[i * P + perm[static_cast<size_t>(k)]];
+  return out;
+}
+
 std::vector<int64_t> permutation(int64_t n, uint64_t seed) {
   std::vector<int64_t> p(static_cast<size_t>(n));
   std::iota(p.begin(), p.end(), 0);

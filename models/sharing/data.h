@@ -59,6 +59,11 @@ ImageSet torus_shift(const ImageSet& s, uint64_t seed, std::vector<std::pair<int
 // One image rolled by (dy, dx), [H, W] row-major in and out (any integers; taken modulo the size).
 void roll_image(const float* in, float* out, int64_t h, int64_t w, int64_t dy, int64_t dx);
 
+// Every image's pixels permuted by one fixed map: out pixel k = in pixel perm[k] (row-major, perm a
+// permutation of 0..H*W-1). The paper's "shuffled pixels": spatial structure hidden from a CNN, while
+// an FC net sees the same information.
+ImageSet shuffle_pixels(const ImageSet& s, const std::vector<int64_t>& perm);
+
 // The images at `index`, in that order.
 ImageSet take(const ImageSet& s, const std::vector<int64_t>& index);
 // A seeded random split: `first` images (keeping each class's share up to rounding) and the rest.

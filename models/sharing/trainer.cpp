@@ -80,7 +80,8 @@ std::string SharingConfig::json() const {
   std::ostringstream os;
   os.precision(17);
   os << "{\"data\": \"" << data_source_name(data) << "\", \"data_path\": " << io::json_quote(data_path)
-     << ", \"torus\": " << (torus ? "true" : "false") << ", \"model\": \"" << model_kind_name(model)
+     << ", \"torus\": " << (torus ? "true" : "false") << ", \"shuffle_pixels\": " << (shuffle_pixels ? "true" : "false")
+     << ", \"model\": \"" << model_kind_name(model)
      << "\", \"channels\": [";
   for (size_t i = 0; i < channels.size(); ++i) os << (i ? ", " : "") << channels[i];
   os << "], \"train_size\": " << train_size << ", \"train_fraction\": " << train_fraction << ", \"val_size\": " << val_size << ", \"test_size\": " << test_size
@@ -137,8 +138,19 @@ PreparedData prepare_data(const SharingConfig& cfg, const RawData& raw) {
     d.val = val;
     d.test = test;
   }
-  d.description = raw.description + ", 14x14" + (cfg.torus ? ", each image rolled by a random torus offset" : "");
+  if (cfg.shuffle_pixels) {
+    const auto perm = pixel_permutation(cfg, d.train.height() * d.train.width());
+    d.train = shuffle_pixels(d.train, perm);
+    d.val = shuffle_pixels(d.val, perm);
+    d.test = shuffle_pixels(d.test, perm);
+  }
+  d.description = raw.description + ", 14x14" + (cfg.torus ? ", each image rolled by a random torus offset" : "") +
+                  (cfg.shuffle_pixels ? ", pixels shuffled by one fixed permutation" : "");
   return d;
+}
+
+std::vector<int64_t> pixel_permutation(const SharingConfig& cfg, int64_t pixels) {
+  return permutation(pixels, cfg.seed * 7 + 8);
 }
 
 namespace {
@@ -337,6 +349,18 @@ SharingResult train_sharing(const SharingConfig& cfg, const ImageSet& train, con
     r.layers.push_back(s);
   }
   r.first_layer = net.first_layer_dense(*store);
+  if (cfg.shuffle_pixels) {
+    // Input k saw image pixel perm[k]: its weights go back to row perm[k], so the filters and their
+    // measures are in the image's own geometry.
+    const int64_t P = r.first_layer.shape()[0], cols = r.first_layer.shape()[1];
+    const auto perm = pixel_permutation(cfg, P);
+    Tensor back = Tensor::empty(r.first_layer.shape(), DType::f32);
+    const float* a = r.first_layer.data<float>();
+    float* o = back.data<float>();
+    for (int64_t k = 0; k < P; ++k)
+      std::copy(a + k * cols, a + (k + 1) * cols, o + perm[static_cast<size_t>(k)] * cols);
+    r.first_layer = back;
+  }
   r.filters = filter_stats(r.first_layer, spec.side);
   return r;
 }

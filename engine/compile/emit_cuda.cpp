@@ -1,7 +1,7 @@
 // ORBIT_EMIT_CUDA_KERNELS=DIR: the CUDA kernels a program would generate, written as source files on any
 // machine (engine/compile/cuda_codegen.h). compile() calls it for every program when the variable is
-// set, whatever the device: the graph goes through CUDA's own passes (the EGNN expansion, MLP fusion,
-// fusion with fuse_options_for(cuda), as if NVRTC were present) and every fused group's kernel is
+// set, whatever the device: the graph goes through compile()'s pipeline for CUDA
+// (passes::lower_for_device, fusing as if NVRTC were present) and every fused group's kernel is
 // written to DIR/<name>.cu once. tools/sass_report.py --generated DIR compiles them for sm_90 and reads
 // their SASS, so the generated kernels can be inspected between GPU sessions too.
 #include <cstdlib>
@@ -10,7 +10,6 @@
 
 #include "engine/compile/cuda_codegen.h"
 #include "engine/compile/passes.h"
-#include "engine/egnn_message.h"
 #include "engine/fused.h"
 #include "engine/program.h"
 
@@ -23,11 +22,8 @@ const char* emit_dir_requested() {
 
 int emit_cuda_kernels(const Graph& g, const std::vector<NodeId>& outputs, const CompileOptions& opts,
                       const std::string& dir) {
-  const Device cuda = Device::cuda();
-  passes::Rewritten r = opts.optimize ? passes::simplify(g, outputs) : passes::prune(g, outputs);
-  if (expand_egnn_messages(r.graph, r.outputs, cuda) && opts.optimize) r = passes::simplify(r.graph, r.outputs);
-  if (passes::mlp_fusion_enabled(opts, cuda)) r = passes::fuse_mlp(r.graph, r.outputs);
-  r = passes::fuse(r.graph, r.outputs, passes::fuse_options_for(cuda));
+  // compile()'s own pipeline for CUDA, fusing as it would where NVRTC is present.
+  const passes::Rewritten r = passes::lower_for_device(g, outputs, opts, Device::cuda(), true);
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) throw Error("ORBIT_EMIT_CUDA_KERNELS: cannot create '" + dir + "': " + ec.message());

@@ -69,4 +69,11 @@ Rewritten fuse_mlp(const Graph& g, const std::vector<NodeId>& outputs);
 // otherwise ORBIT_MLP_FUSION=0|1, then ORBIT_FUSION=0 (off), decide, and the default is on (CPU and CUDA).
 bool mlp_fusion_enabled(const CompileOptions& o, Device d);
 
+// compile()'s graph-to-graph pipeline for `device` (engine/program.cpp): simplification (or pruning
+// without opts.optimize), the EGNN message expansion where the device wants it, MLP fusion where
+// enabled, then elementwise fusion with fuse_options_for(device) when `elementwise_fusion`. The
+// kernel emitter (engine/compile/emit_cuda.cpp) runs the same pipeline for CUDA on any machine.
+Rewritten lower_for_device(const Graph& g, const std::vector<NodeId>& outputs, const CompileOptions& opts,
+                           Device device, bool elementwise_fusion);
+
 }  // namespace orbit::passes

@@ -100,6 +100,27 @@ TEST_SUITE("cpu") {
     bad(huge, "exceeds 1 GiB");
   }
 
+  TEST_CASE("io idx: gzip header CRC and bytes between the stream and the trailer are checked") {
+    const std::vector<uint8_t> raw = idx_bytes(0x08, {4}, {1, 2, 3, 4});
+    auto bad = [](const std::vector<uint8_t>& b, const char* says) {
+      INFO(says);
+      CHECK_THROWS_WITH_AS(io::gunzip(b.data(), b.size(), "f"), doctest::Contains(says), Error);
+    };
+    // FHCRC: the low 16 bits of the CRC-32 of the header bytes before it (RFC 1952 2.3.1).
+    std::vector<uint8_t> g = gzip_stored(raw);
+    g[3] |= 0x02;
+    const size_t header = 16;  // 10 fixed bytes + "x.idx\0"
+    const uint32_t hcrc = io::crc32(g.data(), header) & 0xFFFFu;
+    g.insert(g.begin() + header, {uint8_t(hcrc), uint8_t(hcrc >> 8)});
+    CHECK(io::gunzip(g.data(), g.size(), "f") == raw);
+    g[header] ^= 1;
+    bad(g, "header CRC mismatch");
+    // One member and nothing else: a byte after the last block, before the trailer, is an error.
+    std::vector<uint8_t> slack = gzip_stored(raw);
+    slack.insert(slack.end() - 8, 0x00);
+    bad(slack, "1 unexpected bytes between the compressed data and the gzip trailer");
+  }
+
   TEST_CASE("io idx: every truncation and many bit flips are clean errors or valid tensors") {
     std::vector<uint8_t> data(60);
     for (int i = 0; i < 60; ++i) data[i] = static_cast<uint8_t>(i);

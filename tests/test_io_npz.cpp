@@ -163,6 +163,50 @@ TEST_CASE("io npz: raw DEFLATE decoder") {
   CHECK(error_of([&] { io::inflate_raw(bad_type, 1, 0, "t"); }).find("invalid block type") != std::string::npos);
   const uint8_t bad_len[] = {0x01, 0x03, 0x00, 0x00, 0x00, 0x61, 0x62, 0x63};
   CHECK(error_of([&] { io::inflate_raw(bad_len, sizeof bad_len, 3, "t"); }).find("length check") != std::string::npos);
+
+  // The bytes a stream took, up to the byte of its last bit; bytes after it are not read.
+  size_t used = 0;
+  io::inflate_raw(fixed, sizeof fixed, want.size(), "t", &used);
+  CHECK(used == sizeof fixed);
+  std::vector<uint8_t> longer(fixed, fixed + sizeof fixed);
+  longer.insert(longer.end(), {0xde, 0xad});
+  io::inflate_raw(longer.data(), longer.size(), want.size(), "t", &used);
+  CHECK(used == sizeof fixed);
+  io::inflate_raw(stored, sizeof stored, 3, "t", &used);
+  CHECK(used == sizeof stored);
+  io::inflate_raw(empty, 2, 0, "t", &used);
+  CHECK(used == 2);
+}
+
+TEST_CASE("io npz: a deflated entry's stream must fill its compressed size") {
+  // One entry written STORED around a raw DEFLATE stream, then relabelled as DEFLATE with the
+  // uncompressed CRC and size: valid as is, rejected with one byte of slack after the stream.
+  const uint8_t fixed[] = {0xcb, 0x48, 0xcd, 0xc9, 0xc9, 0x57, 0xc8, 0x40, 0x27, 0x15, 0x01};
+  const std::string text = "hello hello hello hello!";
+  auto archive = [&](size_t slack) {
+    std::vector<uint8_t> body(fixed, fixed + sizeof fixed);
+    body.resize(body.size() + slack, 0);
+    io::VectorSink sink;
+    io::write_zip(sink, {{"a.txt", {{body.data(), body.size()}}}});
+    std::vector<uint8_t> b = sink.bytes;
+    const size_t cd = cd_offset(b);
+    const uint32_t crc = io::crc32(text.data(), text.size());
+    b[8] = 8, b[cd + 10] = 8;  // method: deflate (local header, central directory)
+    set32(b, 14, crc), set32(b, cd + 16, crc);
+    set32(b, 22, static_cast<uint32_t>(text.size())), set32(b, cd + 24, static_cast<uint32_t>(text.size()));
+    return b;
+  };
+  std::string got;
+  auto read = [&](const std::vector<uint8_t>& b) {
+    io::read_zip(b.data(), b.size(), "t.zip", [&](const std::string&, const uint8_t* p, size_t n) {
+      got.assign(reinterpret_cast<const char*>(p), n);
+    });
+  };
+  read(archive(0));
+  CHECK(got == text);
+  const std::vector<uint8_t> slack = archive(1);
+  CHECK(error_of([&] { read(slack); }).find("entry 'a.txt': its compressed data ends after 11 of its 12 bytes") !=
+        std::string::npos);
 }
 
 TEST_CASE("io npz: malformed archives are rejected") {

@@ -32,8 +32,11 @@ std::vector<uint8_t> gunzip(const uint8_t* d, size_t n, const std::string& what)
       if (d[pos++] == 0) break;
     }
   }
-  if (flags & 0x02) {  // FHCRC
+  if (flags & 0x02) {  // FHCRC: the low 16 bits of the CRC-32 of the header bytes before it
     need(2, "FHCRC");
+    const uint32_t stored = d[pos] | (uint32_t(d[pos + 1]) << 8);
+    const uint32_t computed = crc32(d, pos) & 0xFFFFu;
+    ORBIT_CHECK(stored == computed, what, ": gzip header CRC mismatch (corrupt header)");
     pos += 2;
   }
   const uint8_t* tail = d + n - 8;
@@ -43,7 +46,11 @@ std::vector<uint8_t> gunzip(const uint8_t* d, size_t n, const std::string& what)
   ORBIT_CHECK(isize <= (1u << 30), what, ": declared uncompressed size ", isize, " exceeds 1 GiB");
   ORBIT_CHECK(static_cast<double>(isize) <= 1032.0 * static_cast<double>(body) + 64, what,
               ": declared uncompressed size ", isize, " is impossible for ", body, " compressed bytes");
-  std::vector<uint8_t> out = inflate_raw(d + pos, body, isize, what);
+  size_t used = 0;
+  std::vector<uint8_t> out = inflate_raw(d + pos, body, isize, what, &used);
+  // One member and nothing else: the trailer must follow the compressed stream directly.
+  ORBIT_CHECK(used == body, what, ": ", body - used, " unexpected bytes between the compressed data and the gzip trailer",
+              " (a second member or trailing data)");
   ORBIT_CHECK(crc32(out.data(), out.size()) == crc, what, ": gzip CRC-32 mismatch (corrupt data)");
   return out;
 }

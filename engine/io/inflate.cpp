@@ -54,7 +54,7 @@ class Inflater {
     out_.reserve(std::min<size_t>(limit, n * 4 + 1024));
   }
 
-  std::vector<uint8_t> run() {
+  std::vector<uint8_t> run(size_t* used) {
     int last;
     do {
       last = bits(1);
@@ -67,6 +67,7 @@ class Inflater {
     } while (!last);
     if (out_.size() != limit_)
       fail(detail::cat("decompressed to ", out_.size(), " bytes, but the archive declares ", limit_));
+    if (used) *used = pos_;  // bits() reads a byte only when it needs one of its bits
     return std::move(out_);
   }
 
@@ -208,8 +209,9 @@ class Inflater {
 
 }  // namespace
 
-std::vector<uint8_t> inflate_raw(const uint8_t* in, size_t n, size_t expected_size, const std::string& what) {
-  return Inflater(in, n, expected_size, what).run();
+std::vector<uint8_t> inflate_raw(const uint8_t* in, size_t n, size_t expected_size, const std::string& what,
+                                 size_t* used) {
+  return Inflater(in, n, expected_size, what).run(used);
 }
 
 }  // namespace orbit::io

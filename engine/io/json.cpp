@@ -48,6 +48,12 @@ void append_utf8(std::string& out, uint32_t cp) {
   }
 }
 
+}  // namespace
+
+Json::Json() = default;
+
+namespace {
+
 class Parser {
  public:
   Parser(std::string_view s, const std::string& what) : s_(s), what_(what) {}

@@ -16,6 +16,10 @@ struct Json {
   std::vector<Json> items;                             // array elements
   std::vector<std::pair<std::string, Json>> members;  // object members in file order; keys are unique
 
+  // Declared here, defined in json.cpp: an implicit one makes clang (with libstdc++) instantiate
+  // std::pair<std::string, Json> while Json is still incomplete.
+  Json();
+
   const Json* find(const std::string& key) const;
 };
 

@@ -96,7 +96,11 @@ class Reader {
   const uint8_t* contents(const Entry& e, std::vector<uint8_t>& buf) {
     const uint8_t* bytes = p_ + e.data;
     if (e.method == kDeflate) {
-      buf = inflate_raw(bytes, e.csize, e.usize, detail::cat(what_, ": entry '", e.name, "'"));
+      size_t used = 0;
+      buf = inflate_raw(bytes, e.csize, e.usize, detail::cat(what_, ": entry '", e.name, "'"), &used);
+      if (used != e.csize)
+        fail(detail::cat("entry '", e.name, "': its compressed data ends after ", used, " of its ", e.csize,
+                         " bytes"));
       bytes = buf.data();
     }
     uint32_t crc = crc32(bytes, e.usize);

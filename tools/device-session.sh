@@ -160,16 +160,23 @@ fi
 # the replay buffer beside it, metrics.jsonl): that run trained further on CUDA for ORBIT_SESSION_IDEM_LIMIT
 # seconds (default 200; 0 skips) towards the paper's 1000 epochs (`--resume --time-limit`: it stops after
 # the epoch in progress with the checkpoint written), brought back as $OUT/lj13_idem.tgz (unpack it
-# over the run's folder; `orbit idem train ... --resume` continues it on any machine).
+# over the run's folder; `orbit idem train ... --resume` continues it on any machine). Without a bundled
+# run, ORBIT_SESSION_IDEM_FRESH=1 starts a new one (the paper preset from epoch 0) the same way.
 idem_bin=${ORBIT_DEVICE_BIN:-device_bin}
 idem_limit=${ORBIT_SESSION_IDEM_LIMIT:-200}
 [ "$idem_limit" -gt $(($(left) - 40)) ] && idem_limit=$(($(left) - 40))
-if [ -f "$idem_bin/lj13_idem/checkpoint.safetensors" ] && [ "$idem_limit" -ge 30 ]; then
+idem_resume=()
+if [ -f "$idem_bin/lj13_idem/checkpoint.safetensors" ]; then
+  idem_resume=(--resume)
   cp -r "$idem_bin/lj13_idem" "$work/lj13_idem"
-  echo "== LJ13 iDEM training (limit ${idem_limit} s)"
+elif [ "${ORBIT_SESSION_IDEM_FRESH:-0}" = 1 ]; then
+  mkdir -p "$work/lj13_idem"
+fi
+if [ -d "$work/lj13_idem" ] && [ "$idem_limit" -ge 30 ]; then
+  echo "== LJ13 iDEM training (limit ${idem_limit} s${idem_resume[0]:+, resumed})"
   # --time-limit leaves 25 s for the epoch in progress and the checkpoint; timeout is the backstop.
   timeout "$idem_limit" "$idem_bin/orbit" idem train --system lj13 --preset paper --epochs 1000 --device cuda \
-    --out "$work/lj13_idem" --resume --time-limit $((idem_limit - 25)) --quiet >"$work/lj13_idem.log" 2>&1
+    --out "$work/lj13_idem" "${idem_resume[@]}" --time-limit $((idem_limit - 25)) --quiet >"$work/lj13_idem.log" 2>&1
   echo "rc=$?" >>"$work/lj13_idem.log"
   tail -c 400 "$work/lj13_idem.log"
   kept=()

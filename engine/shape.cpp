@@ -10,7 +10,14 @@ namespace {
 void check_dims(const int64_t* b, const int64_t* e) {
   ORBIT_CHECK(e - b <= Shape::kMaxRank, "shape has ", e - b, " dimensions; orbit supports at most ",
               Shape::kMaxRank);
-  for (auto p = b; p != e; ++p) ORBIT_CHECK(*p >= 0, "shape has a negative dimension ", *p);
+  // The product of the non-zero dimensions fits in int64 (even when a zero makes the shape empty), so
+  // numel() and strides(), whose partial products run in any order, never overflow.
+  int64_t n = 1;
+  for (auto p = b; p != e; ++p) {
+    ORBIT_CHECK(*p >= 0, "shape has a negative dimension ", *p);
+    if (*p != 0)
+      ORBIT_CHECK(!__builtin_mul_overflow(n, *p, &n), "shape has too many elements (their count overflows 64 bits)");
+  }
 }
 }  // namespace
 

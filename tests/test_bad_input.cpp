@@ -108,6 +108,17 @@ TEST_CASE("bad input: reshape to the wrong number of elements") {
   CHECK(reshape(x, {3, -1}).shape() == Shape{3, 2});
 }
 
+TEST_CASE("bad input: shapes whose element count overflows 64 bits") {
+  const int64_t big = int64_t{1} << 32;
+  CHECK_ERROR(Shape({big, big}), "too many elements");
+  CHECK_ERROR(Shape({big, big, 0}), "too many elements");  // empty, but numel() would overflow on the way
+  CHECK_ERROR(Shape(std::vector<int64_t>{0, big, big}), "too many elements");
+  CHECK(Shape({big, big / 4}).numel() == (int64_t{1} << 62));
+  CHECK(Shape({big, 0, 7}).numel() == 0);
+  Graph g;
+  CHECK_ERROR(g.input("x", {big, big}), "too many elements");
+}
+
 TEST_CASE("bad input: permutations that are not permutations") {
   Graph g;
   Var x = g.input("x", {2, 3, 4});

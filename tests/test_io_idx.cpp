@@ -92,6 +92,9 @@ TEST_SUITE("cpu") {
     bad(idx_bytes(0x08, {3}, {1, 2}), "holds 2 bytes but the shape needs 3");
     bad(idx_bytes(0x08, {3}, {1, 2, 3, 4}), "holds 4 bytes");
     bad(idx_bytes(0x08, {0xffffffff, 0xffffffff}, {}), "absurdly large");
+    // Found by tests/fuzz/fuzz_idx: 2^39 x 0xfa000000 wraps to 0 mod 2^64, which matched an empty body.
+    bad(idx_bytes(0x0E, {2, 0x400000, 0x10000, 0xfa000000, 0x1000000}, {}), "absurdly large");
+    bad(idx_bytes(0x08, {0x10000, 0x10000, 0x10000, 0}, {}), "absurdly large");
     auto gz = gzip_stored(idx_bytes(0x08, {4}, {1, 2, 3, 4}));
     gz[gz.size() - 8] ^= 1;  // CRC
     bad(gz, "CRC-32 mismatch");

@@ -30,14 +30,24 @@ Tensor parse_idx(const uint8_t* d, size_t n, const std::string& what) {
               Shape::kMaxRank, ")");
   ORBIT_CHECK(n >= 4 + 4 * size_t(rank), what, ": IDX header runs past the end of the file");
   std::vector<int64_t> dims;
+  // The product of the non-zero dimensions stays <= 2^40, checked before each multiplication (a
+  // product taken first wraps around: 2^39 x 0xfa000000 is 0 mod 2^64, found by tests/fuzz/fuzz_idx),
+  // so every partial product that Shape and Tensor compute later fits too.
+  constexpr uint64_t kMaxCount = uint64_t(1) << 40;
   uint64_t count = 1;
+  bool empty = false;
   for (int i = 0; i < rank; ++i) {
     const uint8_t* p = d + 4 + 4 * i;
     uint64_t v = (uint64_t(p[0]) << 24) | (uint64_t(p[1]) << 16) | (uint64_t(p[2]) << 8) | p[3];
     dims.push_back(static_cast<int64_t>(v));
+    if (v == 0) {
+      empty = true;
+      continue;
+    }
+    ORBIT_CHECK(count <= kMaxCount / v, what, ": IDX shape is absurdly large");
     count *= v;
-    ORBIT_CHECK(count <= (uint64_t(1) << 40), what, ": IDX shape is absurdly large");
   }
+  if (empty) count = 0;
   const size_t header = 4 + 4 * size_t(rank);
   ORBIT_CHECK(n - header == count * item, what, ": IDX data holds ", n - header, " bytes but the shape needs ",
               count * item);

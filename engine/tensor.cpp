@@ -1,5 +1,6 @@
 #include "engine/tensor.h"
 
+#include <limits>
 #include <sstream>
 
 #include "engine/allocator.h"
@@ -35,6 +36,10 @@ Storage::~Storage() {
 }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
+  // Shape keeps numel() within int64; the byte count must fit as well (it would wrap to a small
+  // allocation).
+  ORBIT_CHECK(shape.numel() <= std::numeric_limits<int64_t>::max() / static_cast<int64_t>(dtype_size(dtype)),
+              "a tensor of shape ", shape.str(), " and dtype ", dtype_name(dtype), " would need more than 2^63 bytes");
   Tensor t;
   t.shape_ = shape;
   t.dtype_ = dtype;

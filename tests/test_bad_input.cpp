@@ -117,6 +117,8 @@ TEST_CASE("bad input: shapes whose element count overflows 64 bits") {
   CHECK(Shape({big, 0, 7}).numel() == 0);
   Graph g;
   CHECK_ERROR(g.input("x", {big, big}), "too many elements");
+  // 2^62 f64 elements fit the count but not the bytes (they would wrap to a zero-byte allocation).
+  CHECK_ERROR(Tensor::empty({big, big / 4}, DType::f64), "[4294967296, 1073741824]", "f64", "2^63 bytes");
 }
 
 TEST_CASE("bad input: permutations that are not permutations") {

@@ -29,7 +29,11 @@ function(orbit_add_cpu_isa_variants target)
       ${PROJECT_SOURCE_DIR}/kernels/cpu/isa/pair_energy_lanes_x86v${v}.cpp)
     target_include_directories(${lib} PRIVATE ${PROJECT_SOURCE_DIR})
     target_compile_features(${lib} PRIVATE cxx_std_20)
-    target_compile_options(${lib} PRIVATE -march=x86-64-v${v} -fno-trapping-math -ffp-contract=off -fno-math-errno -Wall -Wextra -Wno-unused-parameter
+    # -O3 whatever the build type: an inline function the compiler leaves out of line here becomes a
+    # weak symbol compiled for this instruction set, which the linker may pick for the baseline callers
+    # too (a Debug or -O1 sanitizer build did: scalar::pm::cos, pm::log, Erf; cmake/check_isa_symbols.cmake
+    # is the guard, the test cpu_isa_variant_symbols).
+    target_compile_options(${lib} PRIVATE -O3 -march=x86-64-v${v} -fno-trapping-math -ffp-contract=off -fno-math-errno -Wall -Wextra -Wno-unused-parameter
       -Wno-maybe-uninitialized)  # GCC 12 warns inside its own avx512fintrin.h
     target_link_libraries(${lib} PRIVATE Eigen3::Eigen)
     if(OpenMP_CXX_FOUND)

@@ -33,7 +33,8 @@ struct Outputs {
     return all;
   }
   void poison() const {
-    for (auto [p, n] : spans) std::memset(p, 0xff, n);  // NaN for floats
+    for (auto [p, n] : spans)
+      if (n) std::memset(p, 0xff, n);  // NaN for floats (a span may be empty and null)
   }
 };
 

@@ -267,6 +267,20 @@ TEST_SUITE("cpu") {
     CHECK_THROWS_WITH_AS(IdemConfig::preset("dw4", "fast"), doctest::Contains("paper or quick"), Error);
     CHECK_THROWS_WITH_AS(IdemConfig::from_json("{\"system\": \"dw4\", \"speed\": 3}", "test"),
                          doctest::Contains("unknown iDEM setting 'speed'"), Error);
+    // A checkpoint's configuration is outside input: numbers that do not fit their setting are errors,
+    // never truncated, wrapped or an exception from the standard library.
+    auto bad = [](const std::string& setting, const char* says) {
+      INFO(setting);
+      CHECK_THROWS_WITH_AS(IdemConfig::from_json("{\"system\": \"dw4\", " + setting + "}", "ck"),
+                           doctest::Contains(says), Error);
+    };
+    bad("\"K\": 1e999", "ck: 'K' must be an integer, got 1e999");
+    bad("\"K\": 2.5", "'K' must be an integer, got 2.5");
+    bad("\"batch\": 1e300", "'batch' must be an integer");
+    bad("\"epochs\": 9223372036854775807", "'epochs' must be in [0, 1099511627776]");
+    bad("\"seed\": -1", "'seed' must be a non-negative integer, got -1");
+    bad("\"lr\": 1e999", "'lr' must be a finite number, got 1e999");
+    bad("\"hidden\": \"64\"", "'hidden' must be a number");
   }
 }
 

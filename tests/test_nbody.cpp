@@ -205,5 +205,21 @@ TEST_SUITE("cpu") {
     CHECK_THROWS_WITH_AS(c.validate(), doctest::Contains("channels must be in [1, 64]"), Error);
     CHECK_THROWS_WITH_AS(TrainConfig::from_json("{\"task\": \"nbody\"}"), doctest::Contains("lacks the number 'channels'"),
                          Error);
+    // Numbers that do not fit their setting (a damaged or hostile checkpoint) are errors, not casts.
+    const std::string good = d.json();
+    auto with = [&](const std::string& key, const std::string& value) {
+      const std::string from = "\"" + key + "\": ";
+      const size_t at = good.find(from) + from.size();
+      return good.substr(0, at) + value + good.substr(good.find_first_of(",}", at));
+    };
+    CHECK(TrainConfig::from_json(with("epochs", "7")).epochs == 7);
+    CHECK_THROWS_WITH_AS(TrainConfig::from_json(with("epochs", "1e10")), doctest::Contains("'epochs' must be an integer"),
+                         Error);
+    CHECK_THROWS_WITH_AS(TrainConfig::from_json(with("epochs", "4294967296")),
+                         doctest::Contains("'epochs' must be in [0, 2147483647]"), Error);
+    CHECK_THROWS_WITH_AS(TrainConfig::from_json(with("seed", "-3")), doctest::Contains("'seed' must be a non-negative"),
+                         Error);
+    CHECK_THROWS_WITH_AS(TrainConfig::from_json(with("lr", "1e999")), doctest::Contains("'lr' must be a finite number"),
+                         Error);
   }
 }

@@ -101,4 +101,22 @@ TEST_SUITE("cpu") {
     std::filesystem::remove(path);
     CHECK_THROWS_AS(load_checkpoint(path, os), Error);  // missing file
   }
+
+  TEST_CASE("a checkpoint's counters must be plain non-negative integers") {
+    const std::string path = (std::filesystem::temp_directory_path() / "orbit_counters.safetensors").string();
+    Run a;
+    save_checkpoint(path, a.state());
+    std::map<std::string, Tensor> tensors;
+    std::map<std::string, std::string> meta;
+    read_safetensors(path, tensors, meta);
+    for (const char* bad : {"-1", "12x", "", "1e3"}) {
+      INFO(bad);
+      meta["rng.run_index"] = bad;
+      write_safetensors(path, tensors, meta);
+      Run b;
+      auto st = b.state();
+      CHECK_THROWS_WITH_AS(load_checkpoint(path, st), doctest::Contains("bad rng.run_index"), Error);
+    }
+    std::filesystem::remove(path);
+  }
 }

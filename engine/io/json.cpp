@@ -1,9 +1,11 @@
 // Strict JSON parsing and string quoting; see json.h.
 #include "engine/io/json.h"
 
+#include <cmath>
 #include <set>
 
 #include "engine/error.h"
+#include "engine/util/parse.h"
 
 namespace orbit::io {
 
@@ -265,6 +267,28 @@ const Json* Json::find(const std::string& key) const {
 }
 
 Json parse_json(std::string_view text, const std::string& what) { return Parser(text, what).document(); }
+
+double json_real(const Json& j, const std::string& what) {
+  ORBIT_CHECK(j.kind == Json::Kind::number, what, " must be a number");
+  double x = 0;
+  ORBIT_CHECK(util::parse_double(j.text, x) && std::isfinite(x), what, " must be a finite number, got ", j.text);
+  return x;
+}
+
+int64_t json_int(const Json& j, int64_t lo, int64_t hi, const std::string& what) {
+  ORBIT_CHECK(j.kind == Json::Kind::number, what, " must be a number");
+  int64_t x = 0;
+  ORBIT_CHECK(util::parse_int64(j.text, x), what, " must be an integer, got ", j.text);
+  ORBIT_CHECK(x >= lo && x <= hi, what, " must be in [", lo, ", ", hi, "], got ", x);
+  return x;
+}
+
+uint64_t json_u64(const Json& j, const std::string& what) {
+  uint64_t x = 0;
+  ORBIT_CHECK(json_uint(j, UINT64_MAX, x), what, " must be a non-negative integer, got ",
+              j.kind == Json::Kind::number ? j.text : std::string("a non-number"));
+  return x;
+}
 
 bool json_uint(const Json& j, uint64_t max, uint64_t& out) {
   if (j.kind != Json::Kind::number || j.text.empty() || (j.text.size() > 1 && j.text[0] == '0')) return false;

@@ -32,6 +32,13 @@ Json parse_json(std::string_view text, const std::string& what);
 // false when it is not one or exceeds `max`.
 bool json_uint(const Json& j, uint64_t max, uint64_t& out);
 
+// Typed reads for settings stored as JSON (checkpoint configurations): `what` names the setting in the
+// orbit::Error thrown when `j` is not a number, not finite in double (1e999), or, for the integer
+// forms, not an integer written as one ("2.5", "1e3") within [lo, hi] (a cast would truncate or wrap).
+double json_real(const Json& j, const std::string& what);
+int64_t json_int(const Json& j, int64_t lo, int64_t hi, const std::string& what);
+uint64_t json_u64(const Json& j, const std::string& what);
+
 bool valid_utf8(std::string_view s);
 // `s` as a JSON string literal; throws orbit::Error when `s` is not valid UTF-8.
 std::string json_quote(std::string_view s);

@@ -14,7 +14,9 @@ uint64_t parse_u64(const std::map<std::string, std::string>& meta, const std::st
   try {
     size_t used = 0;
     unsigned long long v = std::stoull(it->second, &used);
-    ORBIT_CHECK(used == it->second.size(), "checkpoint '", path, "': bad ", key, " '", it->second, "'");
+    // std::stoull reads "-1" as 2^64 - 1: a sign is an error here.
+    ORBIT_CHECK(used == it->second.size() && it->second.find('-') == std::string::npos, "checkpoint '", path,
+                "': bad ", key, " '", it->second, "'");
     return v;
   } catch (const std::logic_error&) {
     throw Error("checkpoint '" + path + "': bad " + key + " '" + it->second + "'");

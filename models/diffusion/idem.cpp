@@ -105,9 +105,11 @@ IdemConfig IdemConfig::from_json(const std::string& text, const std::string& wha
   io::Json j = io::parse_json(text, what);
   ORBIT_CHECK(j.kind == io::Json::Kind::object, what, ": the configuration must be a JSON object");
   IdemConfig c;
-  auto num = [&](const io::Json& v, const std::string& k) {
-    ORBIT_CHECK(v.kind == io::Json::Kind::number, what, ": '", k, "' must be a number");
-    return std::stod(v.text);
+  auto num = [&](const io::Json& v, const std::string& k) { return io::json_real(v, what + ": '" + k + "'"); };
+  // Counts and sizes: integers written as such, in a range no setting needs to leave (validate() then
+  // checks each setting's own bounds).
+  auto count = [&](const io::Json& v, const std::string& k) {
+    return io::json_int(v, 0, int64_t{1} << 40, what + ": '" + k + "'");
   };
   auto boolean = [&](const io::Json& v, const std::string& k) {
     ORBIT_CHECK(v.kind == io::Json::Kind::boolean, what, ": '", k, "' must be true or false");
@@ -120,31 +122,31 @@ IdemConfig IdemConfig::from_json(const std::string& text, const std::string& wha
   for (auto& [k, v] : j.members) {
     if (k == "system") c.system = str(v, k);
     else if (k == "preset") c.preset_name = str(v, k);
-    else if (k == "hidden") c.hidden = static_cast<int64_t>(num(v, k));
-    else if (k == "layers") c.layers = static_cast<int64_t>(num(v, k));
+    else if (k == "hidden") c.hidden = count(v, k);
+    else if (k == "layers") c.layers = count(v, k);
     else if (k == "sigma_min") c.sigma_min = num(v, k);
     else if (k == "sigma_max") c.sigma_max = num(v, k);
-    else if (k == "K") c.K = static_cast<int64_t>(num(v, k));
+    else if (k == "K") c.K = count(v, k);
     else if (k == "clip") c.clip = num(v, k);
     else if (k == "lambda_h") c.lambda_h = boolean(v, k);
-    else if (k == "batch") c.batch = static_cast<int64_t>(num(v, k));
+    else if (k == "batch") c.batch = count(v, k);
     else if (k == "lr") c.lr = num(v, k);
     else if (k == "plateau") c.plateau = boolean(v, k);
     else if (k == "grad_clip") c.grad_clip = num(v, k);
-    else if (k == "epochs") c.epochs = static_cast<int64_t>(num(v, k));
-    else if (k == "steps_per_epoch") c.steps_per_epoch = static_cast<int64_t>(num(v, k));
-    else if (k == "val_every") c.val_every = static_cast<int64_t>(num(v, k));
+    else if (k == "epochs") c.epochs = count(v, k);
+    else if (k == "steps_per_epoch") c.steps_per_epoch = count(v, k);
+    else if (k == "val_every") c.val_every = count(v, k);
     else if (k == "use_buffer") c.use_buffer = boolean(v, k);
-    else if (k == "buffer_max") c.buffer_max = static_cast<int64_t>(num(v, k));
-    else if (k == "init_samples") c.init_samples = static_cast<int64_t>(num(v, k));
-    else if (k == "new_samples") c.new_samples = static_cast<int64_t>(num(v, k));
+    else if (k == "buffer_max") c.buffer_max = count(v, k);
+    else if (k == "init_samples") c.init_samples = count(v, k);
+    else if (k == "new_samples") c.new_samples = count(v, k);
     else if (k == "init_from_prior") c.init_from_prior = boolean(v, k);
-    else if (k == "integration_steps") c.integration_steps = static_cast<int64_t>(num(v, k));
+    else if (k == "integration_steps") c.integration_steps = count(v, k);
     else if (k == "diffusion_scale") c.diffusion_scale = num(v, k);
-    else if (k == "negative_time_steps") c.negative_time_steps = static_cast<int64_t>(num(v, k));
+    else if (k == "negative_time_steps") c.negative_time_steps = count(v, k);
     else if (k == "negative_dt") c.negative_dt = num(v, k);
-    else if (k == "eval_n") c.eval_n = static_cast<int64_t>(num(v, k));
-    else if (k == "seed") c.seed = static_cast<uint64_t>(num(v, k));
+    else if (k == "eval_n") c.eval_n = count(v, k);
+    else if (k == "seed") c.seed = io::json_u64(v, what + ": 'seed'");
     else if (k == "device") c.device = Device::parse(str(v, k));
     else if (k == "dtype") {
       std::string d = str(v, k);

@@ -104,33 +104,38 @@ TrainConfig TrainConfig::from_json(const std::string& text) {
   io::Json j = io::parse_json(text, "EGNN training config");
   ORBIT_CHECK(j.kind == io::Json::Kind::object, "EGNN training config: not a JSON object");
   TrainConfig c;
-  auto num = [&](const char* k) -> double {
+  auto field = [&](const char* k) -> const io::Json& {
     const io::Json* v = j.find(k);
     ORBIT_CHECK(v && v->kind == io::Json::Kind::number, "EGNN training config lacks the number '", k, "'");
-    return std::stod(v->text);
+    return *v;
   };
+  auto what = [](const char* k) { return std::string("EGNN training config: '") + k + "'"; };
+  auto num = [&](const char* k) { return io::json_real(field(k), what(k)); };
+  // Counts: integers written as such, within int (validate() then checks each one's own bounds).
+  auto count = [&](const char* k) { return io::json_int(field(k), 0, INT32_MAX, what(k)); };
+  auto seed = [&](const char* k) { return io::json_u64(field(k), what(k)); };
   auto str = [&](const char* k) -> std::string {
     const io::Json* v = j.find(k);
     ORBIT_CHECK(v && v->kind == io::Json::Kind::string, "EGNN training config lacks the string '", k, "'");
     return v->text;
   };
   c.task = task_from_name(str("task"));
-  c.channels = static_cast<int64_t>(num("channels"));
-  c.hidden = static_cast<int64_t>(num("hidden"));
-  c.layers = static_cast<int64_t>(num("layers"));
-  c.epochs = static_cast<int>(num("epochs"));
-  c.batch = static_cast<int>(num("batch"));
+  c.channels = count("channels");
+  c.hidden = count("hidden");
+  c.layers = count("layers");
+  c.epochs = static_cast<int>(count("epochs"));
+  c.batch = static_cast<int>(count("batch"));
   c.lr = num("lr");
   c.weight_decay = num("weight_decay");
-  c.eval_every = static_cast<int>(num("eval_every"));
-  c.early_stop = static_cast<int>(num("early_stop"));
-  c.train_samples = static_cast<int64_t>(num("train_samples"));
-  c.val_samples = static_cast<int64_t>(num("val_samples"));
-  c.test_samples = static_cast<int64_t>(num("test_samples"));
-  c.frame_in = static_cast<int>(num("frame_in"));
-  c.frame_out = static_cast<int>(num("frame_out"));
-  c.seed = static_cast<uint64_t>(num("seed"));
-  c.data_seed = static_cast<uint64_t>(num("data_seed"));
+  c.eval_every = static_cast<int>(count("eval_every"));
+  c.early_stop = static_cast<int>(count("early_stop"));
+  c.train_samples = count("train_samples");
+  c.val_samples = count("val_samples");
+  c.test_samples = count("test_samples");
+  c.frame_in = static_cast<int>(count("frame_in"));
+  c.frame_out = static_cast<int>(count("frame_out"));
+  c.seed = seed("seed");
+  c.data_seed = seed("data_seed");
   const io::Json* sp = j.find("sparse");
   ORBIT_CHECK(sp && sp->kind == io::Json::Kind::boolean, "EGNN training config lacks the boolean 'sparse'");
   c.sparse = sp->boolean;

@@ -9,6 +9,14 @@ set(extra)
 if(CUDA_COMPILER)
   list(APPEND extra -DCMAKE_CUDA_COMPILER=${CUDA_COMPILER})
 endif()
+# The consumer is compiled and linked the way orbit was (a sanitizer build's library needs the
+# sanitizer runtimes at link time).
+if(CXX_FLAGS)
+  list(APPEND extra "-DCMAKE_CXX_FLAGS=${CXX_FLAGS}")
+endif()
+if(EXE_LINKER_FLAGS)
+  list(APPEND extra "-DCMAKE_EXE_LINKER_FLAGS=${EXE_LINKER_FLAGS}")
+endif()
 execute_process(COMMAND ${CMAKE_COMMAND} -S ${CONSUMER_SOURCE} -B ${WORK_DIR}/build
   -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix ${extra} RESULT_VARIABLE rc)
 if(rc)

@@ -10,6 +10,8 @@
 #include <sstream>
 #include <string>
 
+#include "tests/test_temp.h"
+
 #if defined(ORBIT_CLI_PATH)
 namespace orbit::testing {
 
@@ -31,7 +33,7 @@ inline CliResult run_orbit(const std::string& args) {
 }
 
 inline std::string temp_path(const std::string& name) {
-  return (std::filesystem::temp_directory_path() / name).string();
+  return orbit::testing::test_temp(name);
 }
 
 // A whole file as bytes ("" when it cannot be read: the checks that follow then fail).

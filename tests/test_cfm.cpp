@@ -15,6 +15,7 @@
 #include "engine/orbit.h"
 #include "models/diffusion/cfm.h"
 #include "models/systems/mcmc.h"
+#include "tests/test_temp.h"
 
 using namespace orbit;
 using namespace orbit::diffusion;
@@ -76,7 +77,7 @@ TEST_SUITE("cpu") {
     Cfm rk(c);
     const Tensor train = systems::initial_configurations(systems::system_by_name("dw4"), 200, 3);
     rk.train(train);
-    const std::string path = (std::filesystem::temp_directory_path() / "orbit_cfm_dopri5.safetensors").string();
+    const std::string path = orbit::testing::test_temp("orbit_cfm_dopri5.safetensors");
     rk.save(path);
     Tensor x;
     std::vector<double> log_q;
@@ -133,7 +134,7 @@ TEST_SUITE("cpu") {
     c.ode_tol = 1e-5;
     Cfm exact(c);
     exact.train(systems::initial_configurations(systems::system_by_name("dw4"), 200, 3));
-    const std::string path = (std::filesystem::temp_directory_path() / "orbit_cfm_hutch.safetensors").string();
+    const std::string path = orbit::testing::test_temp("orbit_cfm_hutch.safetensors");
     exact.save(path);
     const Tensor x = systems::initial_configurations(systems::system_by_name("dw4"), 96, 11);
     const CfmLikelihood le = exact.nll(x, 32);
@@ -180,7 +181,7 @@ TEST_SUITE("cpu") {
 TEST_SUITE("cpu") {
   TEST_CASE("cfm: a flow checkpoint resumes training bit for bit and refuses other configurations or samples") {
     namespace fs = std::filesystem;
-    const std::string dir = (fs::temp_directory_path() / "orbit_cfm_checkpoint").string();
+    const std::string dir = orbit::testing::test_temp("orbit_cfm_checkpoint");
     fs::remove_all(dir);
     fs::create_directories(dir);
     CfmConfig c = CfmConfig::preset("dw4", "quick");
@@ -282,7 +283,7 @@ TEST_SUITE("cpu") {
 
   TEST_CASE("cfm: an evaluation cache resumes nll, sampling and weighing bit for bit and trusts no file") {
     namespace fs = std::filesystem;
-    const std::string dir = (fs::temp_directory_path() / "orbit_cfm_eval_cache").string();
+    const std::string dir = orbit::testing::test_temp("orbit_cfm_eval_cache");
     fs::remove_all(dir);
     CfmConfig c = tiny("dw4");
     c.steps = 8;

@@ -21,6 +21,7 @@
 #include "models/systems/system.h"
 #include "tests/harness/op_harness.h"
 #include "tests/test_egnn_util.h"
+#include "tests/test_temp.h"
 
 using namespace orbit;
 using namespace orbit::egnn_test;
@@ -228,7 +229,7 @@ TEST_SUITE("gpu") {
       return cfm.nll(probe, 6).nll.to_vector();
     };
     std::vector<double> lc, lg;
-    const std::string path = (std::filesystem::temp_directory_path() / "orbit_gpu_cfm.safetensors").string();
+    const std::string path = orbit::testing::test_temp("orbit_gpu_cfm.safetensors");
     const std::vector<double> nc = run(Device::cpu(), lc, ""), ng = run(gpu(), lg, path);
     // f32 on both devices: ten Adam steps apart only by rounding.
     REQUIRE(lc.size() == lg.size());

@@ -24,6 +24,7 @@
 #include "engine/optim/schedule.h"
 #include "engine/optim/train_step.h"
 #include "engine/orbit.h"
+#include "tests/test_temp.h"
 
 using namespace orbit;
 using namespace orbit::optim;
@@ -440,7 +441,7 @@ TEST_SUITE("gpu") {
     Adam a1(lr(0.01));
     a1.set_clip_norm(5.0);
     EMA e1(0.9);
-    const auto path = (std::filesystem::temp_directory_path() / "orbit_test_gpu_optim_checkpoint.safetensors").string();
+    const auto path = orbit::testing::test_temp("orbit_test_gpu_optim_checkpoint.safetensors");
     ParamStore init = to_device(straight, gpu());
     for (int k = 0; k < 3; ++k) {
       a1.step(straight, kNames, gs[k]);

@@ -16,6 +16,7 @@
 #include "models/diffusion/schedule.h"
 #include "models/systems/metrics.h"
 #include "tests/cli_runner.h"
+#include "tests/test_temp.h"
 
 using namespace orbit;
 using namespace orbit::diffusion;
@@ -149,7 +150,7 @@ TEST_SUITE("cpu") {
     CHECK(a_loss.back() < 0.9 * a_loss.front());
     CHECK(a.buffer().shape()[0] == 32 + 4 * 16);
     // Two epochs, save, reload into a fresh run, two more: the same losses, weights and buffer.
-    const std::string path = (fs::temp_directory_path() / "orbit_idem_resume.safetensors").string();
+    const std::string path = orbit::testing::test_temp("orbit_idem_resume.safetensors");
     {
       IdemConfig half = c;
       half.epochs = 2;

@@ -17,6 +17,7 @@
 #include "engine/orbit.h"
 #include "models/systems/metric_plots.h"
 #include "models/systems/metrics.h"
+#include "tests/test_temp.h"
 
 namespace {
 using namespace orbit;
@@ -317,7 +318,7 @@ TEST_SUITE("cpu") {
     d.energy_samples[0] = 1e6;  // a far-out sample is counted off range, not plotted
     d.dist_samples = normals(3000, 3, 4, 1.3);
     d.dist_reference = normals(3000, 4, 4, 1.3);
-    const std::string prefix = (std::filesystem::temp_directory_path() / "orbit_metric_plots_test").string();
+    const std::string prefix = orbit::testing::test_temp("orbit_metric_plots_test");
     auto paths = write_metric_plots(prefix, "dw4", d);
     REQUIRE(paths.size() == 4);
     CHECK(paths[0] == prefix + "_energy.svg");

@@ -13,12 +13,13 @@
 #include "models/egnn/nbody.h"
 #include "models/egnn/solar.h"
 #include "models/egnn/trainer.h"
+#include "tests/test_temp.h"
 
 using namespace orbit;
 using namespace orbit::egnn;
 
 namespace {
-std::string tmp(const std::string& name) { return (std::filesystem::temp_directory_path() / name).string(); }
+std::string tmp(const std::string& name) { return orbit::testing::test_temp(name); }
 
 double coulomb(const NBodyConfig& c, const std::vector<double>& x, const std::vector<double>& q) {
   double u = 0;

@@ -11,6 +11,7 @@
 #include "engine/optim/train_step.h"
 #include "engine/orbit.h"
 #include "models/nn/mlp.h"
+#include "tests/test_temp.h"
 
 using namespace orbit;
 using namespace orbit::optim;
@@ -59,7 +60,7 @@ struct Run {
 
 TEST_SUITE("cpu") {
   TEST_CASE("checkpoint resume continues bit-identically") {
-    const std::string path = (std::filesystem::temp_directory_path() / "orbit_resume_test.safetensors").string();
+    const std::string path = orbit::testing::test_temp("orbit_resume_test.safetensors");
     Run straight;
     straight.train(40);
 
@@ -86,7 +87,7 @@ TEST_SUITE("cpu") {
   }
 
   TEST_CASE("loading a checkpoint of another configuration fails naming the parameter") {
-    const std::string path = (std::filesystem::temp_directory_path() / "orbit_mismatch.safetensors").string();
+    const std::string path = orbit::testing::test_temp("orbit_mismatch.safetensors");
     Run a;
     auto st = a.state();
     save_checkpoint(path, st);
@@ -103,7 +104,7 @@ TEST_SUITE("cpu") {
   }
 
   TEST_CASE("a checkpoint's counters must be plain non-negative integers") {
-    const std::string path = (std::filesystem::temp_directory_path() / "orbit_counters.safetensors").string();
+    const std::string path = orbit::testing::test_temp("orbit_counters.safetensors");
     Run a;
     save_checkpoint(path, a.state());
     std::map<std::string, Tensor> tensors;

@@ -91,10 +91,13 @@ TEST_SUITE("cpu") {
     bad({0, 0, 8, 2, 0, 0, 0, 1}, "header runs past");
     bad(idx_bytes(0x08, {3}, {1, 2}), "holds 2 bytes but the shape needs 3");
     bad(idx_bytes(0x08, {3}, {1, 2, 3, 4}), "holds 4 bytes");
-    bad(idx_bytes(0x08, {0xffffffff, 0xffffffff}, {}), "absurdly large");
+    bad(idx_bytes(0x08, {0xffffffff, 0xffffffff}, {}), "has too many elements");
     // Found by tests/fuzz/fuzz_idx: 2^39 x 0xfa000000 wraps to 0 mod 2^64, which matched an empty body.
-    bad(idx_bytes(0x0E, {2, 0x400000, 0x10000, 0xfa000000, 0x1000000}, {}), "absurdly large");
-    bad(idx_bytes(0x08, {0x10000, 0x10000, 0x10000, 0}, {}), "absurdly large");
+    bad(idx_bytes(0x0E, {2, 0x400000, 0x10000, 0xfa000000, 0x1000000}, {}), "has too many elements");
+    bad(idx_bytes(0x0E, {0x10000, 0x10000, 0x10000, 1}, {}), "holds 0 bytes but the shape needs 2251799813685248");
+    // Empty is fine, however large the other dimensions, as long as their product fits.
+    const auto none = idx_bytes(0x08, {0x10000, 0x10000, 0x10000, 0}, {});
+    CHECK(parse_idx(none.data(), none.size(), "f").shape() == Shape({0x10000, 0x10000, 0x10000, 0}));
     auto gz = gzip_stored(idx_bytes(0x08, {4}, {1, 2, 3, 4}));
     gz[gz.size() - 8] ^= 1;  // CRC
     bad(gz, "CRC-32 mismatch");

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <vector>
 
+#include "engine/io/array_util.h"
 #include "engine/io/file_io.h"
 #include "engine/io/gzip.h"
 
@@ -29,35 +30,25 @@ Tensor parse_idx(const uint8_t* d, size_t n, const std::string& what) {
   ORBIT_CHECK(rank >= 1 && rank <= Shape::kMaxRank, what, ": IDX rank ", int(rank), " (orbit supports 1..",
               Shape::kMaxRank, ")");
   ORBIT_CHECK(n >= 4 + 4 * size_t(rank), what, ": IDX header runs past the end of the file");
-  std::vector<int64_t> dims;
-  // The product of the non-zero dimensions stays <= 2^40, checked before each multiplication (a
-  // product taken first wraps around: 2^39 x 0xfa000000 is 0 mod 2^64, found by tests/fuzz/fuzz_idx),
-  // so every partial product that Shape and Tensor compute later fits too.
-  constexpr uint64_t kMaxCount = uint64_t(1) << 40;
-  uint64_t count = 1;
-  bool empty = false;
+  std::vector<uint64_t> dims;
   for (int i = 0; i < rank; ++i) {
     const uint8_t* p = d + 4 + 4 * i;
-    uint64_t v = (uint64_t(p[0]) << 24) | (uint64_t(p[1]) << 16) | (uint64_t(p[2]) << 8) | p[3];
-    dims.push_back(static_cast<int64_t>(v));
-    if (v == 0) {
-      empty = true;
-      continue;
-    }
-    ORBIT_CHECK(count <= kMaxCount / v, what, ": IDX shape is absurdly large");
-    count *= v;
+    dims.push_back((uint64_t(p[0]) << 24) | (uint64_t(p[1]) << 16) | (uint64_t(p[2]) << 8) | p[3]);
   }
-  if (empty) count = 0;
+  // Element count and byte size checked for overflow the way every array reader does (multiplying
+  // first wrapped here once: 2^39 x 0xfa000000 is 0 mod 2^64, found by tests/fuzz/fuzz_idx); then
+  // the body must hold exactly those bytes.
+  uint64_t nbytes = 0;
+  const Shape shape = io::checked_shape(dims, item, what + ": IDX", nbytes);
+  const uint64_t count = static_cast<uint64_t>(shape.numel());
   const size_t header = 4 + 4 * size_t(rank);
-  ORBIT_CHECK(n - header == count * item, what, ": IDX data holds ", n - header, " bytes but the shape needs ",
-              count * item);
+  ORBIT_CHECK(n - header == nbytes, what, ": IDX data holds ", n - header, " bytes but the shape needs ", nbytes);
   const uint8_t* p = d + header;
   auto be = [&](size_t i, size_t k) {
     uint64_t v = 0;
     for (size_t b = 0; b < k; ++b) v = (v << 8) | p[i * k + b];
     return v;
   };
-  Shape shape(dims);
   if (type == 0x0D || type == 0x0E) {
     Tensor t = Tensor::empty(shape, type == 0x0D ? DType::f32 : DType::f64);
     for (uint64_t i = 0; i < count; ++i) {

@@ -5,23 +5,24 @@
 
 using namespace orbit;
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+namespace {
+struct File {
   std::map<std::string, Tensor> tensors;
   std::map<std::string, std::string> meta;
-  try {
-    parse_safetensors(data, size, "fuzz.safetensors", tensors, meta);
-  } catch (const Error&) {
-    return 0;
-  }
-  const std::vector<uint8_t> again = encode_safetensors(tensors, meta);
-  std::map<std::string, Tensor> tensors2;
-  std::map<std::string, std::string> meta2;
-  try {
-    parse_safetensors(again.data(), again.size(), "fuzz.safetensors (written back)", tensors2, meta2);
-  } catch (const Error& e) {
-    fuzz::broken("a parsed file written back must parse", e.what());
-  }
-  fuzz::expect(fuzz::same_tensors(tensors, tensors2), "a parsed file's tensors read back the same");
-  fuzz::expect(meta == meta2, "a parsed file's metadata reads back the same");
+};
+File parse(const uint8_t* data, size_t size, const std::string& what) {
+  File f;
+  parse_safetensors(data, size, what, f.tensors, f.meta);
+  return f;
+}
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const auto f = fuzz::accepted([&] { return parse(data, size, "fuzz.safetensors"); });
+  if (!f) return 0;
+  const std::vector<uint8_t> again = encode_safetensors(f->tensors, f->meta);
+  const File g = fuzz::reparsed([&] { return parse(again.data(), again.size(), "fuzz.safetensors (written back)"); });
+  fuzz::expect(fuzz::same_tensors(f->tensors, g.tensors), "a parsed file's tensors read back the same");
+  fuzz::expect(f->meta == g.meta, "a parsed file's metadata reads back the same");
   return 0;
 }

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "engine/error.h"
@@ -24,6 +25,27 @@ namespace orbit::fuzz {
 
 inline void expect(bool ok, const char* property, const std::string& detail = "") {
   if (!ok) broken(property, detail);
+}
+
+// What parse() returns, or nothing when it throws orbit::Error: the reader refused the input, as it may.
+template <class Parse>
+auto accepted(Parse&& parse) -> std::optional<decltype(parse())> {
+  try {
+    return parse();
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+}
+
+// What parse() returns on bytes a target wrote back from something the reader accepted: a refusal
+// breaks the property that what was read can be written and read again.
+template <class Parse>
+auto reparsed(Parse&& parse) -> decltype(parse()) {
+  try {
+    return parse();
+  } catch (const Error& e) {
+    broken("what was read, written back, reads again", e.what());
+  }
 }
 
 // Same dtype, shape and bytes (NaN payloads included).

@@ -69,6 +69,27 @@ if [ -z "$blas" ] && [ "$dev" = cpu ]; then
 fi
 peer_env=()
 [ -n "$blas" ] && peer_env=(env LD_LIBRARY_PATH="$blas${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
+# OpenBLAS picks its kernels from the CPU model and falls back to its SSE3 "Prescott" ones on a model it
+# does not know (Debian's 0.3.21 on a 2026 Xeon: SGEMM 4x slower than its AVX-512 kernel, a strawman
+# peer). Then the peer gets the newest core type the CPU's flags allow, and the record says so.
+blas_note=""
+if [ -n "$blas" ] && [ -n "${py:-}" ] && [ -z "${OPENBLAS_CORETYPE:-}" ]; then
+  core=$("${peer_env[@]}" OPENBLAS_VERBOSE=2 OPENBLAS_NUM_THREADS=1 "$py" -c \
+    "import torch; torch.ones(2, 2) @ torch.ones(2, 2)" 2>&1 | sed -n 's/^Core: //p' | head -1)
+  flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
+  has() { case " $flags " in *" $1 "*) return 0 ;; esac; return 1; }
+  want=""
+  if has avx512f && has avx512dq && has avx512bw && has avx512vl; then want=SkylakeX
+  elif has avx2 && has fma; then want=Haswell; fi
+  case $core in
+    Prescott|Katmai|Coppermine|Northwood|Banias|Core2|Penryn|Dunnington|Nehalem|Atom|Sandybridge|"")
+      if [ -n "$core" ] && [ -n "$want" ]; then
+        peer_env+=(OPENBLAS_CORETYPE="$want")
+        blas_note="OpenBLAS took this CPU for $core; the peer ran with OPENBLAS_CORETYPE=$want"
+        echo "== $blas_note"
+      fi ;;
+  esac
+fi
 [ -n "$repeat" ] && extra+=(--repeat "$repeat")
 [ -n "$size" ] && extra+=(--size "$size")
 [ "$workloads" = all ] && workloads=$("$bench" --list | tr '\n' ',' | sed 's/,$//')
@@ -121,7 +142,7 @@ for w in ${workloads//,/ }; do
 done
 if [ -n "$py" ]; then
   note=${ORBIT_BENCH_NOTE:-}  # free text for the record, e.g. how orbit_bench was built
-  [ "$dev" = cpu ] && note="CPU run: orbit OpenMP and torch intra-op threads both ${threads:-?}${note:+; $note}"
+  [ "$dev" = cpu ] && note="CPU run: orbit OpenMP and torch intra-op threads both ${threads:-?}${blas_note:+; $blas_note}${note:+; $note}"
   "$py" bench/report.py --dir "$work" --out "$out" --commit "$commit" --note "$note" \
     --command "bash bench/run.sh --device $dev${size:+ --size $size}${repeat:+ --repeat $repeat}${threads:+ --threads $threads}" || status=1
   [ $status -eq 0 ] && rm -rf "$partial"

@@ -165,7 +165,9 @@ std::string Program::report() const {
   std::ostringstream os;
   os << "== orbit program on " << device_.str() << ": " << graph_.size() << " nodes, " << steps_.size()
      << " kernels (" << num_fused() << " fused elementwise groups), planned arena " << peak_
-     << " bytes (without reuse " << naive_ << ")\n";
+     << " bytes (without reuse " << naive_ << "), modeled traffic "
+     << passes::kernel_traffic(graph_, outputs_).bytes << " bytes per run (each kernel reads its inputs and "
+     << "writes its output once)\n";
   if (device_.is_cuda()) {
     ReplayStats rs = replay_stats();
     os << "cuda graph: " << rs.captures << " captures, " << rs.replays << " replays"

@@ -29,6 +29,7 @@
 #include "kernels/cuda/nvrtc.h"
 #include "tests/fusion_graphs.h"
 #include "tests/harness/op_harness.h"
+#include "tests/scoped_env.h"
 
 using namespace orbit;
 using namespace orbit::fusion_test;
@@ -44,22 +45,7 @@ bool no_nvrtc() {
 #define NVRTC_OR_SKIP() \
   if (no_nvrtc()) return
 
-// Sets an environment variable for a scope, then restores it.
-struct ScopedEnv {
-  std::string name, old;
-  bool had = false;
-  ScopedEnv(const char* n, const std::string& v) : name(n) {
-    if (const char* p = std::getenv(n)) {
-      had = true;
-      old = p;
-    }
-    setenv(n, v.c_str(), 1);
-  }
-  ~ScopedEnv() {
-    if (had) setenv(name.c_str(), old.c_str(), 1);
-    else unsetenv(name.c_str());
-  }
-};
+using testing::ScopedEnv;
 
 // A fresh temporary folder, removed at the end of the scope.
 struct TempDir {
@@ -581,8 +567,16 @@ TEST_SUITE("cpu") {
     }
     CHECK(emitted[0].to_vector() == plain[0].to_vector());
     std::vector<std::filesystem::path> files;
-    for (const auto& e : std::filesystem::directory_iterator(folder)) files.push_back(e.path());
+    for (const auto& e : std::filesystem::directory_iterator(folder))
+      if (e.path().extension() == ".cu") files.push_back(e.path());
     REQUIRE(files.size() == 1);  // mul add tanh: one group
+    {
+      // and a line per compiled program: its kernels and modeled traffic under the CUDA pipeline
+      std::ifstream log(std::filesystem::path(folder) / "programs.txt");
+      const std::string line((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+      // x [64, 8] and w [8] read, y [64, 8] written, f32: 2048 + 32 + 2048 bytes
+      CHECK(line.find("1 kernels (1 fused groups), modeled traffic 4128 bytes") != std::string::npos);
+    }
     std::ifstream f(files[0]);
     const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
     const std::string name = files[0].stem().string();

@@ -26,9 +26,11 @@
 #include "tests/error_of.h"
 #include "tests/fusion_graphs.h"
 #include "tests/harness/op_harness.h"
+#include "tests/scoped_env.h"
 
 using namespace orbit;
 using namespace orbit::fusion_test;
+using orbit::testing::ScopedEnv;
 
 namespace {
 
@@ -190,6 +192,52 @@ TEST_SUITE("cpu") {
     auto want = compile(g, {y1, y2, h}, Device::cpu(), off).run(f);
     for (size_t i = 0; i < out.size(); ++i) CHECK(same_bits(out[i], want[i]));
     CHECK(p.num_fused() >= 2);  // tanh(x * 3) and exp(h) + 1
+  }
+
+  TEST_CASE("fusion: a cheap value read by several chains is recomputed in each, not materialised") {
+    // d = 1 - t^2 of t = tanh(z), as a tanh layer's derivatives read it: by products with three
+    // different matrices, each feeding a matrix product.
+    Graph g;
+    Var z = g.input("z", {16, 8}, DType::f64), w = g.input("w", {8, 8}, DType::f64);
+    Var a = g.input("a", {16, 8}, DType::f64), b = g.input("b", {16, 8}, DType::f64), row = g.input("row", {8}, DType::f64);
+    Var t = tanh(z);
+    Var d = 1.0 - t * t;
+    Var y1 = matmul(d * a, w), y2 = matmul(d * b, w), y3 = matmul(d * row, w);
+    Var keep = matmul(t, w);  // t itself stays in memory (a product reads it)
+    CompileOptions off;
+    off.fusion = CompileOptions::Fusion::off;
+    Program p = compile(g, {y1, y2, y3, keep});
+    Program plain = compile(g, {y1, y2, y3, keep}, Device::cpu(), off);
+    std::mt19937_64 rng(8);
+    Feeds f;
+    for (auto [name, shape] : {std::pair<const char*, Shape>{"z", Shape({16, 8})}, {"w", Shape({8, 8})},
+                               {"a", Shape({16, 8})}, {"b", Shape({16, 8})}, {"row", Shape({8})}})
+      f.push_back({name, random_values(shape, DType::f64, rng)});
+    auto got = p.run(f), want = plain.run(f);
+    for (size_t i = 0; i < got.size(); ++i) CHECK(same_bits(got[i], want[i]));
+    // tanh, three groups each computing 1 - t^2 and its product, four matmuls: d is never written.
+    CHECK(p.num_fused() == 3);
+    CHECK(p.num_kernels() == 1 + 3 + 4);
+    int lone = 0;
+    for (NodeId i = 0; i < p.graph().size(); ++i) lone += is(p.graph().node(i), Op::mul) || is(p.graph().node(i), Op::sub);
+    CHECK(lone == 0);
+    {
+      ScopedEnv no("ORBIT_FUSION_RECOMPUTE", "0");  // the switch: d is a group of its own, the products lone ops
+      Program q = compile(g, {y1, y2, y3, keep});
+      CHECK(q.num_kernels() == 1 + 1 + 3 + 4);
+      auto again = q.run(f);
+      for (size_t i = 0; i < got.size(); ++i) CHECK(same_bits(again[i], want[i]));
+    }
+    // Not recomputed: a value reading two tensors of its size (each copy would read both), or one
+    // that a matrix product also reads (it is written anyway).
+    Graph h;
+    Var u = h.input("u", {16, 8}, DType::f64), v = h.input("v", {16, 8}, DType::f64), m = h.input("m", {8, 8}, DType::f64);
+    Var two = u * v;
+    Var c1 = matmul(exp(two), m), c2 = matmul(sin(two), m);
+    Var one = u * u;
+    Var c3 = matmul(exp(one), m), c4 = matmul(one, m);
+    Program r = compile(h, {c1, c2, c3, c4});
+    CHECK(r.num_kernels() == 1 + 2 + 1 + 1 + 4);  // u*v, exp and sin groups, u*u, exp, 4 matmuls
   }
 
   TEST_CASE("fusion: a fused graph is differentiable (its VJP expands the program) to second order") {

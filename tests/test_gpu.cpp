@@ -28,6 +28,7 @@
 #include "tests/harness/op_harness.h"
 #if defined(ORBIT_WITH_CUDA)
 #include "kernels/cuda/kernels.h"
+#include "tests/scoped_env.h"
 #endif
 
 using namespace orbit;
@@ -100,12 +101,7 @@ struct Agree {
   }
 };
 
-// Sets an environment variable for one scope.
-struct ScopedEnv {
-  std::string name;
-  ScopedEnv(const char* n, const char* v) : name(n) { setenv(n, v, 1); }
-  ~ScopedEnv() { unsetenv(name.c_str()); }
-};
+using testing::ScopedEnv;
 
 }  // namespace
 

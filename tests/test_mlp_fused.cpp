@@ -19,16 +19,13 @@
 #include "kernels/cpu/mlp_fused.h"
 #include "models/nn/mlp.h"
 #include "tests/harness/op_harness.h"
+#include "tests/scoped_env.h"
 
 using namespace orbit;
 
 namespace {
 
-struct ScopedEnv {
-  std::string name;
-  ScopedEnv(const char* n, const char* v) : name(n) { setenv(n, v, 1); }
-  ~ScopedEnv() { unsetenv(name.c_str()); }
-};
+using testing::ScopedEnv;
 
 Tensor random_tensor(const Shape& s, DType dt, std::mt19937_64& rng, double scale = 1.0) {
   std::uniform_real_distribution<double> u(-scale, scale);

@@ -382,6 +382,74 @@ TEST_CASE("passes: zero branches of a gradient are simplified away") {
   check_same_results(g, h2, f);
 }
 
+TEST_CASE("passes: matrix products with a contraction of one, zero padding or broadcast inputs are rewritten exactly") {
+  std::mt19937 rng(7);
+  struct Case {
+    std::string name;
+    std::vector<std::pair<std::string, Shape>> inputs;
+    std::function<Var(Graph&, std::vector<Var>&)> build;
+    int matmuls;  // left after optimisation
+    int pads;
+  };
+  std::vector<Case> cases = {
+      {"outer product [5,1] x [1,4]", {{"a", {5, 1}}, {"b", {1, 4}}}, [](Graph&, auto& v) { return matmul(v[0], v[1]); }, 0, 0},
+      {"outer product, both transposed", {{"a", {1, 5}}, {"b", {4, 1}}},
+       [](Graph&, auto& v) { return matmul(v[0], v[1], true, true); }, 0, 0},
+      {"ones seed times a row (the VJP of a sum through a product)", {{"w", {4, 1}}},
+       [](Graph& g, auto& v) { return matmul(full(g, 1, {5, 1}, DType::f64), v[0], false, true); }, 0, 0},
+      {"contraction zero-padded on a", {{"a", {5, 1}}, {"b", {2, 4}}},
+       [](Graph&, auto& v) { return matmul(pad(v[0], {0, 0}, {0, 1}), v[1]); }, 0, 0},
+      {"contraction padded around one column of b, transposed", {{"a", {5, 3}}, {"b", {4, 1}}},
+       [](Graph&, auto& v) { return matmul(v[0], pad(v[1], {0, 1}, {0, 1}), false, true); }, 0, 0},
+      {"a dense layer of width 1 stays (MLP fusion takes it)", {{"a", {5, 1}}},
+       [](Graph& g, auto& v) { return matmul(v[0], g.param("w", {1, 4}, DType::f64)); }, 1, 0},
+      // Not exact, so left alone: padding that leaves a longer contraction or pads the output.
+      {"contraction padded around two columns stays", {{"a", {5, 3}}, {"b", {4, 2}}},
+       [](Graph&, auto& v) { return matmul(v[0], pad(v[1], {0, 1}, {0, 0}), false, true); }, 1, 1},
+      {"rows of a zero-padded stay", {{"a", {3, 4}}, {"b", {4, 6}}},
+       [](Graph&, auto& v) { return matmul(pad(v[0], {1, 0}, {2, 0}), v[1]); }, 1, 1},
+      {"a padded with a non-zero value stays", {{"a", {5, 1}}, {"b", {2, 4}}},
+       [](Graph&, auto& v) { return matmul(pad(v[0], {0, 0}, {0, 1}, 2.0), v[1]); }, 1, 1},
+  };
+  for (auto& k : cases) {
+    CAPTURE(k.name);
+    Graph g;
+    std::vector<Var> in;
+    Feeds f;
+    for (auto& [name, shape] : k.inputs) {
+      in.push_back(g.input(name, shape, DType::f64));
+      f.push_back({name, random_tensor(rng, shape)});
+    }
+    Var y = k.build(g, in);
+    for (NodeId i = 0; i < g.size(); ++i)  // parameters are fed by name too
+      if (g.node(i).kind == NodeKind::parameter) f.push_back({g.node(i).name, random_tensor(rng, g.node(i).shape)});
+    Program opt = compile_unfused(g, {y});
+    CHECK(count_op(opt.graph(), Op::matmul) == k.matmuls);
+    CHECK(count_op(opt.graph(), Op::pad) == k.pads);
+    check_same_results(g, {y}, f);
+    // and the gradients through them (seeded by ones: more products with a contraction of one)
+    std::vector<Var> gs = grad(sum(y * y), in);
+    check_same_results(g, gs, f);
+  }
+
+  // An elementwise op reads a broadcast input directly: no broadcast kernel, same values.
+  Graph g;
+  Var row = g.input("row", {1, 4}, DType::f64);
+  Var x = g.input("x", {5, 4}, DType::f64);
+  Var y = broadcast_to(row, {5, 4}) * x + broadcast_to(g.scalar(2.0, DType::f64), {5, 4});
+  Var z = broadcast_to(row, {5, 4}) + broadcast_to(row, {5, 4});  // would change shape without the broadcast
+  Program p = compile_unfused(g, {y, z});
+  const Graph& pg = p.graph();
+  int broadcasts_into_ops = 0;
+  for (NodeId i = 0; i < pg.size(); ++i)
+    for (NodeId j : pg.node(i).inputs)
+      broadcasts_into_ops += is(pg.node(j), Op::broadcast_to) && is(pg.node(i), Op::mul);
+  CHECK(broadcasts_into_ops == 0);
+  Feeds f{{"row", random_tensor(rng, {1, 4})}, {"x", random_tensor(rng, {5, 4})}};
+  check_same_results(g, {y, z}, f);
+  CHECK(p.run(f)[1].shape() == Shape{5, 4});
+}
+
 // ---- differential test: optimised == unoptimised on random graphs ----
 
 namespace {

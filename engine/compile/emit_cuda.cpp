@@ -3,7 +3,8 @@
 // set, whatever the device: the graph goes through compile()'s pipeline for CUDA
 // (passes::lower_for_device, fusing as if NVRTC were present) and every fused group's kernel is
 // written to DIR/<name>.cu once. tools/sass_report.py --generated DIR compiles them for sm_90 and reads
-// their SASS, so the generated kernels can be inspected between GPU sessions too.
+// their SASS, so the generated kernels can be inspected between GPU sessions too. DIR/programs.txt gets a
+// line per compiled program: its kernels and modeled traffic under the CUDA pipeline.
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -27,6 +28,16 @@ int emit_cuda_kernels(const Graph& g, const std::vector<NodeId>& outputs, const 
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) throw Error("ORBIT_EMIT_CUDA_KERNELS: cannot create '" + dir + "': " + ec.message());
+  // One line per program: what the CUDA pipeline makes of it (compare pipelines without a GPU).
+  {
+    const passes::KernelTraffic t = passes::kernel_traffic(r.graph, r.outputs);
+    int fused = 0;
+    for (NodeId i = 0; i < r.graph.size(); ++i) fused += r.graph.node(i).kind == NodeKind::op && r.graph.node(i).op == fused_op();
+    std::ofstream log(std::filesystem::path(dir) / "programs.txt", std::ios::app);
+    log << "program '" << (outputs.empty() ? std::string() : g.node(outputs[0]).name) << "': " << r.graph.size()
+        << " nodes, " << t.kernels << " kernels (" << fused << " fused groups), modeled traffic " << t.bytes
+        << " bytes\n";
+  }
   int written = 0;
   for (NodeId i = 0; i < r.graph.size(); ++i) {
     const Node& node = r.graph.node(i);

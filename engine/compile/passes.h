@@ -29,7 +29,8 @@ inline NodeId copy_remapped(Graph& out, const Node& node, const std::vector<Node
 Rewritten prune(const Graph& g, const std::vector<NodeId>& outputs);
 
 // Constant folding, algebraic simplification (x*1, x+0, x*0, zero branches from differentiation,
-// identity reshapes / casts / permutes, double negation) and common-subexpression elimination,
+// identity reshapes / casts / permutes, double negation, matrix products that are outer products,
+// broadcasts an elementwise op can read directly) and common-subexpression elimination,
 // repeated to a fixed point. The input must be pruned.
 Rewritten simplify(const Graph& g, const std::vector<NodeId>& outputs);
 
@@ -55,6 +56,11 @@ struct FuseOptions {
 // ORBIT_FUSION_GATHER=1 (correct on an H200, not yet timed); ORBIT_FUSION_GATHER=0 turns it off everywhere.
 FuseOptions fuse_options_for(Device d);
 
+// Recomputation (engine/compile/recompute.cpp), fusion's first step: a cheap elementwise value (a few
+// arithmetic ops reading at most one tensor of its own size) whose readers are all elementwise of its
+// shape gets a copy per reader, so each reader's fused group computes it instead of reading it.
+Rewritten recompute_cheap_values(const Graph& g, const std::vector<NodeId>& outputs);
+
 // Fusion (engine/compile/fusion.cpp): maximal groups of elementwise ops over one iteration space become
 // one `fused` node each, optionally opened by gathers and closed by a (segment) sum or mean. The input
 // must be pruned (topologically ordered).
@@ -68,6 +74,16 @@ Rewritten fuse_mlp(const Graph& g, const std::vector<NodeId>& outputs);
 // Whether compile() runs fuse_mlp: off under NumericsCheck::all and Fusion::off, on under Fusion::on;
 // otherwise ORBIT_MLP_FUSION=0|1, then ORBIT_FUSION=0 (off), decide, and the default is on (CPU and CUDA).
 bool mlp_fusion_enabled(const CompileOptions& o, Device d);
+
+// What running a lowered graph costs in launches and memory traffic, by a simple model: every op node
+// but a reshape that is not an output (a view) is one kernel that reads each of its distinct inputs once
+// and writes its output once. Static, so it compares pipelines (and devices) on any machine; caches make
+// the real traffic lower.
+struct KernelTraffic {
+  int kernels = 0;
+  int64_t bytes = 0;
+};
+KernelTraffic kernel_traffic(const Graph& g, const std::vector<NodeId>& outputs);
 
 // compile()'s graph-to-graph pipeline for `device` (engine/program.cpp): simplification (or pruning
 // without opts.optimize), the EGNN message expansion where the device wants it, MLP fusion where

@@ -117,6 +117,83 @@ class Simplifier {
     return v.id();
   }
 
+  // via_builder, with the new node simplified in turn: a rewrite may open another (a matmul becomes a
+  // product of ones and a row, which becomes the row broadcast). Only for rules whose results are
+  // smaller products (filled() itself builds a broadcast that algebra() would rebuild).
+  template <class F>
+  NodeId via_builder_simplified(F f) {
+    Var v = f();
+    const Node copy = g_.node(v.id());  // a copy: algebra() may add nodes (and move the graph's storage)
+    const NodeId s = algebra(copy);
+    return s >= 0 ? s : via_builder([&] { return v; });
+  }
+
+  // A 2-D matrix product that is an outer product, rewritten exactly (the bits the GEMM gives: one
+  // product per element, rounded once):
+  //  - a contraction of length 1: mul(column, row), which broadcasts and fuses into its readers (the
+  //    VJP of a product seeded with ones gives these: every gradient of a sum of outputs has one);
+  //  - an operand zero-padded along the contraction to more than one, around a single column (row):
+  //    the padding multiplies zeros, so this is the outer product of the column and the other operand's
+  //    matching row (PINN derivatives seed with one column of the input this way).
+  // A product that may be a dense layer (untransposed, a weight leaf on the right) stays: MLP fusion
+  // takes chains of those, width 1 included. Padding that leaves more than one term, or pads the output's
+  // rows or columns, stays too: a shorter or narrower GEMM may associate its sums differently.
+  NodeId matmul_structure(const Node& m) {
+    const auto& at = m.attr_as<MatmulAttr>();
+    const NodeId a = m.inputs[0], b = m.inputs[1];
+    const Node na = g_.node(a), nb = g_.node(b);  // copies: the builders below add nodes
+    if (na.shape.rank() != 2 || nb.shape.rank() != 2 || m.shape.rank() != 2) return -1;
+    if (!at.trans_a && !at.trans_b && nb.kind == NodeKind::parameter) return -1;
+    const int ka = at.trans_a ? 0 : 1, kb = at.trans_b ? 1 : 0;  // the contraction axis of each
+    const int64_t M = m.shape[0], N = m.shape[1], K = na.shape[ka];
+    auto outer = [&](NodeId col_of, NodeId row_of) {  // col_of holds M values, row_of N
+      return via_builder_simplified([&] {
+        Var col = g_.node(col_of).shape == Shape{M, 1} ? g_.var(col_of) : reshape(g_.var(col_of), {M, 1});
+        Var row = g_.node(row_of).shape == Shape{1, N} ? g_.var(row_of) : reshape(g_.var(row_of), {1, N});
+        return mul(col, row);
+      });
+    };
+    if (K == 1) return outer(a, b);
+    for (int side = 0; side < 2; ++side) {
+      const Node& p = side == 0 ? na : nb;
+      if (!is(p, Op::pad) || p.attr_as<PadAttr>().value != 0) continue;
+      const PadAttr pa = p.attr_as<PadAttr>();
+      const int k_axis = side == 0 ? ka : kb;
+      if (pa.lo[1 - k_axis] != 0 || pa.hi[1 - k_axis] != 0 || K - pa.lo[k_axis] - pa.hi[k_axis] != 1) continue;
+      const NodeId other = side == 0 ? b : a;
+      const int64_t at_k = pa.lo[k_axis];
+      const NodeId cut = via_builder([&] { return slice(g_.var(other), side == 0 ? kb : ka, at_k, at_k + 1); });
+      return side == 0 ? outer(p.inputs[0], cut) : outer(cut, p.inputs[0]);
+    }
+    return -1;
+  }
+
+  // An elementwise op of several inputs reads broadcast_to(x) as x where the result's shape stays the
+  // same: the kernels broadcast as they read (stride 0), so the broadcast need not be materialised.
+  NodeId unbroadcast_inputs(const Node& m) {
+    if (m.inputs.size() < 2) return -1;
+    Node r = m;
+    bool changed = false;
+    for (size_t i = 0; i < r.inputs.size(); ++i) {
+      const Node& in = g_.node(r.inputs[i]);
+      if (!is(in, Op::broadcast_to) || g_.node(in.inputs[0]).dtype != in.dtype) continue;
+      Node trial = r;
+      trial.inputs[i] = in.inputs[0];
+      Shape out = g_.node(trial.inputs[0]).shape;
+      bool ok = true;
+      for (size_t j = 1; j < trial.inputs.size() && ok; ++j) {
+        Shape next;
+        ok = broadcast_shapes(out, g_.node(trial.inputs[j]).shape, next);
+        out = next;
+      }
+      if (ok && out == m.shape) {
+        r = std::move(trial);
+        changed = true;
+      }
+    }
+    return changed ? cse(std::move(r)) : -1;
+  }
+
   NodeId algebra(const Node& m) {
     const OpDef& def = ops().get(m.op);
     if (def.random) return -1;
@@ -219,6 +296,8 @@ class Simplifier {
       }
     }
     if (op == Op::matmul && is_value(in(1), 0)) return filled(m, 0);
+    if (op == Op::matmul) return matmul_structure(m);
+    if (def.elementwise && m.op < id(Op::kCount)) return unbroadcast_inputs(m);
     return -1;
   }
 

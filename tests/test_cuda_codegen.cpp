@@ -575,7 +575,9 @@ TEST_SUITE("cpu") {
       std::ifstream log(std::filesystem::path(folder) / "programs.txt");
       const std::string line((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
       // x [64, 8] and w [8] read, y [64, 8] written, f32: 2048 + 32 + 2048 bytes
+      CHECK(line.find("program 0 '") == 0);
       CHECK(line.find("1 kernels (1 fused groups), modeled traffic 4128 bytes") != std::string::npos);
+      CHECK(std::filesystem::file_size(std::filesystem::path(folder) / "program_0.txt") > 0);
     }
     std::ifstream f(files[0]);
     const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());

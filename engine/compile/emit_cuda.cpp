@@ -4,7 +4,8 @@
 // (passes::lower_for_device, fusing as if NVRTC were present) and every fused group's kernel is
 // written to DIR/<name>.cu once. tools/sass_report.py --generated DIR compiles them for sm_90 and reads
 // their SASS, so the generated kernels can be inspected between GPU sessions too. DIR/programs.txt gets a
-// line per compiled program: its kernels and modeled traffic under the CUDA pipeline.
+// line per compiled program: its kernels and modeled traffic under the CUDA pipeline; DIR/program_<k>.txt
+// its lowered graph.
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -33,10 +34,17 @@ int emit_cuda_kernels(const Graph& g, const std::vector<NodeId>& outputs, const 
     const passes::KernelTraffic t = passes::kernel_traffic(r.graph, r.outputs);
     int fused = 0;
     for (NodeId i = 0; i < r.graph.size(); ++i) fused += r.graph.node(i).kind == NodeKind::op && r.graph.node(i).op == fused_op();
-    std::ofstream log(std::filesystem::path(dir) / "programs.txt", std::ios::app);
-    log << "program '" << (outputs.empty() ? std::string() : g.node(outputs[0]).name) << "': " << r.graph.size()
-        << " nodes, " << t.kernels << " kernels (" << fused << " fused groups), modeled traffic " << t.bytes
-        << " bytes\n";
+    const std::filesystem::path list = std::filesystem::path(dir) / "programs.txt";
+    int index = 0;  // the programs already listed
+    {
+      std::ifstream in(list);
+      for (std::string line; std::getline(in, line);) ++index;
+    }
+    std::ofstream log(list, std::ios::app);
+    log << "program " << index << " '" << (outputs.empty() ? std::string() : g.node(outputs[0]).name)
+        << "': " << r.graph.size() << " nodes, " << t.kernels << " kernels (" << fused
+        << " fused groups), modeled traffic " << t.bytes << " bytes (graph: program_" << index << ".txt)\n";
+    std::ofstream(std::filesystem::path(dir) / ("program_" + std::to_string(index) + ".txt")) << r.graph.dump();
   }
   int written = 0;
   for (NodeId i = 0; i < r.graph.size(); ++i) {

@@ -58,7 +58,9 @@ struct RunOut {
   int fused_nodes = 0, vjp_nodes = 0;
 };
 
-RunOut run_egnn(const Opts& o, FusedMessage fm, DType dt, std::shared_ptr<ParamStore> store) {
+// expand: the graph as compile() lowers it for CUDA (the fused nodes expanded into generic ops,
+// expand_egnn_messages), compiled and run on the CPU.
+RunOut run_egnn(const Opts& o, FusedMessage fm, DType dt, std::shared_ptr<ParamStore> store, bool expand = false) {
   const int64_t B = o.B, n = o.n, d = 3;
   Graph g;
   EGNNConfig cfg;
@@ -89,14 +91,21 @@ RunOut run_egnn(const Opts& o, FusedMessage fm, DType dt, std::shared_ptr<ParamS
   std::vector<Var> outs{out.x, out.h};
   for (Var v : grad(loss, wrt)) outs.push_back(v);
   if (!store->has(net.params()[0].name())) randomize(*store, net.params(), 21);
+  const Shape xs = out.x.shape(), hs = out.h.shape();  // (the expansion rebuilds g: Vars of it go stale)
   CompileOptions co;
   co.params = store;
+  if (expand) {
+    std::vector<NodeId> ids;
+    for (Var v : outs) ids.push_back(v.id());
+    if (!expand_egnn_messages(g, ids, Device::cuda())) return {};  // nothing CUDA would expand
+    for (size_t k = 0; k < outs.size(); ++k) outs[k] = g.var(ids[k]);
+  }
   Program p = compile(g, outs, Device::cpu(), co);
   auto cast = [&](const std::vector<double>& v, Shape s) { return Tensor::from<double>(s, v).cast(dt); };
   Feeds f{{"h", cast(randn(B * n * 2, 3, 1), Shape({B, n, 2}))},
           {"x", cast(randn(B * n * d, 3, 2), Shape({B, n, d}))},
-          {"wx", cast(randn(B * n * d, 3, 3), out.x.shape())},
-          {"wh", cast(randn(B * n * 8, 3, 4), out.h.shape())}};
+          {"wx", cast(randn(B * n * d, 3, 3), xs)},
+          {"wh", cast(randn(B * n * 8, 3, 4), hs)}};
   if (o.E > 0) {
     auto v = randn(as.numel(), 3, 5);
     for (auto& e : v) e = std::abs(e);
@@ -156,6 +165,26 @@ TEST_SUITE("cpu") {
       CHECK(got.vjp_nodes == 2);
       compare_all(o.str(), got.t, ref.t, 1e-12);
     }
+  }
+
+  TEST_CASE("egnn_message: the CUDA expansion = the fused op over the option combinations (f64, gradients)") {
+    if (std::getenv("ORBIT_EGNN_FUSED")) {
+      MESSAGE("skipped: ORBIT_EGNN_FUSED decides what CUDA expands");
+      return;
+    }
+    int expanded = 0;
+    for (const Opts& o : combos()) {
+      INFO(o.str());
+      auto store = std::make_shared<ParamStore>();
+      RunOut ref = run_egnn(o, FusedMessage::on, DType::f64, store);
+      // automatic: the fused op on the CPU, its expansion on CUDA (where the op applies at all)
+      RunOut got = run_egnn(o, FusedMessage::automatic, DType::f64, store, /*expand=*/true);
+      if (got.t.empty()) continue;
+      ++expanded;
+      CHECK(got.fused_nodes + got.vjp_nodes == 0);
+      compare_all(o.str(), got.t, ref.t, 1e-12);
+    }
+    CHECK(expanded >= 20);
   }
 
   TEST_CASE("egnn_message: fused = unfused in f32 to rounding") {

@@ -450,6 +450,27 @@ TEST_CASE("passes: matrix products with a contraction of one, zero padding or br
   CHECK(p.run(f)[1].shape() == Shape{5, 4});
 }
 
+TEST_CASE("passes: slices of a concat read its pieces, equal large constants merge with what they feed") {
+  std::mt19937 rng(11);
+  Graph g;
+  Var a = g.input("a", {4, 5}, DType::f64), b = g.input("b", {4, 3}, DType::f64);
+  Var c = concat({tanh(a), exp(b)}, 1);  // [4, 8]
+  Var left = slice(c, 1, 0, 5), right = slice(c, 1, 5, 8), inner = slice(c, 1, 6, 8), across = slice(c, 1, 4, 6);
+  // The same 200-value mask built twice (as two expansions of one layer do): one constant, one product.
+  std::vector<double> m(200);
+  for (size_t i = 0; i < m.size(); ++i) m[i] = static_cast<double>(i % 3);
+  Var x = g.input("x", {200}, DType::f64);
+  Var y1 = x * g.constant(Tensor::from<double>({200}, m), "mask"), y2 = x * g.constant(Tensor::from<double>({200}, m), "mask again");
+  std::vector<Var> outs{left, right, inner, across, y1 + y2};
+  Program p = compile_unfused(g, outs);
+  CHECK(count_op(p.graph(), Op::concat) == 1);  // only `across` still reads the concat
+  CHECK(count_op(p.graph(), Op::slice) == 2);   // `inner` (of exp(b)) and `across`
+  CHECK(count_kind(p.graph(), NodeKind::constant) == 1);
+  CHECK(count_op(p.graph(), Op::mul) == 1);
+  Feeds f{{"a", random_tensor(rng, {4, 5})}, {"b", random_tensor(rng, {4, 3})}, {"x", random_tensor(rng, {200})}};
+  check_same_results(g, outs, f);
+}
+
 // ---- differential test: optimised == unoptimised on random graphs ----
 
 namespace {

@@ -50,10 +50,12 @@ class Simplifier {
     return cse(std::move(m));
   }
 
-  // Constants are deduplicated when they are small and bit-for-bit equal (comparing as doubles
-  // would merge -0 with +0, and NaN with every value).
+  // Constants are deduplicated when they are bit-for-bit equal (comparing as doubles would merge -0
+  // with +0, and NaN with every value) and not large: masks built again by each expansion of a layer
+  // (an EGNN layer's off-diagonal mask is n^2 values, in its forward and again in its VJP) must merge,
+  // or nothing computed from them does.
   NodeId constant(const Tensor& v, const std::string& name) {
-    if (v.numel() <= 16) {
+    if (v.numel() <= kFoldLimit) {
       auto key = std::make_tuple(v.dtype(), v.shape().vec(),
                                  std::string(static_cast<const char*>(v.raw()), v.nbytes()));
       auto it = consts_.find(key);
@@ -164,6 +166,32 @@ class Simplifier {
       const int64_t at_k = pa.lo[k_axis];
       const NodeId cut = via_builder([&] { return slice(g_.var(other), side == 0 ? kb : ka, at_k, at_k + 1); });
       return side == 0 ? outer(p.inputs[0], cut) : outer(cut, p.inputs[0]);
+    }
+    return -1;
+  }
+
+  // A slice of a concat that lies within one of its pieces is a slice of that piece (the piece itself
+  // when it is all of it): layers that return several results concatenated and are read apart again.
+  NodeId slice_of_concat(const Node& m) {
+    const Node c = g_.node(m.inputs[0]);  // a copy: the builder below adds nodes
+    if (!is(c, Op::concat)) return -1;
+    const int64_t axis = c.attr_as<AxisAttr>().axis;
+    const SliceAttr sa = m.attr_as<SliceAttr>();
+    const int64_t lo = sa.starts[static_cast<size_t>(axis)], hi = sa.ends[static_cast<size_t>(axis)];
+    int64_t at = 0;
+    for (NodeId piece : c.inputs) {
+      const Shape ps = g_.node(piece).shape;
+      const int64_t len = ps[static_cast<int>(axis)];
+      if (lo >= at && hi <= at + len && hi > lo) {
+        std::vector<int64_t> starts = sa.starts, ends = sa.ends;
+        starts[static_cast<size_t>(axis)] -= at;
+        ends[static_cast<size_t>(axis)] -= at;
+        bool whole = true;
+        for (int k = 0; k < ps.rank(); ++k) whole = whole && starts[static_cast<size_t>(k)] == 0 && ends[static_cast<size_t>(k)] == ps[k];
+        if (whole) return piece;
+        return via_builder([&] { return slice(g_.var(piece), starts, ends); });
+      }
+      at += len;
     }
     return -1;
   }
@@ -297,6 +325,7 @@ class Simplifier {
     }
     if (op == Op::matmul && is_value(in(1), 0)) return filled(m, 0);
     if (op == Op::matmul) return matmul_structure(m);
+    if (op == Op::slice) return slice_of_concat(m);
     if (def.elementwise && m.op < id(Op::kCount)) return unbroadcast_inputs(m);
     return -1;
   }

@@ -385,19 +385,30 @@ Var expand_egnn_message(const EgnnMessageAttr& a, const std::vector<Var>& in) {
     pre = pre + (a.edge_attr == 1 ? av * reshape(wa, {H})
                                   : reshape(matmul(reshape(av, {rows, a.edge_attr}), wa), {B, n, n, H}));
   }
+  // The dense path computes every pair and drops the diagonal (i = j) with a 0/1 mask.
+  Var mk;
+  if (!a.self_loops) {
+    std::vector<double> mask(static_cast<size_t>(n * n), 1.0);
+    for (int64_t i = 0; i < n; ++i) mask[static_cast<size_t>(i * n + i)] = 0.0;
+    mk = g.constant(Tensor::from<double>({n * n}, mask).cast(dt).reshaped(Shape({1, n, n, 1})), "egnn_message/offdiag");
+  }
   Var u1 = reshape(silu(pre), {rows, H});
   Var m = silu(matmul(u1, in[W2]) + in[B2]);
-  if (a.attention) m = m * sigmoid(matmul(m, reshape(in[watt_index(a)], {H, 1})) + in[batt_index(a)]);
+  if (a.attention) {
+    // With attention the mask multiplies the gate ([rows, 1]) rather than the messages ([rows, H]): one
+    // pass over [B, n, n, H] less each way. The coordinate MLP then sees zero messages on the diagonal,
+    // where the zero difference x_i - x_i and the mask zero its update anyway, so the values are the same.
+    Var gate = sigmoid(matmul(m, reshape(in[watt_index(a)], {H, 1})) + in[batt_index(a)]);
+    if (mk.valid()) gate = reshape(reshape(gate, {B, n, n, 1}) * mk, {rows, 1});
+    m = m * gate;
+  }
   Var w = matmul(silu(matmul(m, in[W3]) + in[B3]), reshape(in[W4], {H, 1}));  // [rows, 1]
   if (a.tanh) w = tanh(w) * a.coords_range;
   Var t = D * reshape(w, {B, n, n, 1});
   if (a.coord_clamp > 0) t = clamp(t, -a.coord_clamp, a.coord_clamp);
   Var mm = reshape(m, {B, n, n, H});
-  if (!a.self_loops) {
-    std::vector<double> mask(static_cast<size_t>(n * n), 1.0);
-    for (int64_t i = 0; i < n; ++i) mask[static_cast<size_t>(i * n + i)] = 0.0;
-    Var mk = g.constant(Tensor::from<double>({n * n}, mask).cast(dt).reshaped(Shape({1, n, n, 1})), "egnn_message/offdiag");
-    mm = mm * mk;
+  if (mk.valid()) {
+    if (!a.attention) mm = mm * mk;
     t = t * mk;
   }
   return concat({sum(mm, {2}), sum(t, {2})}, -1);

@@ -450,7 +450,7 @@ TEST_CASE("passes: matrix products with a contraction of one, zero padding or br
   CHECK(p.run(f)[1].shape() == Shape{5, 4});
 }
 
-TEST_CASE("passes: slices of a concat read its pieces, equal large constants merge with what they feed") {
+TEST_CASE("passes: slices of a concat or a pad read their pieces, equal large constants merge with what they feed") {
   std::mt19937 rng(11);
   Graph g;
   Var a = g.input("a", {4, 5}, DType::f64), b = g.input("b", {4, 3}, DType::f64);
@@ -469,6 +469,29 @@ TEST_CASE("passes: slices of a concat read its pieces, equal large constants mer
   CHECK(count_op(p.graph(), Op::mul) == 1);
   Feeds f{{"a", random_tensor(rng, {4, 5})}, {"b", random_tensor(rng, {4, 3})}, {"x", random_tensor(rng, {200})}};
   check_same_results(g, outs, f);
+
+  // Slices of a pad: inside the padded tensor a slice of it (all of it: the tensor itself), inside the
+  // padding its value. The VJP of a concat pads: when only one piece reaches the loss, the other
+  // piece's gradient folds to zeros and nothing of the pad remains.
+  Graph h;
+  Var u = h.input("u", {4, 3}, DType::f64), v = h.input("v", {4, 5}, DType::f64);
+  Var padded = pad(exp(u), {1, 2}, {0, 1});  // [5, 6]: exp(u) at rows 1-4, columns 2-4
+  Var same = slice(padded, {1, 2}, {5, 5}), part = slice(padded, {2, 3}, {4, 5}), zeros = slice(padded, {0, 0}, {1, 6}),
+      sevens = slice(pad(u, {0, 0}, {0, 2}, 7.0), 1, 3, 5);
+  std::vector<Var> outs2{same, part, zeros, sevens};
+  Program q = compile_unfused(h, outs2);
+  CHECK(count_op(q.graph(), Op::pad) == 0);
+  Feeds f2{{"u", random_tensor(rng, {4, 3})}, {"v", random_tensor(rng, {4, 5})}};
+  check_same_results(h, outs2, f2);
+  auto r = q.run(f2);
+  CHECK(r[2].to_vector() == std::vector<double>(6, 0.0));
+  CHECK(r[3].to_vector() == std::vector<double>(8, 7.0));
+  Var both = concat({tanh(u), v}, 1);
+  std::vector<Var> gu = grad(sum(slice(both, 1, 3, 8) * v), {u, v});  // u's piece never reaches the loss
+  Program gq = compile_unfused(h, gu);
+  CHECK(count_op(gq.graph(), Op::pad) == 0);
+  CHECK(count_op(gq.graph(), Op::concat) == 0);
+  check_same_results(h, gu, f2);
 }
 
 // ---- differential test: optimised == unoptimised on random graphs ----

@@ -196,6 +196,32 @@ class Simplifier {
     return -1;
   }
 
+  // A slice of a pad that lies within the padding is the pad value; within the padded tensor, a slice
+  // of it. (The VJP of a concat pads each piece's gradient to the whole and the next VJP slices it apart
+  // again; a gradient that is zero for one piece then folds away.)
+  NodeId slice_of_pad(const Node& m) {
+    const Node p = g_.node(m.inputs[0]);  // a copy: the builders below add nodes
+    if (!is(p, Op::pad)) return -1;
+    const PadAttr pa = p.attr_as<PadAttr>();
+    const SliceAttr sa = m.attr_as<SliceAttr>();
+    const Shape xs = g_.node(p.inputs[0]).shape;
+    bool inside = true, outside = false;
+    std::vector<int64_t> starts = sa.starts, ends = sa.ends;
+    for (int k = 0; k < xs.rank(); ++k) {
+      const size_t u = static_cast<size_t>(k);
+      const int64_t lo = sa.starts[u] - pa.lo[u], hi = sa.ends[u] - pa.lo[u];  // in the input's coordinates
+      if (hi <= 0 || lo >= xs[k]) outside = true;                            // all padding along this axis
+      inside = inside && lo >= 0 && hi <= xs[k];
+      starts[u] = lo, ends[u] = hi;
+    }
+    if (outside && m.shape.numel() > 0) return filled(m, pa.value);
+    if (!inside) return -1;
+    bool whole = true;
+    for (int k = 0; k < xs.rank(); ++k) whole = whole && starts[static_cast<size_t>(k)] == 0 && ends[static_cast<size_t>(k)] == xs[k];
+    if (whole) return p.inputs[0];
+    return via_builder([&] { return slice(g_.var(p.inputs[0]), starts, ends); });
+  }
+
   // An elementwise op of several inputs reads broadcast_to(x) as x where the result's shape stays the
   // same: the kernels broadcast as they read (stride 0), so the broadcast need not be materialised.
   NodeId unbroadcast_inputs(const Node& m) {
@@ -325,7 +351,10 @@ class Simplifier {
     }
     if (op == Op::matmul && is_value(in(1), 0)) return filled(m, 0);
     if (op == Op::matmul) return matmul_structure(m);
-    if (op == Op::slice) return slice_of_concat(m);
+    if (op == Op::slice) {
+      const NodeId r = slice_of_concat(m);
+      return r >= 0 ? r : slice_of_pad(m);
+    }
     if (def.elementwise && m.op < id(Op::kCount)) return unbroadcast_inputs(m);
     return -1;
   }

@@ -8,7 +8,7 @@
 #
 #   bash tools/device-session.sh            # on the GPU machine, with device_bin/ carried
 # Knobs: ORBIT_SESSION_BUDGET (seconds for device-check.sh, default 330), ORBIT_SESSION_VARIANTS (default
-# "norecompute egnnfused egnnfwd mlpfma fusereduce": the changes of 2026-11-29 first; "" skips), ORBIT_SESSION_WORKLOADS (default mlp,pinn,egnn,idem),
+# "norecompute fusereduceall egnnfused egnnfwd mlpfma fusereduce": the changes of 2026-11-29 first; "" skips), ORBIT_SESSION_WORKLOADS (default mlp,pinn,egnn,idem),
 # ORBIT_SESSION_VARIANT_LIMIT (seconds per variant, 90), ORBIT_SESSION_FLOW_LIMIT (the LJ13 flow step
 # below, 180), ORBIT_SESSION_DEADLINE (below, 540) and device-check.sh's own knobs. The whole script
 # takes about 6 minutes on an H100 with the defaults, plus the flow step when the bundle carries samples.
@@ -66,11 +66,12 @@ pack
 #   fusereduce ORBIT_FUSION_REDUCE=1: fused groups closed by a sum / mean on CUDA too (egnn, idem, pinn;
 #              since 2026-11-28 not over the last axis)
 #   fusereduceall  ORBIT_FUSION_REDUCE=all: also over the last axis (as timed on an H200 2026-11-28:
-#              forwards 12-19% faster, the DW4 and PINN steps up to 7% slower)
+#              forwards 12-19% faster, the DW4 and PINN steps up to 7% slower; since 2026-11-29 those
+#              sums run 8 lanes per output, untimed: is the loss gone?)
 #   norecompute ORBIT_FUSION_RECOMPUTE=0: cheap values written once instead of recomputed in each
 #              reading chain (written 2026-11-29 without a GPU: 7-14% less modeled traffic on the PINN,
 #              EGNN and iDEM steps; egnn, idem, pinn)
-variants=${ORBIT_SESSION_VARIANTS-norecompute egnnfused egnnfwd mlpfma fusereduce}
+variants=${ORBIT_SESSION_VARIANTS-norecompute fusereduceall egnnfused egnnfwd mlpfma fusereduce}
 workloads=${ORBIT_SESSION_WORKLOADS:-mlp,pinn,egnn,idem}
 for variant in $variants; do
   envs=()

@@ -24,6 +24,7 @@ struct FusedKernelSource {
   std::string source;  // a complete translation unit for NVRTC
   int num_inputs = 0;  // kernel arguments: const T* in0 .. in{num_inputs-1}, T* out, long long n
   bool index32 = false;  // 32-bit index math (n and every input's extent < 2^31), else 64-bit
+  int lanes = 1;         // threads per output: 8 for a sum over the last axis (warp shuffles), else 1
 };
 
 // The kernel of a fused group whose inputs have these shapes (each broadcastable to attr.shape).
@@ -55,6 +56,7 @@ struct FusedKernelDecision {
   bool generated = false;
   std::string reason;      // when not generated: why (generation, NVRTC's log, the driver's error)
   std::string kernel;      // the generated kernel's name (when generation succeeded)
+  int lanes = 1;           // threads per output it is launched with (FusedKernelSource::lanes)
   void* function = nullptr;  // the loaded CUfunction (when `load` and generated)
   const char* runner() const { return generated ? "generated" : "interpreter"; }
 };

@@ -42,9 +42,11 @@ struct FuseOptions {
   int64_t min_reduce_outputs = 0;  // at least this many output elements
   int64_t max_reduce_extent = 0;   // at most this many elements summed per output (0: any)
   // Sums over the space's last axis (of more than kMaxInnermostReduce elements) may close groups too.
-  // The CUDA kernels give each output a thread that walks its own values: over the last axis, a warp's
+  // The CUDA kernels gave each output a thread that walks its own values: over the last axis, a warp's
   // 32 threads then read 32 separate rows per load instead of one coalesced line, which made fused
-  // groups closed that way slower than the unfused reduction on an H200 (2026-11-28).
+  // groups closed that way slower than the unfused reduction on an H200 (2026-11-28). The generated
+  // kernel now gives such sums 8 lanes per output (engine/compile/cuda_codegen.cpp), not yet timed:
+  // until then CUDA keeps this off unless ORBIT_FUSION_REDUCE=all.
   bool innermost_reduce = true;
   static constexpr int64_t kMaxInnermostReduce = 4;
 };

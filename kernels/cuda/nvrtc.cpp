@@ -2,6 +2,7 @@
 // Plain C++: NVRTC and the driver are declared here (the few functions used) and loaded with dlopen.
 #include "kernels/cuda/nvrtc.h"
 
+#include <algorithm>
 #include <dlfcn.h>
 #include <glob.h>
 #include <unistd.h>
@@ -549,7 +550,7 @@ void* load_function(const Compiled& c, const std::string& name, std::string* why
 }
 
 bool launch_fused(void* function, void* stream, const void* const* inputs, int num_inputs, void* out, int64_t n,
-                  std::string* why) {
+                  int lanes, std::string* why) {
   if (n <= 0) return true;
   Driver& d = driver();
   if (!d.lib || !function) {
@@ -572,7 +573,7 @@ bool launch_fused(void* function, void* stream, const void* const* inputs, int n
   args[num_inputs] = &out_ptr;
   args[num_inputs + 1] = &count;
   constexpr int64_t kBlock = 256, kMaxBlocks = int64_t(1) << 16;  // as kernels/cuda/common.cuh's grid_for
-  int64_t blocks = (n + kBlock - 1) / kBlock;
+  int64_t blocks = (n * std::max(lanes, 1) + kBlock - 1) / kBlock;
   if (blocks > kMaxBlocks) blocks = kMaxBlocks;
   CUresult r = d.launch_kernel(static_cast<CUfunction>(function), static_cast<unsigned>(blocks), 1, 1,
                                static_cast<unsigned>(kBlock), 1, 1, 0, static_cast<CUstream>(stream), args, nullptr);
@@ -596,7 +597,7 @@ void* load_function(const Compiled&, const std::string&, std::string* why) {
   if (why) *why = "this build has no CUDA backend";
   return nullptr;
 }
-bool launch_fused(void*, void*, const void* const*, int, void*, int64_t, std::string* why) {
+bool launch_fused(void*, void*, const void* const*, int, void*, int64_t, int, std::string* why) {
   if (why) *why = "this build has no CUDA backend";
   return false;
 }

@@ -74,10 +74,10 @@ std::string device_arch(std::string* why = nullptr);
 // Returns the CUfunction, or nullptr with `why`.
 void* load_function(const Compiled& c, const std::string& name, std::string* why);
 
-// Launches a generated fused kernel (const T* in0..in{k-1}, T* out, long long n) with one thread per
-// element (grid-stride, capped grid) on `stream` (a cudaStream_t / CUstream). False with `why` when the
-// driver refused the launch.
+// Launches a generated fused kernel (const T* in0..in{k-1}, T* out, long long n) with `lanes` threads
+// per element (1, or 8 for sums over the last axis; grid-stride, capped grid) on `stream` (a
+// cudaStream_t / CUstream). False with `why` when the driver refused the launch.
 bool launch_fused(void* function, void* stream, const void* const* inputs, int num_inputs, void* out, int64_t n,
-                  std::string* why);
+                  int lanes, std::string* why);
 
 }  // namespace orbit::nvrtc

@@ -4,6 +4,8 @@
 #include <random>
 #include <string>
 
+#include "tests/fusion_graphs.h"
+
 namespace orbit::emu_codegen {
 namespace {
 
@@ -73,10 +75,25 @@ std::vector<Case> cases() {
       c.outputs = {gather(src, idx, 0) * y + 0.5};
     });
   }
+  // Random fused groups (as tests/test_cuda_codegen.cpp draws them), lowered for the CPU.
+  for (DType dt : {DType::f32, DType::f64})
+    for (uint64_t seed = 1; seed <= 6; ++seed) {
+      const Shape space = seed % 2 ? Shape({6, 7}) : Shape({3, 4, 5});
+      const std::vector<Shape> shapes = seed % 2 ? std::vector<Shape>{space, Shape({7}), Shape({6, 1}), Shape({1})}
+                                                 : std::vector<Shape>{space, Shape({4, 1}), Shape({3, 1, 5}), Shape({5})};
+      fusion_test::RandomGraph r = fusion_test::random_graph(seed, dt, space, shapes, 24, false, /*gathers=*/true);
+      Case c;
+      c.name = "random graph " + std::to_string(seed) + " " + std::string(dtype_name(dt));
+      c.graph = std::make_shared<Graph>(r.g);  // a copy: the outputs are rebound to it by id
+      for (Var v : r.outputs) c.outputs.push_back(c.graph->var(v.id()));
+      c.feeds = r.feeds;
+      c.lower_for = Device::cpu();
+      out.push_back(std::move(c));
+    }
   return out;
 }
 
-passes::Rewritten lowered_for_cuda(const Case& c) {
+passes::Rewritten lowered(const Case& c) {
   struct Env {
     std::string name, old;
     bool had;
@@ -91,7 +108,7 @@ passes::Rewritten lowered_for_cuda(const Case& c) {
   } reduce("ORBIT_FUSION_REDUCE", "all"), gather("ORBIT_FUSION_GATHER", "1");
   std::vector<NodeId> ids;
   for (Var v : c.outputs) ids.push_back(v.id());
-  return passes::lower_for_device(*c.graph, ids, CompileOptions{}, Device::cuda(), true);
+  return passes::lower_for_device(*c.graph, ids, CompileOptions{}, c.lower_for, true);
 }
 
 }  // namespace orbit::emu_codegen

@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> names;
   try {
     for (const emu_codegen::Case& c : emu_codegen::cases()) {
-      const passes::Rewritten r = emu_codegen::lowered_for_cuda(c);
+      const passes::Rewritten r = emu_codegen::lowered(c);
       for (NodeId i = 0; i < r.graph.size(); ++i) {
         const Node& node = r.graph.node(i);
         if (node.kind != NodeKind::op || node.op != fused_op()) continue;

@@ -26,9 +26,9 @@
 #include "engine/optim/schedule.h"
 #include "engine/optim/train_step.h"
 #include "tests/harness/op_harness.h"
+#include "tests/scoped_env.h"
 #if defined(ORBIT_WITH_CUDA)
 #include "kernels/cuda/kernels.h"
-#include "tests/scoped_env.h"
 #endif
 
 using namespace orbit;

@@ -116,6 +116,7 @@ void run_egnn(Context& ctx) {
       c.bytes = static_cast<double>(x0.nbytes() + t0.nbytes()) * 2 + pbytes;  // x, t in; s out; parameters
       c.peer = "egnn_forward";
       c.extra.set("kernels", fwd.num_kernels()).set("planned_peak_bytes", fwd.planned_peak_bytes());
+      c.extra.set("modeled_traffic_bytes", fwd.modeled_traffic_bytes());
       c.extra.set("flops_model", "GEMM flops of orbit's compiled forward");
       common(c);
       ctx.record(std::move(c));
@@ -135,7 +136,8 @@ void run_egnn(Context& ctx) {
       c.peer = "egnn_step";
       c.peer_args.set("lr", 1e-3);
       c.extra.set("kernels", step.program().num_kernels())
-          .set("planned_peak_bytes", step.program().planned_peak_bytes());
+          .set("planned_peak_bytes", step.program().planned_peak_bytes())
+          .set("modeled_traffic_bytes", step.program().modeled_traffic_bytes());
       c.extra.set("flops_model", "GEMM flops of orbit's compiled step");
       ctx.record(std::move(c));
     }

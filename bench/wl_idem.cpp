@@ -145,6 +145,7 @@ void run_step(Context& ctx, const char* system, int64_t b_tiny, int64_t b_cpu, i
   c.work = static_cast<double>(B);
   c.work_unit = "configurations";
   c.extra.set("kernels", step.program().num_kernels()).set("planned_peak_bytes", step.program().planned_peak_bytes());
+  c.extra.set("modeled_traffic_bytes", step.program().modeled_traffic_bytes());
   c.extra.set("flops_model", "GEMM flops of orbit's compiled step + 32 (LJ) / 28 (DW) per pair term of the K copies");
   c.extra.set("K", cfg.K).set("clip", cfg.clip).set("grad_clip", cfg.grad_clip);
   c.peer = "idem_step";
@@ -222,6 +223,7 @@ void run_sampler(Context& ctx) {
   c.work = static_cast<double>(B * steps);
   c.work_unit = "score evaluations";
   c.extra.set("kernels_per_run", noisy.num_kernels()).set("steps_per_run", U).set("steps", steps);
+  c.extra.set("modeled_traffic_bytes", noisy.modeled_traffic_bytes() * static_cast<int64_t>(steps / U));
   c.extra.set("flops_model", "GEMM flops of orbit's compiled program x program runs");
   c.peer = "idem_sampler";
   c.tolerance = 1e-3;

@@ -41,6 +41,7 @@ void run_mlp(Context& ctx) {
   c.work = static_cast<double>(N);
   c.work_unit = "rows";
   c.extra.set("kernels", p.num_kernels()).set("planned_peak_bytes", p.planned_peak_bytes());
+  c.extra.set("modeled_traffic_bytes", p.modeled_traffic_bytes());
   c.peer = "mlp";
   c.tolerance = 1e-4;
   ctx.save(c, "x", x0);

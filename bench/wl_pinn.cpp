@@ -89,6 +89,7 @@ void run_pinn_residual(Context& ctx) {
   c.work = static_cast<double>(N);
   c.work_unit = "points";
   c.extra.set("kernels", step.program().num_kernels()).set("planned_peak_bytes", step.program().planned_peak_bytes());
+  c.extra.set("modeled_traffic_bytes", step.program().modeled_traffic_bytes());
   c.extra.set("flops_model", "GEMM flops of orbit's compiled step");
   c.peer_args.set("widths", std::vector<int64_t>{2, 64, 64, 64, 64, 1}).set("activation", "tanh");
   c.peer_args.set("params", param_files).set("lr", 1e-3);
@@ -147,6 +148,7 @@ void run_pinn_symmetry(Context& ctx) {
   c.work = static_cast<double>(N);
   c.work_unit = "points";
   c.extra.set("kernels", step.program().num_kernels()).set("planned_peak_bytes", step.program().planned_peak_bytes());
+  c.extra.set("modeled_traffic_bytes", step.program().modeled_traffic_bytes());
   c.extra.set("flops_model", "GEMM flops of orbit's compiled step");
   c.extra.set("symmetry_form", pinn::symmetry_form_name(form));
   c.peer_args.set("widths", std::vector<int64_t>{2, 64, 64, 64, 64, 1}).set("activation", "tanh");

@@ -149,6 +149,8 @@ Program compile(const Graph& g, const std::vector<Var>& outputs, Device device, 
   return p;
 }
 
+int64_t Program::modeled_traffic_bytes() const { return passes::kernel_traffic(graph_, outputs_).bytes; }
+
 int Program::num_kernels() const {
   int k = 0;
   for (const Step& s : steps_) k += !s.view;
@@ -165,9 +167,8 @@ std::string Program::report() const {
   std::ostringstream os;
   os << "== orbit program on " << device_.str() << ": " << graph_.size() << " nodes, " << steps_.size()
      << " kernels (" << num_fused() << " fused elementwise groups), planned arena " << peak_
-     << " bytes (without reuse " << naive_ << "), modeled traffic "
-     << passes::kernel_traffic(graph_, outputs_).bytes << " bytes per run (each kernel reads its inputs and "
-     << "writes its output once)\n";
+     << " bytes (without reuse " << naive_ << "), modeled traffic " << modeled_traffic_bytes()
+     << " bytes per run (each kernel reads its inputs and writes its output once)\n";
   if (device_.is_cuda()) {
     ReplayStats rs = replay_stats();
     os << "cuda graph: " << rs.captures << " captures, " << rs.replays << " replays"

@@ -52,6 +52,9 @@ class Program {
   const Graph& graph() const { return graph_; }  // the optimised graph
   Device device() const { return device_; }
   int64_t planned_peak_bytes() const { return peak_; }
+  // Bytes a run moves if every kernel reads each of its inputs and writes its output once (caches make
+  // it less): with a run's time, the achieved bandwidth of a memory-bound program.
+  int64_t modeled_traffic_bytes() const;
   int64_t naive_bytes() const { return naive_; }
   int num_kernels() const;  // launched per run (reshapes that are views of their input launch none)
   int num_fused() const;  // kernels that run a fused elementwise group

@@ -586,6 +586,7 @@ TEST_SUITE("cpu") {
       CHECK(line.find("program 0 '") == 0);
       CHECK(line.find("1 kernels (1 fused groups), modeled traffic 4128 bytes") != std::string::npos);
       CHECK(std::filesystem::file_size(std::filesystem::path(folder) / "program_0.txt") > 0);
+      CHECK(compile(g, {y}, Device::cpu()).modeled_traffic_bytes() == 4128);  // the same group on the CPU
     }
     std::ifstream f(files[0]);
     const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());

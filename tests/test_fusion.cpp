@@ -715,13 +715,18 @@ TEST_SUITE("gpu") {
                                                                        {Shape({64, 100, 3}), {1}}};
     // On CUDA a sum closes a group only with enough outputs of few enough elements each (a thread per
     // output): [64, 100, 3] summed over its middle axis has 192 outputs and stays a separate reduction.
-    const passes::FuseOptions o = passes::fuse_options_for(testing::device_under_test());
+    // ORBIT_FUSION_REDUCE=all closes sums over the last axis too: in generated kernels, 8 lanes per
+    // output combined by warp shuffles (engine/compile/cuda_codegen.cpp).
+    for (const char* mode : {"1", "all"})
     for (const char* codegen : {"1", "0"})
       for (DType dt : {DType::f64, DType::f32})
         for (const auto& [shape, axes] : cases)
           for (bool use_mean : {false, true}) {
-            INFO("codegen " << std::string(codegen) << " " << std::string(dtype_name(dt)) << " " << shape.str() << " mean " << use_mean);
+            INFO("reduce " << std::string(mode) << " codegen " << std::string(codegen) << " " << std::string(dtype_name(dt))
+                           << " " << shape.str() << " mean " << use_mean);
             setenv("ORBIT_FUSION_CODEGEN", codegen, 1);
+            setenv("ORBIT_FUSION_REDUCE", mode, 1);
+            const passes::FuseOptions o = passes::fuse_options_for(testing::device_under_test());
             ReduceCase c(axes, use_mean, false, dt, shape);
             CompileOptions on;
             on.fusion = CompileOptions::Fusion::on;

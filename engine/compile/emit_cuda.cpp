@@ -44,7 +44,9 @@ int emit_cuda_kernels(const Graph& g, const std::vector<NodeId>& outputs, const 
     log << "program " << index << " '" << (outputs.empty() ? std::string() : g.node(outputs[0]).name)
         << "': " << r.graph.size() << " nodes, " << t.kernels << " kernels (" << fused
         << " fused groups), modeled traffic " << t.bytes << " bytes (graph: program_" << index << ".txt)\n";
-    std::ofstream(std::filesystem::path(dir) / ("program_" + std::to_string(index) + ".txt")) << r.graph.dump();
+    std::ofstream graph(std::filesystem::path(dir) / ("program_" + std::to_string(index) + ".txt"));
+    graph << r.graph.dump();
+    if (!log || !graph) throw Error("ORBIT_EMIT_CUDA_KERNELS: cannot write the program list in '" + dir + "'");
   }
   int written = 0;
   for (NodeId i = 0; i < r.graph.size(); ++i) {

@@ -231,10 +231,10 @@ FuseOptions fuse_options_for(Device d) {
 
 Rewritten fuse(const Graph& graph, const std::vector<NodeId>& graph_outputs, const FuseOptions& opts) {
   const char* rv = std::getenv("ORBIT_FUSION_RECOMPUTE");  // =0: no copies (to compare)
-  const Rewritten rec = rv && std::string(rv) == "0" ? Rewritten{graph, graph_outputs}
-                                                     : recompute_cheap_values(graph, graph_outputs);
-  const Graph& g = rec.graph;
-  const std::vector<NodeId>& outputs = rec.outputs;
+  Rewritten rec;
+  const bool copied = !(rv && std::string(rv) == "0") && recompute_cheap_values(graph, graph_outputs, rec);
+  const Graph& g = copied ? rec.graph : graph;
+  const std::vector<NodeId>& outputs = copied ? rec.outputs : graph_outputs;
   const int n = g.size();
   std::vector<std::vector<NodeId>> consumers(n);
   for (NodeId i = 0; i < n; ++i)

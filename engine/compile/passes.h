@@ -60,8 +60,9 @@ FuseOptions fuse_options_for(Device d);
 
 // Recomputation (engine/compile/recompute.cpp), fusion's first step: a cheap elementwise value (a few
 // arithmetic ops reading at most one tensor of its own size) whose readers are all elementwise of its
-// shape gets a copy per reader, so each reader's fused group computes it instead of reading it.
-Rewritten recompute_cheap_values(const Graph& g, const std::vector<NodeId>& outputs);
+// shape gets a copy per reader, so each reader's fused group computes it instead of reading it. False
+// (and `out` untouched) when no value qualifies.
+bool recompute_cheap_values(const Graph& g, const std::vector<NodeId>& outputs, Rewritten& out);
 
 // Fusion (engine/compile/fusion.cpp): maximal groups of elementwise ops over one iteration space become
 // one `fused` node each, optionally opened by gathers and closed by a (segment) sum or mean. The input

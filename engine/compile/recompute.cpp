@@ -38,7 +38,7 @@ bool fusible_reader(const Node& n, const Node& value) {
 
 }  // namespace
 
-Rewritten recompute_cheap_values(const Graph& g, const std::vector<NodeId>& outputs) {
+bool recompute_cheap_values(const Graph& g, const std::vector<NodeId>& outputs, Rewritten& out) {
   const int n = g.size();
   std::vector<std::vector<NodeId>> readers(n);
   for (NodeId i = 0; i < n; ++i) {
@@ -74,9 +74,10 @@ Rewritten recompute_cheap_values(const Graph& g, const std::vector<NodeId>& outp
       for (int c = 0; c < copies[r]; ++c) which[{i, {r, c}}] = k++;
     copies[i] = instances;
   }
+  if (which.empty()) return false;  // nothing to copy: the graph stays as it is
 
   // Rebuild in order: instance c of node i reads, for each input, the instance assigned to it.
-  Rewritten out;
+  out = Rewritten{};
   std::vector<std::vector<NodeId>> inst(n);
   for (NodeId i = 0; i < n; ++i) {
     const Node& node = g.node(i);
@@ -90,7 +91,7 @@ Rewritten recompute_cheap_values(const Graph& g, const std::vector<NodeId>& outp
     }
   }
   for (NodeId o : outputs) out.outputs.push_back(inst[o][0]);
-  return out;
+  return true;
 }
 
 }  // namespace orbit::passes

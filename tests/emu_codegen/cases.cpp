@@ -1,10 +1,10 @@
 #include "tests/emu_codegen/cases.h"
 
-#include <cstdlib>
 #include <random>
 #include <string>
 
 #include "tests/fusion_graphs.h"
+#include "tests/scoped_env.h"
 
 namespace orbit::emu_codegen {
 namespace {
@@ -94,18 +94,7 @@ std::vector<Case> cases() {
 }
 
 passes::Rewritten lowered(const Case& c) {
-  struct Env {
-    std::string name, old;
-    bool had;
-    Env(const char* n, const char* v) : name(n), had(std::getenv(n) != nullptr) {
-      if (had) old = std::getenv(n);
-      setenv(n, v, 1);
-    }
-    ~Env() {
-      if (had) setenv(name.c_str(), old.c_str(), 1);
-      else unsetenv(name.c_str());
-    }
-  } reduce("ORBIT_FUSION_REDUCE", "all"), gather("ORBIT_FUSION_GATHER", "1");
+  testing::ScopedEnv reduce("ORBIT_FUSION_REDUCE", "all"), gather("ORBIT_FUSION_GATHER", "1");
   std::vector<NodeId> ids;
   for (Var v : c.outputs) ids.push_back(v.id());
   return passes::lower_for_device(*c.graph, ids, CompileOptions{}, c.lower_for, true);

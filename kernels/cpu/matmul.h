@@ -14,8 +14,18 @@ void matmul(const T* a, const T* b, T* c, int64_t batch, const int64_t* a_off, c
 template <class T>
 void gemm(const T* a, const T* b, T* c, int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b);
 
+// c [m, n] = a [m, k] b (+ bias [n], then relu when `relu`) through the narrow-product kernel of the
+// variant in use (kernels/cpu/isa/gemm_narrow.inc), with the bits gemm() then a broadcast add then
+// relu would give; false (nothing written) where that kernel does not apply: the caller falls back.
+template <class T>
+bool gemm_bias_relu(const T* a, const T* b, const T* bias, T* c, int64_t m, int64_t n, int64_t k, bool relu);
+
 extern template void gemm<float>(const float*, const float*, float*, int64_t, int64_t, int64_t, bool, bool);
 extern template void gemm<double>(const double*, const double*, double*, int64_t, int64_t, int64_t, bool, bool);
+extern template bool gemm_bias_relu<float>(const float*, const float*, const float*, float*, int64_t, int64_t,
+                                           int64_t, bool);
+extern template bool gemm_bias_relu<double>(const double*, const double*, const double*, double*, int64_t,
+                                            int64_t, int64_t, bool);
 extern template void matmul<float>(const float*, const float*, float*, int64_t, const int64_t*,
                                    const int64_t*, int64_t, int64_t, int64_t, bool, bool);
 extern template void matmul<double>(const double*, const double*, double*, int64_t, const int64_t*,

@@ -19,9 +19,25 @@ void bias_act(T* out, int64_t m, int64_t n, const T* b, F f) {
   }
 }
 
+// With b == nullptr: the activation alone (the bias is already in).
 template <class T>
 void bias_act(scalar::MlpAct a, T* out, int64_t m, int64_t n, const T* b) {
   using scalar::MlpAct;
+  if (!b) {
+    auto act_only = [&](auto f) {
+      for (int64_t i = 0; i < m * n; ++i) out[i] = f(out[i]);
+    };
+    switch (a) {
+      case MlpAct::identity: return;
+      case MlpAct::relu: return act_only(scalar::Relu{});
+      case MlpAct::tanh: return act_only(scalar::Tanh{});
+      case MlpAct::silu: return act_only(scalar::Silu{});
+      case MlpAct::sigmoid: return act_only(scalar::Sigmoid{});
+      case MlpAct::gelu: return act_only(scalar::Gelu{});
+      case MlpAct::softplus: return act_only(scalar::Softplus{});
+    }
+    return;
+  }
   switch (a) {
     case MlpAct::identity: return bias_act(out, m, n, b, [](T v) { return v; });
     case MlpAct::relu: return bias_act(out, m, n, b, scalar::Relu{});
@@ -56,8 +72,15 @@ void mlp_fused(const T* x, int64_t n, const MlpShape& s, const T* const* w, cons
     for (int l = 0; l < s.layers; ++l) {
       const int64_t k = s.widths[l], nw = s.widths[l + 1];
       T* out = l + 1 == s.layers ? y + r0 * nw : scratch.data() + (l % 2) * rows * max_w;
-      gemm(h, w[l], out, m, nw, k, false, false);  // the CPU's best instruction-set variant
-      bias_act(s.acts[l], out, m, nw, b[l]);
+      // The narrow-product kernel adds the bias (and applies relu) in registers, with the bits of the
+      // product, add and activation done apart; other activations follow in a second pass.
+      const bool relu = s.acts[l] == scalar::MlpAct::relu;
+      if (gemm_bias_relu(h, w[l], b[l], out, m, nw, k, relu)) {
+        if (!relu) bias_act<T>(s.acts[l], out, m, nw, nullptr);
+      } else {
+        gemm(h, w[l], out, m, nw, k, false, false);  // the CPU's best instruction-set variant
+        bias_act(s.acts[l], out, m, nw, b[l]);
+      }
       h = out;
     }
   };

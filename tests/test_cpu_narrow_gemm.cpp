@@ -53,15 +53,16 @@ bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
 }
 
-// c = a op(b) (+ bias, relu) as the kernel promises it: std::fma over k in order from +0.
+// c = op(a) op(b) (+ bias, relu) as the kernel promises it: std::fma over k in order from +0.
 template <class T>
-std::vector<T> fma_chains(const std::vector<T>& a, const std::vector<T>& b, int64_t m, int64_t n, int64_t k, bool tb,
-                          const T* bias, bool relu) {
+std::vector<T> fma_chains(const std::vector<T>& a, const std::vector<T>& b, int64_t m, int64_t n, int64_t k, bool ta,
+                          bool tb, const T* bias, bool relu) {
   std::vector<T> c(static_cast<size_t>(m * n));
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = 0; j < n; ++j) {
       T acc = T(0);
-      for (int64_t p = 0; p < k; ++p) acc = std::fma(a[i * k + p], tb ? b[j * k + p] : b[p * n + j], acc);
+      for (int64_t p = 0; p < k; ++p)
+        acc = std::fma(ta ? a[p * m + i] : a[i * k + p], tb ? b[j * k + p] : b[p * n + j], acc);
       if (bias) acc = acc + bias[j];
       if (relu) acc = acc > T(0) ? acc : T(0);
       c[static_cast<size_t>(i * n + j)] = acc;
@@ -70,46 +71,52 @@ std::vector<T> fma_chains(const std::vector<T>& a, const std::vector<T>& b, int6
 }
 
 template <class T>
-std::vector<T> product(const std::vector<T>& a, const std::vector<T>& b, int64_t m, int64_t n, int64_t k, bool tb) {
+std::vector<T> product(const std::vector<T>& a, const std::vector<T>& b, int64_t m, int64_t n, int64_t k, bool ta,
+                       bool tb) {
   std::vector<T> c(static_cast<size_t>(m * n), T(-7));
   const int64_t zero = 0;
-  cpu::matmul(a.data(), b.data(), c.data(), 1, &zero, &zero, m, n, k, false, tb);
+  cpu::matmul(a.data(), b.data(), c.data(), 1, &zero, &zero, m, n, k, ta, tb);
   return c;
 }
 
 template <class T>
 void check_shapes() {
   // Columns: below, at and across vector widths (4, 8, 16 lanes) and column blocks (3-4 vectors);
-  // rows: tile tails and more than one 96-row chunk; k from 1 to past the L1.
+  // rows: tile tails and more than one 96-row chunk; k from 1 to past the L1 and over several 128-long
+  // ranges (the chains stored and resumed).
   const int64_t shapes[][3] = {{1, 16, 1},   {5, 17, 3},   {13, 31, 7},   {7, 64, 64},  {97, 64, 64}, {200, 33, 17},
                                {96, 100, 70}, {50, 129, 9}, {40, 256, 40}, {31, 8, 300}, {12, 4, 5},   {193, 48, 1024},
-                               {300, 70, 100}};
+                               {300, 70, 100}, {64, 64, 1000},  {3, 40, 2000}};
   uint64_t seed = 11;
   for (cpu::Isa isa : narrow_variants()) {
     cpu::set_active_isa(isa);
     CAPTURE(cpu::isa_name(isa));
-    int narrow = 0;
+    int narrow_by_layout[4] = {0, 0, 0, 0};
     for (auto& s : shapes)
-      for (bool tb : {false, true}) {
+      for (int t = 0; t < 4; ++t) {
         const int64_t m = s[0], n = s[1], k = s[2];
+        const bool ta = t & 1, tb = t & 2;
         CAPTURE(m);
         CAPTURE(n);
         CAPTURE(k);
+        CAPTURE(ta);
         CAPTURE(tb);
-        if (!cpu::narrow_gemm_applies(m, n, k, tb, sizeof(T))) continue;
-        ++narrow;
+        if (!cpu::narrow_gemm_applies(m, n, k, ta, tb, sizeof(T))) continue;
+        ++narrow_by_layout[t];
         const auto a = normals<T>(static_cast<size_t>(m * k), ++seed), b = normals<T>(static_cast<size_t>(k * n), ++seed);
-        CHECK(same_bits(product(a, b, m, n, k, tb), fma_chains(a, b, m, n, k, tb, static_cast<const T*>(nullptr), false)));
-        if (!tb) {
+        CHECK(same_bits(product(a, b, m, n, k, ta, tb),
+                        fma_chains(a, b, m, n, k, ta, tb, static_cast<const T*>(nullptr), false)));
+        if (!ta && !tb) {
           const auto bias = normals<T>(static_cast<size_t>(n), ++seed);
           for (bool relu : {false, true}) {
             std::vector<T> c(static_cast<size_t>(m * n), T(-7));
             REQUIRE(cpu::gemm_bias_relu(a.data(), b.data(), bias.data(), c.data(), m, n, k, relu));
-            CHECK(same_bits(c, fma_chains(a, b, m, n, k, false, bias.data(), relu)));
+            CHECK(same_bits(c, fma_chains(a, b, m, n, k, false, false, bias.data(), relu)));
           }
         }
       }
-    CHECK(narrow >= 10);  // the shapes above are the kernel's, not Eigen's
+    // The shapes above are the kernel's, not Eigen's, in every layout.
+    for (int t = 0; t < 4; ++t) CHECK(narrow_by_layout[t] >= 3);
   }
 }
 
@@ -128,15 +135,16 @@ TEST_SUITE("cpu") {
 
   TEST_CASE("cpu narrow gemm: which products take it, and the baseline never does") {
     IsaGuard guard;
-    CHECK(cpu::narrow_gemm_applies(4096, 64, 64, false, 4));
-    CHECK(cpu::narrow_gemm_applies(4096, 4, 64, false, 8));
-    CHECK_FALSE(cpu::narrow_gemm_applies(4096, 2, 64, false, 4));     // too few columns for the vectors
-    CHECK_FALSE(cpu::narrow_gemm_applies(4096, 512, 64, false, 4));   // too wide
-    CHECK_FALSE(cpu::narrow_gemm_applies(64, 64, 4096, false, 4));    // too long a contraction
-    CHECK_FALSE(cpu::narrow_gemm_applies(64, 256, 1024, false, 4));   // a right-hand side over 256 KiB
-    CHECK_FALSE(cpu::narrow_gemm_applies(0, 64, 64, false, 4));
-    CHECK(cpu::narrow_gemm_applies(128, 64, 64, true, 4));
-    CHECK_FALSE(cpu::narrow_gemm_applies(127, 64, 64, true, 4));  // too few rows to pay for the transpose
+    CHECK(cpu::narrow_gemm_applies(4096, 64, 64, false, false, 4));
+    CHECK(cpu::narrow_gemm_applies(4096, 4, 64, false, false, 8));
+    CHECK_FALSE(cpu::narrow_gemm_applies(4096, 2, 64, false, false, 4));     // too few columns for the vectors
+    CHECK_FALSE(cpu::narrow_gemm_applies(4096, 512, 64, false, false, 4));   // too wide
+    CHECK_FALSE(cpu::narrow_gemm_applies(64, 64, 4096, false, false, 4));    // too long a row of a
+    CHECK(cpu::narrow_gemm_applies(64, 64, 65536, true, false, 4));           // a^T b: ranges of k
+    CHECK_FALSE(cpu::narrow_gemm_applies(4096, 256, 1024, false, true, 4));  // a transposed b over 256 KiB
+    CHECK_FALSE(cpu::narrow_gemm_applies(0, 64, 64, false, false, 4));
+    CHECK(cpu::narrow_gemm_applies(128, 64, 64, false, true, 4));
+    CHECK_FALSE(cpu::narrow_gemm_applies(127, 64, 64, false, true, 4));  // too few rows to pay for the transpose
     cpu::set_active_isa(cpu::Isa::baseline);
     std::vector<float> a(64 * 64, 1.f), b(64 * 64, 1.f), bias(64, 0.f), c(64 * 64, -7.f);
     CHECK_FALSE(cpu::gemm_bias_relu(a.data(), b.data(), bias.data(), c.data(), 64, 64, 64, true));
@@ -158,7 +166,7 @@ TEST_SUITE("cpu") {
       for (bool relu : {false, true}) {
         std::vector<float> c(static_cast<size_t>(m * n));
         REQUIRE(cpu::gemm_bias_relu(a.data(), b.data(), bias.data(), c.data(), m, n, k, relu));
-        CHECK(same_bits(c, fma_chains(a, b, m, n, k, false, bias.data(), relu)));
+        CHECK(same_bits(c, fma_chains(a, b, m, n, k, false, false, bias.data(), relu)));
         if (relu) CHECK(c[2 * n + 5] == 0.f);
         else CHECK(std::isnan(c[2 * n + 5]));
       }
@@ -173,13 +181,13 @@ TEST_SUITE("cpu") {
     const int saved = omp_get_max_threads();
     omp_set_num_threads(1);
 #endif
-    const auto one = product(a, b, m, n, k, true);
-    const auto one_d = product(ad, bd, m, n, k, false);
+    const auto one = product(a, b, m, n, k, false, true);
+    const auto one_d = product(ad, bd, m, n, k, false, false);
 #if defined(_OPENMP)
     omp_set_num_threads(3);
 #endif
-    const auto three = product(a, b, m, n, k, true);
-    const auto three_d = product(ad, bd, m, n, k, false);
+    const auto three = product(a, b, m, n, k, false, true);
+    const auto three_d = product(ad, bd, m, n, k, false, false);
 #if defined(_OPENMP)
     omp_set_num_threads(saved);
 #endif

@@ -17,16 +17,20 @@
 
 namespace orbit::cpu {
 
-bool narrow_gemm_applies(int64_t m, int64_t n, int64_t k, bool trans_b, size_t elem_bytes) {
+bool narrow_gemm_applies(int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b, size_t elem_bytes) {
   static const bool enabled = [] {
     const char* env = std::getenv("ORBIT_CPU_NARROW_GEMM");
     return !(env && std::strcmp(env, "0") == 0);
   }();
-  // At least half a vector of columns (fewer waste most lanes: Eigen's kernel does better), b's panel
-  // within 256 KiB (L2) and a contraction short enough for one FMA chain per output to stay cheap. A
-  // transposed b is transposed once per call (about 0.4 ns an element): worth it from 2k rows on.
-  return enabled && m >= (trans_b ? 2 * k : 1) && n >= static_cast<int64_t>(32 / elem_bytes) && n <= 256 && k >= 1 && k <= 1024 &&
-         static_cast<size_t>(k * n) * elem_bytes <= (size_t(256) << 10);
+  if (!enabled || m < 1 || k < 1) return false;
+  // At least half a vector of columns (fewer waste most lanes: Eigen's kernel does better), at most 256.
+  if (n < static_cast<int64_t>(32 / elem_bytes) || n > 256) return false;
+  // A transposed b is transposed once per call into a scratch panel (about 0.4 ns an element): within
+  // 256 KiB, and worth it from 2k rows of output on.
+  if (trans_b) return m >= 2 * k && static_cast<size_t>(k * n) * elem_bytes <= (size_t(256) << 10);
+  // Rows of a are read in place, k elements long: up to 1024 (Eigen's packed kernel at parity beyond).
+  // Columns of a [k, m] (weight gradients, k the batch) in ranges of k: any length.
+  return trans_a || k <= 1024;
 }
 
 template <class T>
@@ -36,7 +40,7 @@ void gemm(const T* a, const T* b, T* c, int64_t m, int64_t n, int64_t k, bool tr
 
 template <class T>
 bool gemm_bias_relu(const T* a, const T* b, const T* bias, T* c, int64_t m, int64_t n, int64_t k, bool relu) {
-  return ORBIT_ISA_SELECT(active_isa(), gemm_narrow<T>)(a, b, c, m, n, k, false, bias, relu);
+  return ORBIT_ISA_SELECT(active_isa(), gemm_narrow<T>)(a, b, c, m, n, k, false, false, bias, relu);
 }
 
 namespace {

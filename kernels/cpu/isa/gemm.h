@@ -7,10 +7,10 @@ namespace orbit::cpu {
 // Whether products of this shape take the narrow kernel (kernels/cpu/isa/gemm_narrow.inc) in the
 // variants that have one: the shape alone decides (and ORBIT_CPU_NARROW_GEMM=0, read once, turns the
 // kernel off for comparisons). Defined in kernels/cpu/matmul.cpp.
-bool narrow_gemm_applies(int64_t m, int64_t n, int64_t k, bool trans_b, size_t elem_bytes);
+bool narrow_gemm_applies(int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b, size_t elem_bytes);
 }  // namespace orbit::cpu
 
-// gemm: c = op(a) op(b), row-major. gemm_narrow: c = a op(b) (+ bias[n]) (then relu) through the narrow
+// gemm: c = op(a) op(b), row-major. gemm_narrow: c = op(a) op(b) (+ bias[n]) (then relu) through the narrow
 // kernel, or false (nothing written) where this variant has none or narrow_gemm_applies says no.
 #define ORBIT_DECLARE_ISA_GEMM(ns)                                                                    \
   namespace orbit::cpu::ns {                                                                          \
@@ -20,12 +20,12 @@ bool narrow_gemm_applies(int64_t m, int64_t n, int64_t k, bool trans_b, size_t e
   extern template void gemm<double>(const double*, const double*, double*, int64_t, int64_t, int64_t, bool, \
                                     bool);                                                            \
   template <class T>                                                                                  \
-  bool gemm_narrow(const T* a, const T* b, T* c, int64_t m, int64_t n, int64_t k, bool trans_b, const T* bias, \
-                   bool relu);                                                                        \
+  bool gemm_narrow(const T* a, const T* b, T* c, int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b, \
+                   const T* bias, bool relu);                                                         \
   extern template bool gemm_narrow<float>(const float*, const float*, float*, int64_t, int64_t, int64_t, bool, \
-                                          const float*, bool);                                        \
+                                          bool, const float*, bool);                                  \
   extern template bool gemm_narrow<double>(const double*, const double*, double*, int64_t, int64_t, int64_t, \
-                                           bool, const double*, bool);                                \
+                                           bool, bool, const double*, bool);                          \
   }
 
 ORBIT_DECLARE_ISA_GEMM(isa_baseline)

@@ -250,6 +250,15 @@ void egnn_message_backward(const EgnnMsgShape& s, const EgnnMsgIn<T>& in, const 
   const int64_t o_wr = 0, o_W2 = o_wr + H, o_b2 = o_W2 + H * H, o_W3 = o_b2 + H, o_b3 = o_W3 + H * H, o_w4 = o_b3 + H,
                 o_Wa = o_w4 + H, o_watt = o_Wa + E * H, o_batt = o_watt + (s.attention ? H : 0),
                 n_w = o_batt + (s.attention ? 1 : 0);
+  // W2^T and W3^T, once per call: every tile's dM = dZ3 W3^T and dPRE = dZ2 W2^T then read them in
+  // place (a tile has fewer rows than a transposed product needs to pay for its own copy: Eigen's
+  // packing ran those products at 8-9% of the LJ13 step).
+  std::vector<T> w2t(static_cast<size_t>(H * H)), w3t(static_cast<size_t>(H * H));
+  for (int64_t i = 0; i < H; ++i)
+    for (int64_t j = 0; j < H; ++j) {
+      w2t[static_cast<size_t>(j * H + i)] = in.W2[i * H + j];
+      w3t[static_cast<size_t>(j * H + i)] = in.W3[i * H + j];
+    }
   std::fill(g.P, g.P + s.B * n * H, T(0));
   std::fill(g.Q, g.Q + s.B * n * H, T(0));
   std::fill(g.x, g.x + s.B * n * d, T(0));
@@ -307,7 +316,7 @@ void egnn_message_backward(const EgnnMsgShape& s, const EgnnMsgIn<T>& in, const 
           for (int64_t h = 0; h < H; ++h) dZ3(e, h) = dw0[e] * in.w4[h] * dsilu(Z3(e, h), t.S3[e * H + h]);
         MapV<T>(pw + o_b3, H).noalias() += dZ3.colwise().sum().transpose();
         gemm_acc(Mm.data(), dZ3.data(), pw + o_W3, H, H, R, true, false, tmp);
-        gemm(dZ3.data(), in.W3, dM.data(), R, H, H, false, true);
+        gemm(dZ3.data(), w3t.data(), dM.data(), R, H, H, false, false);
         for (int64_t e = 0; e < R; ++e) {
           const T* gm = G + t.recv[e] * W;
           for (int64_t h = 0; h < H; ++h) dM(e, h) += gm[h];
@@ -332,7 +341,7 @@ void egnn_message_backward(const EgnnMsgShape& s, const EgnnMsgIn<T>& in, const 
         MapV<T>(pw + o_b2, H).noalias() += dZ2.colwise().sum().transpose();
         gemm_acc(U1.data(), dZ2.data(), pw + o_W2, H, H, R, true, false, tmp);
         MapM<T> dPRE(B2.data(), R, H);  // dM is dead
-        gemm(dZ2.data(), in.W2, dPRE.data(), R, H, H, false, true);
+        gemm(dZ2.data(), w2t.data(), dPRE.data(), R, H, H, false, false);
         for (int64_t e = 0; e < R; ++e)
           for (int64_t h = 0; h < H; ++h) dPRE(e, h) *= dsilu(PRE(e, h), t.S1[e * H + h]);
         // The first edge layer's inputs.

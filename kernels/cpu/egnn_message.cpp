@@ -176,9 +176,13 @@ struct Tile {
     if (R == 0) return;
     const int64_t n_el = R * H;
     silu_keep_n(apply, PRE.data(), S1.data(), U1.data(), n_el);
-    gemm(U1.data(), in.W2, Z2.data(), R, H, H, false, false);
-    for (int64_t e = 0; e < R; ++e)
-      for (int64_t h = 0; h < H; ++h) Z2[e * H + h] += in.b2[h];
+    // Z2 = U1 W2 + b2: the narrow-product kernel adds the bias in registers (the same bits as the
+    // product, then the add); otherwise a second pass.
+    if (!gemm_bias_relu(U1.data(), in.W2, in.b2, Z2.data(), R, H, H, false)) {
+      gemm(U1.data(), in.W2, Z2.data(), R, H, H, false, false);
+      for (int64_t e = 0; e < R; ++e)
+        for (int64_t h = 0; h < H; ++h) Z2[e * H + h] += in.b2[h];
+    }
     silu_keep_n(apply, Z2.data(), S2.data(), M0.data(), n_el);
     if (s.attention) {
       Vec<T> g = m(M0) * CMapV<T>(in.w_att, H);
@@ -189,9 +193,11 @@ struct Tile {
     } else {
       std::copy(M0.begin(), M0.begin() + n_el, M.begin());
     }
-    gemm(M.data(), in.W3, Z3.data(), R, H, H, false, false);
-    for (int64_t e = 0; e < R; ++e)
-      for (int64_t h = 0; h < H; ++h) Z3[e * H + h] += in.b3[h];
+    if (!gemm_bias_relu(M.data(), in.W3, in.b3, Z3.data(), R, H, H, false)) {
+      gemm(M.data(), in.W3, Z3.data(), R, H, H, false, false);
+      for (int64_t e = 0; e < R; ++e)
+        for (int64_t h = 0; h < H; ++h) Z3[e * H + h] += in.b3[h];
+    }
     silu_keep_n(apply, Z3.data(), S3.data(), U3.data(), n_el);
     MapV<T>(w0.data(), R).noalias() = m(U3) * CMapV<T>(in.w4, H);
     const T cr = static_cast<T>(s.coords_range);

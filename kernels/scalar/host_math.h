@@ -104,7 +104,10 @@ ORBIT_HM_INLINE float sigmoid(float x) {
   const float ax = x < 0.0f ? -x : x;
   const float e = exp(-ax);
   const float d = 1.0f + e;
-  return x >= 0.0f ? 1.0f / d : e / d;  // NaN: e / d is NaN
+  // One division for both sides (selecting between 1 / d and e / d made vectorised loops divide twice,
+  // and a division was most of a sigmoid's cost): the same operands, so the same bits.
+  const float num = x >= 0.0f ? 1.0f : e;  // NaN: e, and e / d is NaN
+  return num / d;
 }
 
 ORBIT_HM_INLINE float tanh(float x) {

@@ -26,7 +26,8 @@ function(orbit_add_cpu_isa_variants target)
       ${PROJECT_SOURCE_DIR}/kernels/cpu/isa/fused_apply_x86v${v}.cpp
       ${PROJECT_SOURCE_DIR}/kernels/cpu/isa/gmm_energy_x86v${v}.cpp
       ${PROJECT_SOURCE_DIR}/kernels/cpu/isa/random_normal_x86v${v}.cpp
-      ${PROJECT_SOURCE_DIR}/kernels/cpu/isa/pair_energy_lanes_x86v${v}.cpp)
+      ${PROJECT_SOURCE_DIR}/kernels/cpu/isa/pair_energy_lanes_x86v${v}.cpp
+      ${PROJECT_SOURCE_DIR}/kernels/cpu/isa/egnn_rows_x86v${v}.cpp)
     target_include_directories(${lib} PRIVATE ${PROJECT_SOURCE_DIR})
     target_compile_features(${lib} PRIVATE cxx_std_20)
     # -O3 whatever the build type: an inline function the compiler leaves out of line here becomes a

@@ -6,11 +6,17 @@
 #include <functional>
 #include <vector>
 
+#include "kernels/cpu/isa/egnn_rows.h"
 #include "kernels/cpu/isa/fused_apply.h"
 #include "kernels/cpu/isa/select.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/scalar/unary.h"
+
+// The baseline variant of the per-row loops (x86-64-v3 / v4: kernels/cpu/isa/egnn_rows_x86v*.cpp).
+#define ORBIT_ISA_NS isa_baseline
+#include "kernels/cpu/isa/egnn_rows_body.inc"
+#undef ORBIT_ISA_NS
 
 namespace orbit::cpu {
 
@@ -159,21 +165,25 @@ struct Tile {
         } else {
           for (int64_t k = 0; k < d; ++k) dd[k] = d0[k];
         }
-        T* pre = PRE.data() + e * H;
-        const T* p = in.P + q * H;
-        const T* qq = in.Q + qj * H;
-        for (int64_t h = 0; h < H; ++h) pre[h] = p[h] + qq[h] + rr * in.w_r[h];
-        if (E > 0) {
-          const T* a = in.a + (q * n + j) * E;
-          for (int64_t k = 0; k < E; ++k) {
-            const T ak = a[k];
-            const T* wa = in.W_a + k * H;
-            for (int64_t h = 0; h < H; ++h) pre[h] += ak * wa[h];
-          }
-        }
       }
     }
     if (R == 0) return;
+    // The first edge layer from the per-node products: P[i] + Q[j] + r w_r (+ a W_a), at the CPU's
+    // vector width.
+    ORBIT_ISA_SELECT(active_isa(), egnn_edge_pre<T>)(in.P, in.Q, recv.data(), send.data(), r.data(), in.w_r,
+                                                     PRE.data(), R, H);
+    if (E > 0) {
+      for (int64_t e = 0; e < R; ++e) {
+        const int64_t q = recv[e], b = q / n, j = send[e] - b * n;
+        const T* a = in.a + (q * n + j) * E;
+        T* pre = PRE.data() + e * H;
+        for (int64_t k = 0; k < E; ++k) {
+          const T ak = a[k];
+          const T* wa = in.W_a + k * H;
+          for (int64_t h = 0; h < H; ++h) pre[h] += ak * wa[h];
+        }
+      }
+    }
     const int64_t n_el = R * H;
     silu_keep_n(apply, PRE.data(), S1.data(), U1.data(), n_el);
     // Z2 = U1 W2 + b2: the narrow-product kernel adds the bias in registers (the same bits as the
@@ -186,10 +196,8 @@ struct Tile {
     silu_keep_n(apply, Z2.data(), S2.data(), M0.data(), n_el);
     if (s.attention) {
       Vec<T> g = m(M0) * CMapV<T>(in.w_att, H);
-      for (int64_t e = 0; e < R; ++e) {
-        sg[e] = scalar::Sigmoid{}(g[e] + in.b_att[0]);
-        for (int64_t h = 0; h < H; ++h) M[e * H + h] = M0[e * H + h] * sg[e];
-      }
+      for (int64_t e = 0; e < R; ++e) sg[e] = scalar::Sigmoid{}(g[e] + in.b_att[0]);
+      ORBIT_ISA_SELECT(active_isa(), egnn_scale_rows<T>)(M0.data(), sg.data(), M.data(), R, H);
     } else {
       std::copy(M0.begin(), M0.begin() + n_el, M.begin());
     }

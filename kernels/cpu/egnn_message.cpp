@@ -35,12 +35,8 @@ using MapV = Eigen::Map<Vec<T>>;
 template <class T>
 using CMapV = Eigen::Map<const Vec<T>>;
 
-// silu's derivative as the unfused VJP computes it (def_elementwise.cpp).
-// silu'(z) from z and its sigmoid s (the forward's, kept).
-template <class T>
-inline T dsilu(T z, T s) {
-  return s * (T(1) + z * (T(1) - s));
-}
+// silu's derivative, as the unfused VJP computes it (def_elementwise.cpp), is applied per row by
+// egnn_dsilu_rows (kernels/cpu/isa/egnn_rows_body.inc) from z and its sigmoid s (the forward's, kept).
 
 // c [m, n] += op(a) op(b) through a [m, n] temporary (cpu::gemm overwrites).
 template <class T>
@@ -326,8 +322,8 @@ void egnn_message_backward(const EgnnMsgShape& s, const EgnnMsgIn<T>& in, const 
         MapV<T> vdw0(dw0.data(), R);
         MapV<T>(pw + o_w4, H).noalias() += U3.transpose() * vdw0;
         MapM<T> dZ3(B1.data(), R, H), dM(B2.data(), R, H);
-        for (int64_t e = 0; e < R; ++e)
-          for (int64_t h = 0; h < H; ++h) dZ3(e, h) = dw0[e] * in.w4[h] * dsilu(Z3(e, h), t.S3[e * H + h]);
+        const auto dsilu_rows = ORBIT_ISA_SELECT(active_isa(), egnn_dsilu_rows<T>);
+        dsilu_rows(EgnnRowTerm::ra_v, nullptr, dw0.data(), nullptr, in.w4, Z3.data(), t.S3.data(), dZ3.data(), R, H);
         MapV<T>(pw + o_b3, H).noalias() += dZ3.colwise().sum().transpose();
         gemm_acc(Mm.data(), dZ3.data(), pw + o_W3, H, H, R, true, false, tmp);
         gemm(dZ3.data(), w3t.data(), dM.data(), R, H, H, false, false);
@@ -345,19 +341,16 @@ void egnn_message_backward(const EgnnMsgShape& s, const EgnnMsgIn<T>& in, const 
           MapV<T> vdg(dg.data(), R);
           MapV<T>(pw + o_watt, H).noalias() += M0.transpose() * vdg;
           pw[o_batt] += vdg.sum();
-          for (int64_t e = 0; e < R; ++e)
-            for (int64_t h = 0; h < H; ++h)
-              dZ2(e, h) = (dM(e, h) * t.sg[e] + dg[e] * in.w_att[h]) * dsilu(Z2(e, h), t.S2[e * H + h]);
+          dsilu_rows(EgnnRowTerm::a_ra_plus_rb_v, dM.data(), t.sg.data(), dg.data(), in.w_att, Z2.data(), t.S2.data(),
+                     dZ2.data(), R, H);
         } else {
-          for (int64_t e = 0; e < R; ++e)
-            for (int64_t h = 0; h < H; ++h) dZ2(e, h) = dM(e, h) * dsilu(Z2(e, h), t.S2[e * H + h]);
+          dsilu_rows(EgnnRowTerm::a, dM.data(), nullptr, nullptr, nullptr, Z2.data(), t.S2.data(), dZ2.data(), R, H);
         }
         MapV<T>(pw + o_b2, H).noalias() += dZ2.colwise().sum().transpose();
         gemm_acc(U1.data(), dZ2.data(), pw + o_W2, H, H, R, true, false, tmp);
         MapM<T> dPRE(B2.data(), R, H);  // dM is dead
         gemm(dZ2.data(), w2t.data(), dPRE.data(), R, H, H, false, false);
-        for (int64_t e = 0; e < R; ++e)
-          for (int64_t h = 0; h < H; ++h) dPRE(e, h) *= dsilu(PRE(e, h), t.S1[e * H + h]);
+        dsilu_rows(EgnnRowTerm::a, dPRE.data(), nullptr, nullptr, nullptr, PRE.data(), t.S1.data(), dPRE.data(), R, H);
         // The first edge layer's inputs.
         MapV<T> vr(t.r.data(), R), vdr(dr.data(), R);
         MapV<T>(pw + o_wr, H).noalias() += dPRE.transpose() * vr;

@@ -9,6 +9,7 @@
 
 #include "engine/egnn_message.h"
 #include "engine/op_registry.h"
+#include "kernels/cpu/isa.h"
 #include "tests/test_egnn_util.h"
 
 using namespace orbit;
@@ -187,16 +188,23 @@ TEST_SUITE("cpu") {
     CHECK(expanded >= 20);
   }
 
-  TEST_CASE("egnn_message: fused = unfused in f32 to rounding") {
-    auto all = combos();
-    for (size_t k = 0; k < all.size(); k += 3) {
-      const Opts& o = all[k];
-      INFO(o.str());
-      auto store = std::make_shared<ParamStore>();
-      RunOut ref = run_egnn(o, FusedMessage::off, DType::f32, store);
-      RunOut got = run_egnn(o, FusedMessage::on, DType::f32, store);
-      compare_all(o.str(), got.t, ref.t, 5e-5);
+  TEST_CASE("egnn_message: fused = unfused in f32 to rounding on every CPU variant") {
+    // The kernel's products and per-row loops have a variant per instruction set (kernels/cpu/isa.h).
+    const cpu::Isa saved = cpu::active_isa();
+    for (cpu::Isa isa : cpu::isa_available()) {
+      cpu::set_active_isa(isa);
+      INFO(cpu::isa_name(isa));
+      auto all = combos();
+      for (size_t k = 0; k < all.size(); k += 3) {
+        const Opts& o = all[k];
+        INFO(o.str());
+        auto store = std::make_shared<ParamStore>();
+        RunOut ref = run_egnn(o, FusedMessage::off, DType::f32, store);
+        RunOut got = run_egnn(o, FusedMessage::on, DType::f32, store);
+        compare_all(o.str(), got.t, ref.t, 5e-5);
+      }
     }
+    cpu::set_active_isa(saved);
   }
 
   TEST_CASE("egnn_message: automatic takes the fused op on dense graphs, not on sparse ones or m > 1") {

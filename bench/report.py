@@ -62,7 +62,7 @@ def collect(folder):
     for d in orbit_docs:
         for r in d["results"]:
             rows.append(dict(orbit=r, peer=peers.get(r["case"], {})))
-    order = ["ceiling", "mlp", "pinn", "energy", "egnn", "idem", "prox"]
+    order = ["ceiling", "products", "mlp", "pinn", "energy", "egnn", "idem", "prox"]
     rows.sort(key=lambda x: order.index(x["orbit"]["workload"]) if x["orbit"]["workload"] in order else 99)
     return orbit_docs, rows
 

@@ -1,5 +1,7 @@
 // Small-MLP inference (torch_anchors.py's mlp workload): x [N, 32] -> 4 x (Linear 64, ReLU) ->
-// Linear 16, f32, no gradients. Orbit: models/nn's MLP compiled once, run on rotated inputs.
+// Linear 16, f32, no gradients; and the PINN's network evaluated on its points (x [N, 2] -> 4 x
+// (Linear 64, tanh) -> Linear 1), where the activations cost as much as the products. Orbit:
+// models/nn's MLP compiled once (one fused mlp_fused kernel), run on rotated inputs.
 #include "bench/bench.h"
 #include "bench/nn_util.h"
 #include "engine/ops.h"
@@ -8,19 +10,27 @@
 namespace orbit::bench {
 namespace {
 
-void run_mlp(Context& ctx) {
+struct MlpCase {
+  const char* name;   // row id prefix
+  const char* label;  // table text before ", N="
+  std::vector<int64_t> widths;
+  nn::Activation act;
+  const char* act_name;  // the peer's name for it
+};
+
+void run_one(Context& ctx, const MlpCase& m) {
   const Device dev = ctx.device();
   const int64_t N = ctx.pick<int64_t>(256, 65536, int64_t(1) << 22);
-  const std::vector<int64_t> widths{32, 64, 64, 64, 64, 16};
+  const std::vector<int64_t>& widths = m.widths;
   Case c;
   c.workload = "mlp";
-  c.name = "mlp_infer_N" + std::to_string(N) + "_w64_d4";
-  c.label = "MLP 32-64x4-16 ReLU inference, N=" + std::to_string(N);
+  c.name = std::string(m.name) + "_N" + std::to_string(N) + "_w64_d4";
+  c.label = std::string(m.label) + ", N=" + std::to_string(N);
   if (!ctx.wants(c.name)) return;
 
   Graph g;
   Var x = g.input("x", {N, widths.front()});
-  nn::MLP net(g, "mlp", widths, nn::Activation::relu);
+  nn::MLP net(g, "mlp", widths, m.act);
   Var y = net(x);
   auto store = mlp_store(net, 1, dev);
   CompileOptions co;
@@ -46,11 +56,17 @@ void run_mlp(Context& ctx) {
   c.tolerance = 1e-4;
   ctx.save(c, "x", x0);
   ctx.save(c, "y", p.run({{"x", xs[0]}})[0]);
-  c.peer_args.set("widths", widths).set("activation", "relu").set("params", save_mlp_params(ctx, c, net, *store));
+  c.peer_args.set("widths", widths).set("activation", m.act_name).set("params", save_mlp_params(ctx, c, net, *store));
   ctx.record(std::move(c));
+}
+
+void run_mlp(Context& ctx) {
+  run_one(ctx, {"mlp_infer", "MLP 32-64x4-16 ReLU inference", {32, 64, 64, 64, 64, 16}, nn::Activation::relu, "relu"});
+  run_one(ctx, {"mlp_tanh_infer", "MLP 2-64x4-1 tanh inference (the PINN's network)", {2, 64, 64, 64, 64, 1},
+                nn::Activation::tanh, "tanh"});
 }
 
 }  // namespace
 }  // namespace orbit::bench
 
-ORBIT_BENCH_WORKLOAD(mlp, 10, "small-MLP inference (32-64x4-16, ReLU, f32)", orbit::bench::run_mlp)
+ORBIT_BENCH_WORKLOAD(mlp, 10, "small-MLP inference (32-64x4-16 ReLU; 2-64x4-1 tanh; f32)", orbit::bench::run_mlp)

@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <vector>
 
+#include "kernels/cpu/isa/fused_apply.h"
+#include "kernels/cpu/isa/select.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/scalar/fused.h"
 
 namespace orbit::cpu {
 
@@ -24,18 +27,19 @@ template <class T>
 void bias_act(scalar::MlpAct a, T* out, int64_t m, int64_t n, const T* b) {
   using scalar::MlpAct;
   if (!b) {
-    auto act_only = [&](auto f) {
-      for (int64_t i = 0; i < m * n; ++i) out[i] = f(out[i]);
-    };
+    // The activation alone, in place, through the fused kernel's instruction loop of the CPU's variant
+    // (the same functors, at the full vector width).
+    scalar::FusedInstr f;
     switch (a) {
       case MlpAct::identity: return;
-      case MlpAct::relu: return act_only(scalar::Relu{});
-      case MlpAct::tanh: return act_only(scalar::Tanh{});
-      case MlpAct::silu: return act_only(scalar::Silu{});
-      case MlpAct::sigmoid: return act_only(scalar::Sigmoid{});
-      case MlpAct::gelu: return act_only(scalar::Gelu{});
-      case MlpAct::softplus: return act_only(scalar::Softplus{});
+      case MlpAct::relu: f.code = scalar::f_relu; break;
+      case MlpAct::tanh: f.code = scalar::f_tanh; break;
+      case MlpAct::silu: f.code = scalar::f_silu; break;
+      case MlpAct::sigmoid: f.code = scalar::f_sigmoid; break;
+      case MlpAct::gelu: f.code = scalar::f_gelu; break;
+      case MlpAct::softplus: f.code = scalar::f_softplus; break;
     }
+    ORBIT_ISA_SELECT(active_isa(), fused_apply_chunk<T>)(f, out, out, out, out, m * n);
     return;
   }
   switch (a) {

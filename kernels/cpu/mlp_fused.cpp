@@ -13,44 +13,29 @@ namespace orbit::cpu {
 
 namespace {
 
-// out[i, j] = f(out[i, j] + b[j]): the unfused program's broadcast add, then its activation kernel.
-template <class T, class F>
-void bias_act(T* out, int64_t m, int64_t n, const T* b, F f) {
-  for (int64_t i = 0; i < m; ++i) {
-    T* row = out + i * n;
-    for (int64_t j = 0; j < n; ++j) row[j] = f(row[j] + b[j]);
-  }
-}
-
-// With b == nullptr: the activation alone (the bias is already in).
+// out[i, j] = f(out[i, j] + b[j]) (b == nullptr: the bias is already in): the unfused program's
+// broadcast add, then its activation kernel. The activation runs in place through the fused kernel's
+// instruction loop of the CPU's variant (the same functors at the full vector width; a loop compiled
+// for the SSE2 baseline took 2.5x as long on a tanh network).
 template <class T>
 void bias_act(scalar::MlpAct a, T* out, int64_t m, int64_t n, const T* b) {
   using scalar::MlpAct;
-  if (!b) {
-    // The activation alone, in place, through the fused kernel's instruction loop of the CPU's variant
-    // (the same functors, at the full vector width).
-    scalar::FusedInstr f;
-    switch (a) {
-      case MlpAct::identity: return;
-      case MlpAct::relu: f.code = scalar::f_relu; break;
-      case MlpAct::tanh: f.code = scalar::f_tanh; break;
-      case MlpAct::silu: f.code = scalar::f_silu; break;
-      case MlpAct::sigmoid: f.code = scalar::f_sigmoid; break;
-      case MlpAct::gelu: f.code = scalar::f_gelu; break;
-      case MlpAct::softplus: f.code = scalar::f_softplus; break;
+  if (b)
+    for (int64_t i = 0; i < m; ++i) {
+      T* row = out + i * n;
+      for (int64_t j = 0; j < n; ++j) row[j] = row[j] + b[j];
     }
-    ORBIT_ISA_SELECT(active_isa(), fused_apply_chunk<T>)(f, out, out, out, out, m * n);
-    return;
-  }
+  scalar::FusedInstr f;
   switch (a) {
-    case MlpAct::identity: return bias_act(out, m, n, b, [](T v) { return v; });
-    case MlpAct::relu: return bias_act(out, m, n, b, scalar::Relu{});
-    case MlpAct::tanh: return bias_act(out, m, n, b, scalar::Tanh{});
-    case MlpAct::silu: return bias_act(out, m, n, b, scalar::Silu{});
-    case MlpAct::sigmoid: return bias_act(out, m, n, b, scalar::Sigmoid{});
-    case MlpAct::gelu: return bias_act(out, m, n, b, scalar::Gelu{});
-    case MlpAct::softplus: return bias_act(out, m, n, b, scalar::Softplus{});
+    case MlpAct::identity: return;
+    case MlpAct::relu: f.code = scalar::f_relu; break;
+    case MlpAct::tanh: f.code = scalar::f_tanh; break;
+    case MlpAct::silu: f.code = scalar::f_silu; break;
+    case MlpAct::sigmoid: f.code = scalar::f_sigmoid; break;
+    case MlpAct::gelu: f.code = scalar::f_gelu; break;
+    case MlpAct::softplus: f.code = scalar::f_softplus; break;
   }
+  ORBIT_ISA_SELECT(active_isa(), fused_apply_chunk<T>)(f, out, out, out, out, m * n);
 }
 
 }  // namespace

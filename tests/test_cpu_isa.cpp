@@ -19,16 +19,12 @@
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/random.h"
 #include "kernels/scalar/random.h"
+#include "tests/cpu_test_util.h"
 
 using namespace orbit;
+using namespace orbit::testing;
 
 namespace {
-
-// Restores the variant in use when a test case ends.
-struct IsaGuard {
-  cpu::Isa saved = cpu::active_isa();
-  ~IsaGuard() { cpu::set_active_isa(saved); }
-};
 
 template <class T>
 std::vector<T> product(cpu::Isa isa, const std::vector<T>& a, const std::vector<T>& b, int64_t m, int64_t n,

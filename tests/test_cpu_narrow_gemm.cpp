@@ -7,29 +7,20 @@
 
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <limits>
-#include <random>
 #include <vector>
-
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
 
 #include "kernels/cpu/isa.h"
 #include "kernels/cpu/isa/gemm.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/mlp_fused.h"
 #include "kernels/scalar/unary.h"
+#include "tests/cpu_test_util.h"
 
 using namespace orbit;
+using namespace orbit::testing;
 
 namespace {
-
-struct IsaGuard {
-  cpu::Isa saved = cpu::active_isa();
-  ~IsaGuard() { cpu::set_active_isa(saved); }
-};
 
 // The variants with a narrow kernel that this build has and this CPU runs.
 std::vector<cpu::Isa> narrow_variants() {
@@ -37,20 +28,6 @@ std::vector<cpu::Isa> narrow_variants() {
   for (cpu::Isa isa : cpu::isa_available())
     if (isa != cpu::Isa::baseline) out.push_back(isa);
   return out;
-}
-
-template <class T>
-std::vector<T> normals(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> nd;
-  std::vector<T> v(n);
-  for (auto& e : v) e = static_cast<T>(nd(rng));
-  return v;
-}
-
-template <class T>
-bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
 }
 
 // c = op(a) op(b) (+ bias, relu) as the kernel promises it: std::fma over k in order from +0.
@@ -177,20 +154,8 @@ TEST_SUITE("cpu") {
     const int64_t m = 1001, n = 72, k = 48;  // 11 chunks of 96 rows, the last one short
     const auto a = normals<float>(static_cast<size_t>(m * k), 21), b = normals<float>(static_cast<size_t>(k * n), 22);
     const auto ad = normals<double>(static_cast<size_t>(m * k), 23), bd = normals<double>(static_cast<size_t>(k * n), 24);
-#if defined(_OPENMP)
-    const int saved = omp_get_max_threads();
-    omp_set_num_threads(1);
-#endif
-    const auto one = product(a, b, m, n, k, false, true);
-    const auto one_d = product(ad, bd, m, n, k, false, false);
-#if defined(_OPENMP)
-    omp_set_num_threads(3);
-#endif
-    const auto three = product(a, b, m, n, k, false, true);
-    const auto three_d = product(ad, bd, m, n, k, false, false);
-#if defined(_OPENMP)
-    omp_set_num_threads(saved);
-#endif
+    auto [one, three] = on_1_and_3_threads([&] { return product(a, b, m, n, k, false, true); });
+    auto [one_d, three_d] = on_1_and_3_threads([&] { return product(ad, bd, m, n, k, false, false); });
     CHECK(same_bits(one, three));
     CHECK(same_bits(one_d, three_d));
   }

@@ -17,41 +17,12 @@
 
 #include "kernels/cpu/layout.h"
 #include "kernels/cpu/matmul.h"
+#include "tests/cpu_test_util.h"
 
 using namespace orbit;
+using namespace orbit::testing;
 
 namespace {
-
-template <class T>
-std::vector<T> normals(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> nd;
-  std::vector<T> v(n);
-  for (auto& e : v) e = static_cast<T>(nd(rng));
-  return v;
-}
-
-template <class T>
-bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
-}
-
-// Runs f on 1 thread, then on 3, restoring the count; returns both results.
-template <class F>
-auto on_1_and_3_threads(F&& f) {
-#if defined(_OPENMP)
-  const int saved = omp_get_max_threads();
-  omp_set_num_threads(1);
-  auto one = f();
-  omp_set_num_threads(3);
-  auto three = f();
-  omp_set_num_threads(saved);
-  return std::make_pair(one, three);
-#else
-  auto one = f();
-  return std::make_pair(one, f());
-#endif
-}
 
 // c = a^T b for row-major a [k, m], b [k, n] (the weight gradient X^T dY), in T.
 template <class T>

@@ -10,6 +10,7 @@
 #include "engine/egnn_message.h"
 #include "engine/op_registry.h"
 #include "kernels/cpu/isa.h"
+#include "tests/cpu_test_util.h"
 #include "tests/test_egnn_util.h"
 
 using namespace orbit;
@@ -190,7 +191,7 @@ TEST_SUITE("cpu") {
 
   TEST_CASE("egnn_message: fused = unfused in f32 to rounding on every CPU variant") {
     // The kernel's products and per-row loops have a variant per instruction set (kernels/cpu/isa.h).
-    const cpu::Isa saved = cpu::active_isa();
+    orbit::testing::IsaGuard guard;
     for (cpu::Isa isa : cpu::isa_available()) {
       cpu::set_active_isa(isa);
       INFO(cpu::isa_name(isa));
@@ -204,7 +205,6 @@ TEST_SUITE("cpu") {
         compare_all(o.str(), got.t, ref.t, 5e-5);
       }
     }
-    cpu::set_active_isa(saved);
   }
 
   TEST_CASE("egnn_message: automatic takes the fused op on dense graphs, not on sparse ones or m > 1") {

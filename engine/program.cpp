@@ -110,17 +110,26 @@ Program compile(const Graph& g, const std::vector<Var>& outputs, Device device, 
   const Graph& pg = p.graph_;
   const int n = pg.size();
   std::set<NodeId> is_output(p.outputs_.begin(), p.outputs_.end());
-  std::vector<int> step_of(n, -1), last_use(n, -1);
   for (NodeId i = 0; i < n; ++i) {
     const Node& node = pg.node(i);
     if (node.kind != NodeKind::op) continue;
     const OpDef& def = ops().get(node.op);
     ORBIT_CHECK(def.kernels[static_cast<int>(device.kind)] != nullptr, "compile: op '", def.name, "' (node '",
                 node.name, "') has no kernel for ", device.str());
-    step_of[i] = static_cast<int>(p.steps_.size());
     // A reshape that is not an output is a view of its input: no kernel and no buffer of its own.
     p.steps_.push_back({i, node.inputs, is(node, Op::reshape) && !is_output.count(i)});
-    for (NodeId in : node.inputs) last_use[in] = step_of[i];
+  }
+  if (device.is_cpu() && p.opts_.numerics != NumericsCheck::all) p.plan_row_region(p.outputs_);
+  std::vector<int> step_of(n, -1), last_use(n, -1);
+  for (size_t k = 0; k < p.steps_.size(); ++k) {
+    step_of[p.steps_[k].node] = static_cast<int>(k);
+    for (NodeId in : p.steps_[k].inputs) last_use[in] = static_cast<int>(k);
+  }
+  const Program::RowRegionSpan region = p.row_region_span();
+  if (region.first <= region.last) {
+    // Whatever the region reads is read by every block: alive until its end.
+    for (int k = region.first; k <= region.last; ++k)
+      for (NodeId in : p.steps_[k].inputs) last_use[in] = std::max(last_use[in], region.last);
   }
   // The buffer under a view lives as long as the view (ids are topological: chains of views
   // propagate from the last one down).
@@ -134,9 +143,14 @@ Program compile(const Graph& g, const std::vector<Var>& outputs, Device device, 
   std::vector<NodeId> owner;
   for (NodeId i = 0; i < n; ++i) {
     if (step_of[i] < 0 || is_output.count(i) || p.steps_[step_of[i]].view) continue;
+    int first = step_of[i];
+    if (region.first <= first && first <= region.last) {
+      if (!p.row_region_materialized(i)) continue;  // a block-sized buffer of the region's own
+      first = region.first;  // written block by block over the whole region
+    }
     const Node& node = pg.node(i);
-    lives.push_back({static_cast<int64_t>(node.shape.numel() * dtype_size(node.dtype)), step_of[i],
-                     std::max(step_of[i], last_use[i])});
+    lives.push_back({static_cast<int64_t>(node.shape.numel() * dtype_size(node.dtype)), first,
+                     std::max(first, last_use[i])});
     owner.push_back(i);
   }
   MemoryPlan plan = plan_memory(lives);
@@ -144,6 +158,7 @@ Program compile(const Graph& g, const std::vector<Var>& outputs, Device device, 
   for (size_t k = 0; k < owner.size(); ++k) p.offset_[owner[k]] = plan.offsets[k];
   p.peak_ = plan.peak;
   p.naive_ = plan.naive;
+  if (p.rows_) p.layout_row_region();
   if (dump_requested()) std::cerr << p.report();
   if (const char* e = std::getenv("ORBIT_PROFILE"); e && *e && std::string(e) != "0") p.enable_profile();
   return p;
@@ -169,6 +184,7 @@ std::string Program::report() const {
      << " kernels (" << num_fused() << " fused elementwise groups), planned arena " << peak_
      << " bytes (without reuse " << naive_ << "), modeled traffic " << modeled_traffic_bytes()
      << " bytes per run (each kernel reads its inputs and writes its output once)\n";
+  if (rows_) os << row_region_report();
   if (device_.is_cuda()) {
     ReplayStats rs = replay_stats();
     os << "cuda graph: " << rs.captures << " captures, " << rs.replays << " replays"
@@ -316,6 +332,12 @@ void Program::launch_steps(const uint64_t* run_index_dev) {
   Profile* prof = run_index_dev ? nullptr : profile_.get();  // never inside a graph capture
   std::vector<Tensor> ins;
   for (size_t k = 0; k < steps_.size(); ++k) {
+    if (rows_ && static_cast<int>(k) == row_region_span().first) {
+      if (prof) profile_mark(static_cast<int>(k));
+      run_row_region(prof != nullptr);
+      k = static_cast<size_t>(row_region_span().last);
+      continue;
+    }
     const Step& s = steps_[k];
     const Node& node = g.node(s.node);
     ins.clear();

@@ -58,6 +58,10 @@ class Program {
   int64_t naive_bytes() const { return naive_; }
   int num_kernels() const;  // launched per run (reshapes that are views of their input launch none)
   int num_fused() const;  // kernels that run a fused elementwise group
+  // CPU row blocking (engine/compile/row_blocks.h): rows per block, 0 when the program runs unblocked;
+  // and how many kernels run in blocks.
+  int64_t row_block_size() const;
+  int row_block_kernels() const;
   uint64_t run_index() const { return run_index_; }
   void set_run_index(uint64_t i) { run_index_ = i; }  // random ops draw from this counter (for resume)
   const std::shared_ptr<ParamStore>& params() const { return opts_.params; }
@@ -96,8 +100,10 @@ class Program {
   uint64_t run_index_ = 0;
   struct Replay;   // engine/program_replay.cpp
   struct Profile;  // engine/program_profile.cpp
+  struct RowRegion;  // engine/program_rows.cpp
   std::shared_ptr<Replay> replay_;
   std::shared_ptr<Profile> profile_;
+  std::shared_ptr<RowRegion> rows_;  // CPU: the steps run in blocks of rows (null: none)
   // Where a leaf's value comes from in a run: fed by the caller, from the ParamStore on the program's
   // device (used in place), or from the store on another device (copied).
   enum Bound : char { kUnbound, kFed, kStored, kStoredCopied };
@@ -107,6 +113,18 @@ class Program {
   void run_replayed(const std::vector<char>& bound, const std::vector<Tensor>& src);
   void profile_mark(int step);  // before kernel `step` (steps_.size(): after the last)
   void profile_collect();       // after the stream is synced
+  void profile_add(int step, double ms);  // a row-blocked kernel's time on one block
+  // Row blocking (engine/compile/row_blocks.h): plans the region, reorders steps_ and sets rows_;
+  // after the memory plan, lays out the blocks' own buffers; runs the region's steps block by block.
+  void plan_row_region(const std::vector<NodeId>& outputs);
+  struct RowRegionSpan {
+    int first = 0, last = -1;  // steps_ positions of the region (none when last < first)
+  };
+  RowRegionSpan row_region_span() const;
+  bool row_region_materialized(NodeId i) const;  // a region value read in full
+  std::string row_region_report() const;          // one line for report()
+  void layout_row_region();
+  void run_row_region(bool profiled);
   // CUDA programs: the stream every kernel runs on (null on the CPU). Declared last so that it is
   // destroyed first: its deleter waits for the stream before the arena and values are freed.
   std::shared_ptr<void> stream_;

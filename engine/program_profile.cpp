@@ -33,6 +33,7 @@ struct Program::Profile {
   int runs = 0;              // runs in total_ms
   double first_run_ms = -1;  // the first run's kernel time, until a second run replaces it in the totals
   std::vector<double> first_ms;
+  std::vector<double> block_ms;  // per step: a row-blocked kernel's time over this run's blocks
   bool marked = false;
 
   ~Profile() {
@@ -117,6 +118,7 @@ void Program::enable_profile() {
     p->kind.push_back(p->op.back() + " " + node.shape.str() + " " + dtype_name(node.dtype) + group);
   }
   p->total_ms.assign(steps_.size(), 0.0);
+  p->block_ms.assign(steps_.size(), -1.0);
   if (stream_) {
     for (size_t k = 0; k <= steps_.size(); ++k) p->events.push_back(backend_hooks().cuda_event_create());
   } else {
@@ -134,16 +136,25 @@ void Program::profile_mark(int step) {
   p.marked = true;
 }
 
+void Program::profile_add(int step, double ms) {
+  Profile& p = *profile_;
+  p.block_ms[step] = std::max(p.block_ms[step], 0.0) + ms;
+}
+
 void Program::profile_collect() {
   Profile& p = *profile_;
   if (!p.marked) return;
   p.marked = false;
   std::vector<double> ms(p.total_ms.size());
   for (size_t k = 0; k < ms.size(); ++k) {
-    if (p.stream)
+    if (p.block_ms[k] >= 0) {  // a row-blocked kernel: its blocks' times (no stamps around it)
+      ms[k] = p.block_ms[k];
+      p.block_ms[k] = -1;
+    } else if (p.stream) {
       ms[k] = backend_hooks().cuda_event_elapsed_ms(p.events[k], p.events[k + 1]);
-    else
+    } else {
       ms[k] = std::chrono::duration<double, std::milli>(p.stamps[k + 1] - p.stamps[k]).count();
+    }
   }
   if (p.first_run_ms < 0 && p.runs == 0 && p.first_ms.empty()) {  // the first run: held back
     p.first_ms = ms;

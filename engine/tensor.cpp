@@ -140,6 +140,16 @@ Tensor Tensor::reshaped(const Shape& s) const {
   return t;
 }
 
+Tensor Tensor::rows(int64_t begin, int64_t count) const {
+  ORBIT_CHECK(rank() >= 1, "rows: a scalar has no rows");
+  ORBIT_CHECK(begin >= 0 && count >= 0 && begin + count <= shape_[0], "rows: [", begin, ", ", begin + count,
+              ") is outside the ", shape_[0], " rows of ", shape_.str());
+  Tensor t = *this;
+  t.shape_[0] = count;
+  t.offset_ += static_cast<size_t>(begin) * (shape_[0] > 0 ? nbytes() / static_cast<size_t>(shape_[0]) : 0);
+  return t;
+}
+
 std::string Tensor::str(int max_elems) const {
   std::ostringstream os;
   os << "Tensor(" << dtype_name(dtype_) << ", " << shape_.str() << ", " << device_.str();

@@ -71,6 +71,8 @@ class Tensor {
   Tensor clone() const { return to(device_); }
   Tensor cast(DType dt) const;    // CPU conversion
   Tensor reshaped(const Shape& s) const;  // same storage, new shape of equal numel
+  // Rows [begin, begin + count) of dim 0: same storage (a tensor is contiguous, so the rows are too).
+  Tensor rows(int64_t begin, int64_t count) const;
   void copy_from(const Tensor& src);      // same shape and dtype, any devices
 
   std::string str(int max_elems = 8) const;

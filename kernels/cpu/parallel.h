@@ -23,7 +23,9 @@ inline int max_threads() {
 template <class F>
 void parallel_for(int64_t n, int64_t grain, F&& f) {
 #if defined(_OPENMP)
-  if (n >= 2 * grain) {
+  // Inside a parallel region (a row-blocked program runs its blocks on the threads,
+  // engine/program_rows.cpp) the loop runs on the calling thread.
+  if (n >= 2 * grain && !omp_in_parallel()) {
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; ++i) f(i);
     return;

@@ -1,0 +1,180 @@
+// Row-blocked CPU programs (engine/compile/row_blocks.h, engine/program_rows.cpp): the region's kernels
+// run on blocks of rows, and every output keeps the bits of the unblocked program.
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "engine/autodiff.h"
+#include "engine/error.h"
+#include "engine/ops.h"
+#include "engine/program.h"
+#include "tests/cpu_test_util.h"
+#include "tests/scoped_env.h"
+
+using namespace orbit;
+using orbit::testing::ScopedEnv;
+
+namespace {
+
+// A PINN step's graph: u = MLP(x) (tanh), u_x and u_t by reverse mode, u_xx by a second pass, the
+// residual loss and its gradients with respect to every weight; plus two values of the region as
+// outputs (the first derivatives, and a hidden layer through a reshape view and back).
+struct PinnGraph {
+  Graph g;
+  std::vector<Var> outputs;
+  std::vector<std::string> names = {"x", "w0", "b0", "w1", "b1", "w2"};
+  std::vector<Shape> shapes;
+
+  PinnGraph(int64_t n, int64_t h, DType dt) {
+    shapes = {Shape{n, 2}, Shape{2, h}, Shape{h}, Shape{h, h}, Shape{h}, Shape{h, 1}};
+    std::vector<Var> in;
+    for (size_t i = 0; i < names.size(); ++i) in.push_back(g.input(names[i], shapes[i], dt));
+    Var x = in[0];
+    Var h0 = tanh(matmul(x, in[1]) + in[2]);
+    // A view inside the region: [n, h] -> [n, 2, h / 2] -> squared -> [n, h].
+    Var folded = reshape(square(reshape(h0, {n, 2, h / 2})), {n, h});
+    Var h1 = tanh(matmul(h0 + 0.5 * folded, in[3]) + in[4]);
+    Var u = matmul(h1, in[5]);
+    Var du = grad(sum(u), {x})[0];
+    Var uxx = col(grad(sum(col(du, 0)), {x})[0], 0);
+    Var loss = mean(square(col(du, 1) - uxx));
+    outputs = {loss, du, folded};
+    for (Var w : grad(loss, {in[1], in[2], in[3], in[4], in[5]})) outputs.push_back(w);
+  }
+};
+
+template <class T>
+Feeds pinn_feeds(const PinnGraph& p) {
+  Feeds f;
+  for (size_t i = 0; i < p.names.size(); ++i) {
+    const double scale = i == 0 ? 1.0 : 0.4;
+    auto v = orbit::testing::normals<double>(static_cast<size_t>(p.shapes[i].numel()), 100 + i);
+    std::vector<T> t(v.size());
+    for (size_t j = 0; j < v.size(); ++j) t[j] = static_cast<T>(scale * v[j]);
+    f.push_back({p.names[i], Tensor::from<T>(p.shapes[i], t)});
+  }
+  return f;
+}
+
+template <class T>
+std::vector<std::vector<T>> values_of(const std::vector<Tensor>& ts) {
+  std::vector<std::vector<T>> out;
+  for (const Tensor& t : ts) out.emplace_back(t.data<T>(), t.data<T>() + t.numel());
+  return out;
+}
+
+// The program's outputs with ORBIT_CPU_ROW_BLOCKS=`setting`; `block` gets its rows per block.
+template <class T>
+std::vector<std::vector<T>> run_pinn(const PinnGraph& p, const std::string& setting, int64_t* block = nullptr,
+                                     int* kernels = nullptr) {
+  ScopedEnv env("ORBIT_CPU_ROW_BLOCKS", setting);
+  Program prog = compile(p.g, p.outputs);
+  if (block) *block = prog.row_block_size();
+  if (kernels) *kernels = prog.row_block_kernels();
+  return values_of<T>(prog.run(pinn_feeds<T>(p)));
+}
+
+template <class T>
+void check_pinn_bits(DType dt) {
+  // 1000 rows in blocks of 96: ten full blocks and a tail of 40.
+  PinnGraph p(1000, 32, dt);
+  // The same thread count on both sides: some products outside the region (Eigen's, for the last
+  // layer's one column) split their sums by thread.
+  int64_t block = -1;
+  int kernels = 0;
+  const auto [plain1, plain3] = orbit::testing::on_1_and_3_threads([&] { return run_pinn<T>(p, "0", &block); });
+  CHECK(block == 0);
+  const auto [one, three] =
+      orbit::testing::on_1_and_3_threads([&] { return run_pinn<T>(p, "96", &block, &kernels); });
+  CHECK(block == 96);
+  CHECK(kernels >= 10);
+  REQUIRE(one.size() == plain1.size());
+  for (size_t i = 0; i < plain1.size(); ++i) {
+    INFO("output " << i);
+    CHECK(orbit::testing::same_bits(one[i], plain1[i]));
+    CHECK(orbit::testing::same_bits(three[i], plain3[i]));
+  }
+}
+
+}  // namespace
+
+TEST_SUITE("cpu") {
+  TEST_CASE("row blocks: a PINN step (second derivatives, weight gradients) keeps its bits, f32 and f64") {
+    check_pinn_bits<float>(DType::f32);
+    check_pinn_bits<double>(DType::f64);
+  }
+
+  TEST_CASE("row blocks: the block size follows the rows, and small batches run unblocked") {
+    {
+      PinnGraph p(4096, 64, DType::f32);
+      int64_t block = -1;
+      run_pinn<float>(p, "1", &block);
+      CHECK(block >= 64);
+      CHECK(block <= 1024);
+      CHECK(block % 32 == 0);
+    }
+    {
+      PinnGraph p(100, 16, DType::f32);  // fewer than two blocks' rows
+      int64_t block = -1;
+      run_pinn<float>(p, "1", &block);
+      CHECK(block == 0);
+    }
+  }
+
+  TEST_CASE("row blocks: values that depend on a sum over rows run after the region") {
+    const int64_t n = 700, h = 24;
+    Graph g;
+    Var x = g.input("x", {n, 3});
+    Var w = g.input("w", {3, h});
+    Var v = g.input("v", {h, h});
+    Var y = tanh(matmul(tanh(matmul(x, w)), v));
+    Var centred = (y - mean(y, {0}, true)) * y;  // reads the whole column mean of y
+    Var z = sigmoid(matmul(centred, w, false, true)) * x;
+    Feeds f = {{"x", Tensor::from<float>({n, 3}, orbit::testing::normals<float>(n * 3, 1))},
+               {"w", Tensor::from<float>({3, h}, orbit::testing::normals<float>(3 * h, 2))},
+               {"v", Tensor::from<float>({h, h}, orbit::testing::normals<float>(h * h, 3))}};
+    auto run = [&](const std::string& s, int64_t& block) {
+      ScopedEnv env("ORBIT_CPU_ROW_BLOCKS", s);
+      Program p = compile(g, {z, y});
+      block = p.row_block_size();
+      return values_of<float>(p.run(f));
+    };
+    int64_t b0 = -1, b1 = -1;
+    const auto plain = run("0", b0);
+    const auto blocked = run("128", b1);
+    CHECK(b0 == 0);
+    CHECK(b1 == 128);
+    for (size_t i = 0; i < plain.size(); ++i) CHECK(orbit::testing::same_bits(blocked[i], plain[i]));
+  }
+
+  TEST_CASE("row blocks: a bad ORBIT_CPU_ROW_BLOCKS is named in the error") {
+    PinnGraph p(512, 16, DType::f32);
+    for (const char* bad : {"abc", "-5", "12rows"}) {
+      ScopedEnv env("ORBIT_CPU_ROW_BLOCKS", bad);
+      try {
+        compile(p.g, p.outputs);
+        FAIL("no error for ORBIT_CPU_ROW_BLOCKS=" << bad);
+      } catch (const Error& e) {
+        CHECK(std::string(e.what()).find("ORBIT_CPU_ROW_BLOCKS") != std::string::npos);
+      }
+    }
+  }
+
+  TEST_CASE("row blocks: the profile times every blocked kernel") {
+    PinnGraph p(1024, 32, DType::f32);
+    ScopedEnv env("ORBIT_CPU_ROW_BLOCKS", "128");
+    Program prog = compile(p.g, p.outputs);
+    REQUIRE(prog.row_block_size() == 128);
+    prog.enable_profile();
+    const Feeds f = pinn_feeds<float>(p);
+    prog.run(f);
+    prog.run(f);
+    const std::string r = prog.profile_report();
+    CHECK(r.find("2 runs") == std::string::npos);  // the first run is held back: 1 run in the totals
+    CHECK(r.find("1 runs") != std::string::npos);
+    CHECK(r.find("matmul") != std::string::npos);
+    CHECK(r.find("fused") != std::string::npos);
+    CHECK(prog.report().find("row blocks: ") != std::string::npos);
+  }
+}

@@ -187,7 +187,7 @@ RowBlockPlan plan_row_blocks(const Graph& g, const std::vector<NodeId>& steps, c
   int64_t R = block_rows;
   if (R <= 0) {
     R = per_row > 0 ? cache_bytes * 3 / 4 / per_row : N;
-    R = std::clamp<int64_t>(R / 32 * 32, 128, 1024);
+    R = std::clamp<int64_t>(R / 32 * 32, 64, 1024);
   }
   if (N < 2 * R) return plan;
 

@@ -13,6 +13,7 @@
 #include "engine/compile/memory_plan.h"
 #include "engine/compile/cuda_codegen.h"
 #include "engine/compile/passes.h"
+#include "engine/compile/row_blocks.h"
 #include "engine/egnn_message.h"
 #include "engine/fused.h"
 #include "engine/op_registry.h"
@@ -65,6 +66,13 @@ std::string fusion_summary(Device device) {
                                                 : "elementwise groups off (ORBIT_FUSION=0)";
   }
   s += passes::mlp_fusion_enabled(defaults, device) ? "; dense-layer chains fused" : "; dense-layer chains unfused";
+  if (device.is_cpu()) {
+    const int64_t rows = passes::row_blocks_requested();
+    s += rows < 0 ? "; row blocks off (ORBIT_CPU_ROW_BLOCKS=0)"
+         : rows > 0 ? "; row-local regions in blocks of " + std::to_string(rows) + " rows"
+                    : "; row-local regions in blocks sized for " +
+                          std::to_string(passes::row_block_cache_bytes() >> 10) + " KiB of cache";
+  }
   return s;
 }
 

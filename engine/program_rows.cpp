@@ -9,6 +9,7 @@
 // join per run instead of one per kernel.
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <iostream>
 #include <string>
 
@@ -18,6 +19,7 @@
 #include "engine/compile/row_blocks.h"
 #include "engine/op_registry.h"
 #include "engine/program.h"
+#include "kernels/cpu/matmul.h"
 #include "kernels/cpu/parallel.h"
 
 namespace orbit {
@@ -59,8 +61,9 @@ void Program::plan_row_region(const std::vector<NodeId>& outputs) {
     nodes.push_back(s.node);
     view.push_back(s.view);
   }
-  passes::RowBlockPlan plan =
-      passes::plan_row_blocks(graph_, nodes, view, outputs, requested, passes::row_block_cache_bytes());
+  // Weight gradients join the region on one thread only: their chains run through the blocks in order.
+  passes::RowBlockPlan plan = passes::plan_row_blocks(graph_, nodes, view, outputs, requested,
+                                                      passes::row_block_cache_bytes(), cpu::max_threads() == 1);
   if (plan.empty()) return;
   auto r = std::make_shared<RowRegion>();
   std::vector<Step> reordered;
@@ -74,8 +77,9 @@ void Program::plan_row_region(const std::vector<NodeId>& outputs) {
   const int64_t tail_rows = plan.rows % plan.block;
   for (int k = plan.first; k <= plan.last; ++k) {
     const Node& node = graph_.node(steps_[k].node);
-    r->block.push_back(passes::block_node(node, plan.rows, plan.block));
-    r->tail.push_back(passes::block_node(node, plan.rows, tail_rows ? tail_rows : plan.block));
+    const bool sink = plan.sink[steps_[k].node];
+    r->block.push_back(sink ? node : passes::block_node(node, plan.rows, plan.block));
+    r->tail.push_back(sink ? node : passes::block_node(node, plan.rows, tail_rows ? tail_rows : plan.block));
     r->rhs_t.emplace_back();
     if (is(node, Op::matmul) && node.attr_as<MatmulAttr>().trans_b) {
       const Node& w = graph_.node(node.inputs[1]);
@@ -107,15 +111,18 @@ bool Program::row_region_materialized(NodeId i) const { return rows_ && rows_->p
 
 std::string Program::row_region_report() const {
   const auto& p = rows_->plan;
-  int kernels = 0, full = 0;
+  int kernels = 0, full = 0, sinks = 0;
   for (int k = p.first; k <= p.last; ++k) {
+    const NodeId i = steps_[k].node;
     kernels += !steps_[k].view;
-    full += !steps_[k].view && p.materialized[steps_[k].node];
+    sinks += p.sink[i];
+    full += !steps_[k].view && p.materialized[i] && !p.sink[i];
   }
   return "row blocks: kernels " + std::to_string(p.first) + ".." + std::to_string(p.last) + " (" +
-         std::to_string(kernels) + ") run on " + std::to_string(p.rows) + " rows in blocks of " +
-         std::to_string(p.block) + " on " + std::to_string(rows_->threads) + " thread(s); " + std::to_string(full) +
-         " of their values written in full, the others in " + std::to_string(rows_->block_bytes) +
+         std::to_string(kernels) + ", " + std::to_string(sinks) + " of them weight gradients summed block by block) run on " +
+         std::to_string(p.rows) + " rows in blocks of " + std::to_string(p.block) + " on " +
+         std::to_string(rows_->threads) + " thread(s); " + std::to_string(full) +
+         " of their row values written in full, the others in " + std::to_string(rows_->block_bytes) +
          " bytes of block buffers per thread\n";
 }
 
@@ -146,6 +153,8 @@ void Program::layout_row_region() {
   r.block_bytes = std::max<int64_t>(mp.peak, 64);
   const int64_t blocks = (plan.rows + plan.block - 1) / plan.block;
   r.threads = static_cast<int>(std::clamp<int64_t>(cpu::max_threads(), 1, blocks));
+  for (int j = 0; j < len; ++j)
+    if (plan.sink[steps_[plan.first + j].node]) r.threads = 1;
 }
 
 void Program::run_row_region(bool profiled) {
@@ -157,8 +166,11 @@ void Program::run_row_region(bool profiled) {
   if (!r.buffers || r.buffers->bytes() < static_cast<size_t>(r.block_bytes * r.threads))
     r.buffers = std::make_shared<Storage>(static_cast<size_t>(r.block_bytes * r.threads), device_);
   const int kernel_index = static_cast<int>(device_.kind);
-  for (int j = 0; j < len; ++j)
-    if (r.rhs_t[j].defined() && r.rhs_t[j].numel() > 0) transpose_into(values_[steps_[plan.first + j].inputs[1]], r.rhs_t[j]);
+  for (int j = 0; j < len; ++j) {
+    const Step& s = steps_[plan.first + j];
+    if (r.rhs_t[j].defined() && r.rhs_t[j].numel() > 0) transpose_into(values_[s.inputs[1]], r.rhs_t[j]);
+    if (plan.sink[s.node]) std::memset(values_[s.node].raw(), 0, values_[s.node].nbytes());  // chains from +0
+  }
   // One thread's share of the blocks, on its own block buffers.
   auto run_blocks = [&](int t, int64_t b0, int64_t b1) {
     std::vector<Tensor> val(graph_.size()), ins;
@@ -178,6 +190,21 @@ void Program::run_row_region(bool profiled) {
         if (s.view) {
           val[s.node] = input(0).reshaped(node.shape);
           if (profiled) profile_add(k, 0.0);
+          continue;
+        }
+        if (plan.sink[s.node]) {  // the next rows of a^T b, continuing every output's chain
+          const auto t0 = profiled ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+          const Tensor a = input(0), bm = input(1);
+          Tensor& c = values_[s.node];
+          const bool done = dispatch_float(c.dtype(), [&]<class T>() {
+            return cpu::gemm_continue<T>(a.data<T>(), bm.data<T>(), c.data<T>(), c.shape()[0], c.shape()[1], count,
+                                         true, false);
+          });
+          ORBIT_CHECK(done, "run: the weight gradient '", node.name,
+                      "' was planned for the narrow product kernel, which the CPU variant now in use lacks "
+                      "(compile the program again after changing ORBIT_CPU_ISA)");
+          if (profiled)
+            profile_add(k, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
           continue;
         }
         ins.clear();

@@ -9,6 +9,8 @@
 #include "engine/error.h"
 #include "engine/ops.h"
 #include "engine/program.h"
+#include "kernels/cpu/isa.h"
+#include "kernels/cpu/parallel.h"
 #include "tests/cpu_test_util.h"
 #include "tests/scoped_env.h"
 
@@ -65,14 +67,29 @@ std::vector<std::vector<T>> values_of(const std::vector<Tensor>& ts) {
 }
 
 // The program's outputs with ORBIT_CPU_ROW_BLOCKS=`setting`; `block` gets its rows per block.
+// With `sinks`, how many weight gradients the region sums block by block (from the program's report).
+int sinks_of(const Program& prog) {
+  const std::string r = prog.report(), key = " of them weight gradients summed block by block";
+  const size_t at = r.find(key);
+  if (at == std::string::npos) return 0;
+  const size_t from = r.rfind(", ", at);
+  return std::stoi(r.substr(from + 2, at - from - 2));
+}
+
 template <class T>
 std::vector<std::vector<T>> run_pinn(const PinnGraph& p, const std::string& setting, int64_t* block = nullptr,
-                                     int* kernels = nullptr) {
+                                     int* kernels = nullptr, int* sinks = nullptr) {
   ScopedEnv env("ORBIT_CPU_ROW_BLOCKS", setting);
   Program prog = compile(p.g, p.outputs);
   if (block) *block = prog.row_block_size();
   if (kernels) *kernels = prog.row_block_kernels();
-  return values_of<T>(prog.run(pinn_feeds<T>(p)));
+  if (sinks) *sinks = sinks_of(prog);
+  const Feeds f = pinn_feeds<T>(p);
+  auto first = values_of<T>(prog.run(f));
+  // A second run gives the same values (the weight gradients start again from zero).
+  const auto second = values_of<T>(prog.run(f));
+  for (size_t i = 0; i < first.size(); ++i) CHECK(orbit::testing::same_bits(first[i], second[i]));
+  return first;
 }
 
 template <class T>
@@ -81,14 +98,24 @@ void check_pinn_bits(DType dt) {
   PinnGraph p(1000, 32, dt);
   // The same thread count on both sides: some products outside the region (Eigen's, for the last
   // layer's one column) split their sums by thread.
+  // On one thread the region also sums the weight gradients block by block (the CPU's narrow-product
+  // kernel continuing each output's chain): 2 x 32 and 32 x 32 ones here (32 x 1 stays outside).
   int64_t block = -1;
   int kernels = 0;
+  std::vector<int> sinks;
   const auto [plain1, plain3] = orbit::testing::on_1_and_3_threads([&] { return run_pinn<T>(p, "0", &block); });
   CHECK(block == 0);
-  const auto [one, three] =
-      orbit::testing::on_1_and_3_threads([&] { return run_pinn<T>(p, "96", &block, &kernels); });
+  const auto [one, three] = orbit::testing::on_1_and_3_threads([&] {
+    int s = 0;
+    auto v = run_pinn<T>(p, "96", &block, &kernels, &s);
+    sinks.push_back(s);
+    return v;
+  });
   CHECK(block == 96);
   CHECK(kernels >= 10);
+  REQUIRE(sinks.size() == 2);
+  if (cpu::active_isa() != cpu::Isa::baseline) CHECK(sinks[0] >= 4);
+  CHECK(sinks[1] == 0);  // three threads: the weight gradients run after the region
   REQUIRE(one.size() == plain1.size());
   for (size_t i = 0; i < plain1.size(); ++i) {
     INFO("output " << i);
@@ -103,6 +130,44 @@ TEST_SUITE("cpu") {
   TEST_CASE("row blocks: a PINN step (second derivatives, weight gradients) keeps its bits, f32 and f64") {
     check_pinn_bits<float>(DType::f32);
     check_pinn_bits<double>(DType::f64);
+  }
+
+  TEST_CASE("row blocks: weight gradients summed block by block keep their bits on every CPU variant") {
+    // The baseline variant has no narrow kernel: its products stay after the region. A program
+    // planned for the narrow kernel and run after switching to the baseline variant says why it stops.
+    orbit::testing::IsaGuard guard;
+    PinnGraph p(600, 32, DType::f32);
+    for (cpu::Isa isa : cpu::isa_available()) {
+      cpu::set_active_isa(isa);
+      INFO("variant " << cpu::isa_name(isa));
+      const auto [plain, unused_p] = orbit::testing::on_1_and_3_threads([&] { return run_pinn<float>(p, "0"); });
+      int sinks = -1;
+      const auto [blocked, unused_b] =
+          orbit::testing::on_1_and_3_threads([&] { return run_pinn<float>(p, "128", nullptr, nullptr, &sinks); });
+      (void)unused_p;
+      (void)unused_b;
+      for (size_t i = 0; i < plain.size(); ++i) CHECK(orbit::testing::same_bits(blocked[i], plain[i]));
+    }
+    cpu::set_active_isa(cpu::isa_available().back());
+    if (cpu::active_isa() != cpu::Isa::baseline) {
+      ScopedEnv env("ORBIT_CPU_ROW_BLOCKS", "128");
+      const int saved = cpu::max_threads();
+#if defined(_OPENMP)
+      omp_set_num_threads(1);
+#endif
+      Program prog = compile(p.g, p.outputs);
+#if defined(_OPENMP)
+      omp_set_num_threads(saved);
+#endif
+      REQUIRE(sinks_of(prog) > 0);
+      cpu::set_active_isa(cpu::Isa::baseline);
+      try {
+        prog.run(pinn_feeds<float>(p));
+        FAIL("no error after the variant changed");
+      } catch (const Error& e) {
+        CHECK(std::string(e.what()).find("ORBIT_CPU_ISA") != std::string::npos);
+      }
+    }
   }
 
   TEST_CASE("row blocks: the block size follows the rows, and small batches run unblocked") {

@@ -12,12 +12,13 @@
 #include "engine/error.h"
 #include "engine/fused.h"
 #include "engine/mlp_fused.h"
+#include "kernels/cpu/matmul.h"
 
 namespace orbit::passes {
 
 namespace {
 
-enum Status : char { kPre, kRegion, kPost };
+enum Status : char { kPre, kRegion, kPost, kSink };  // kSink: in the region, complete only at its end
 
 bool is_elementwise(const Node& n) {
   if (n.kind != NodeKind::op) return false;
@@ -90,6 +91,21 @@ bool row_local(const Graph& g, const Node& n, int64_t N, const std::vector<char>
   return false;
 }
 
+// A weight gradient a^T b over the N rows of region values (a, b [N, *], at least one from the region),
+// computed as one FMA chain per output: the region can run it block by block.
+bool row_sink(const Graph& g, const Node& n, int64_t N, const std::vector<char>& status) {
+  if (!is(n, Op::matmul) || n.shape.rank() != 2) return false;
+  const auto& a = n.attr_as<MatmulAttr>();
+  if (!a.trans_a || a.trans_b) return false;
+  bool from_region = false;
+  for (NodeId in : n.inputs) {
+    const Shape& s = g.node(in).shape;
+    if (s.rank() != 2 || s[0] != N || (status[in] != kPre && status[in] != kRegion)) return false;
+    from_region |= status[in] == kRegion;
+  }
+  return from_region && cpu::matmul_is_one_chain(n.shape[0], n.shape[1], N, true, false, dtype_size(n.dtype));
+}
+
 // dim 0 of the program's largest [N, ...] value: the batch the region runs over.
 int64_t batch_rows(const Graph& g, const std::vector<NodeId>& steps) {
   int64_t best = 0, rows = 0;
@@ -110,7 +126,8 @@ int64_t row_bytes(const Node& n) {
 }  // namespace
 
 RowBlockPlan plan_row_blocks(const Graph& g, const std::vector<NodeId>& steps, const std::vector<char>& view,
-                             const std::vector<NodeId>& outputs, int64_t block_rows, int64_t cache_bytes) {
+                             const std::vector<NodeId>& outputs, int64_t block_rows, int64_t cache_bytes,
+                             bool sinks) {
   RowBlockPlan plan;
   const int n = g.size();
   const int64_t N = batch_rows(g, steps);
@@ -124,10 +141,14 @@ RowBlockPlan plan_row_blocks(const Graph& g, const std::vector<NodeId>& steps, c
     bool any_region = false, any_post = false;
     for (NodeId in : node.inputs) {
       any_region |= status[in] == kRegion;
-      any_post |= status[in] == kPost;
+      any_post |= status[in] == kPost || status[in] == kSink;  // a sink's value exists after the region
     }
     if (!any_post && row_local(g, node, N, status, rows_of[k])) {
       status[i] = kRegion;
+      region.push_back(static_cast<int>(k));
+    } else if (sinks && row_sink(g, node, N, status)) {
+      status[i] = kSink;
+      rows_of[k].assign(node.inputs.size(), 1);
       region.push_back(static_cast<int>(k));
     } else {
       rows_of[k].clear();
@@ -135,9 +156,29 @@ RowBlockPlan plan_row_blocks(const Graph& g, const std::vector<NodeId>& steps, c
       (status[i] == kPost ? post : pre).push_back(static_cast<int>(k));
     }
   }
+  // Each weight gradient right after the kernel that computes its last input, so that its inputs'
+  // block buffers are free as early as the kernels' own order allows.
+  {
+    std::vector<int> pos(n, -1), order, after(region.size(), -1);
+    for (size_t j = 0; j < region.size(); ++j) pos[steps[region[j]]] = static_cast<int>(j);
+    for (size_t j = 0; j < region.size(); ++j) {
+      if (status[steps[region[j]]] != kSink) continue;
+      for (NodeId in : g.node(steps[region[j]]).inputs) after[j] = std::max(after[j], pos[in]);
+    }
+    for (size_t j = 0; j < region.size(); ++j) {
+      if (status[steps[region[j]]] == kSink) continue;
+      order.push_back(region[j]);
+      for (size_t q = j + 1; q < region.size(); ++q)
+        if (status[steps[region[q]]] == kSink && after[q] == static_cast<int>(j)) order.push_back(region[q]);
+    }
+    region = std::move(order);
+  }
   plan.in_region.assign(n, 0);
   for (int k : region) plan.in_region[steps[k]] = 1;
+  plan.sink.assign(n, 0);
   plan.materialized.assign(n, 0);
+  for (int k : region)
+    if (status[steps[k]] == kSink) plan.sink[steps[k]] = plan.materialized[steps[k]] = 1;  // [m, n], whole
   for (int k : post)
     for (NodeId in : g.node(steps[k]).inputs)
       if (plan.in_region[in]) plan.materialized[in] = 1;
@@ -173,7 +214,7 @@ RowBlockPlan plan_row_blocks(const Graph& g, const std::vector<NodeId>& steps, c
       const Node& node = g.node(i);
       if (!view[k] && !plan.materialized[i])
         lives.push_back({row_bytes(node) * kProbe, static_cast<int>(j), std::max(static_cast<int>(j), last[i])});
-      if (!view[k] && plan.materialized[i]) per_row += row_bytes(node);
+      if (!view[k] && plan.materialized[i] && !plan.sink[i]) per_row += row_bytes(node);
       for (size_t q = 0; q < node.inputs.size(); ++q) {
         const NodeId in = node.inputs[q];
         if (rows_of[k][q] && !plan.in_region[in] && !counted[in]) {

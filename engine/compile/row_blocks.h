@@ -36,6 +36,11 @@ struct RowBlockPlan {
   int first = 0, last = -1;           // the region's positions in `order` (empty when last < first)
   std::vector<char> in_region;        // per node id: computed by a region step
   std::vector<char> materialized;     // per node id: a region value read outside the region (in full)
+  // Per node id: a weight gradient a^T b over the region's rows (a, b [N, ...]) computed in the region,
+  // each block continuing the product's FMA chains (kernels/cpu/matmul.h, gemm_continue): its inputs
+  // need not be written in full. Only on one thread (the chains go through the blocks in order) and
+  // where matmul would compute the product as one chain (then the bits are the same).
+  std::vector<char> sink;
   // Per step (old index): per input, whether the kernel reads the input's rows [r0, r0 + R) or the
   // whole tensor (a weight, a bias, a broadcast scalar). Filled for region steps only.
   std::vector<std::vector<char>> rows_of_input;
@@ -47,7 +52,8 @@ struct RowBlockPlan {
 // and `cache_bytes` (the per-core cache the block's buffers should fit in). An empty plan when no
 // region pays (fewer than 2 * R rows, fewer than two kernels).
 RowBlockPlan plan_row_blocks(const Graph& g, const std::vector<NodeId>& steps, const std::vector<char>& view,
-                             const std::vector<NodeId>& outputs, int64_t block_rows, int64_t cache_bytes);
+                             const std::vector<NodeId>& outputs, int64_t block_rows, int64_t cache_bytes,
+                             bool sinks);
 
 // The node that computes rows [r0, r0 + count) of region node `n` of a program over `rows` rows:
 // the same op on `count` rows (its shape and any row-sized attribute changed).

@@ -96,6 +96,19 @@ void matmul(const T* a, const T* b, T* c, int64_t batch, const int64_t* a_off, c
     for (int64_t i = 0; i < batch; ++i) one(i);
 }
 
+template <class T>
+bool gemm_continue(const T* a, const T* b, T* c, int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b) {
+  return ORBIT_ISA_SELECT(active_isa(), gemm_narrow_continue<T>)(a, b, c, m, n, k, trans_a, trans_b);
+}
+
+bool matmul_is_one_chain(int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b, size_t elem_bytes) {
+  // The baseline variant has no narrow kernel (Eigen's blocking decides its sums).
+  return active_isa() != Isa::baseline && narrow_gemm_applies(m, n, k, trans_a, trans_b, elem_bytes) &&
+         inner_ranges(1, m, n, k, trans_a, trans_b) == 1;
+}
+
+template bool gemm_continue<float>(const float*, const float*, float*, int64_t, int64_t, int64_t, bool, bool);
+template bool gemm_continue<double>(const double*, const double*, double*, int64_t, int64_t, int64_t, bool, bool);
 template void gemm<float>(const float*, const float*, float*, int64_t, int64_t, int64_t, bool, bool);
 template void gemm<double>(const double*, const double*, double*, int64_t, int64_t, int64_t, bool, bool);
 template bool gemm_bias_relu<float>(const float*, const float*, const float*, float*, int64_t, int64_t, int64_t,

@@ -1,6 +1,7 @@
 // CPU (batched) matrix products through Eigen, in the instruction-set variant the CPU runs best. c[b] = op(a[b]) * op(b[b]), row-major, where the
 // per-batch element offsets of a and b allow broadcast batch dims.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 
 namespace orbit::cpu {
@@ -20,6 +21,20 @@ void gemm(const T* a, const T* b, T* c, int64_t m, int64_t n, int64_t k, bool tr
 template <class T>
 bool gemm_bias_relu(const T* a, const T* b, const T* bias, T* c, int64_t m, int64_t n, int64_t k, bool relu);
 
+// c [m, n] += op(a) op(b) with every output's FMA chain continuing from c (the next rows of a longer
+// contraction: after c = +0 and calls over consecutive row ranges, the bits of matmul() over all of
+// them when matmul_is_one_chain says so); false (nothing written) where the narrow kernel does not apply.
+template <class T>
+bool gemm_continue(const T* a, const T* b, T* c, int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b);
+
+// Whether matmul() of one [m, n] product (batch 1) computes every output as one FMA chain over k in order
+// (the narrow kernel of the variant in use, not split into ranges of k): then gemm_continue over
+// consecutive ranges of k gives its bits. The shape alone decides, and the variant in use.
+bool matmul_is_one_chain(int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b, size_t elem_bytes);
+
+extern template bool gemm_continue<float>(const float*, const float*, float*, int64_t, int64_t, int64_t, bool, bool);
+extern template bool gemm_continue<double>(const double*, const double*, double*, int64_t, int64_t, int64_t, bool,
+                                           bool);
 extern template void gemm<float>(const float*, const float*, float*, int64_t, int64_t, int64_t, bool, bool);
 extern template void gemm<double>(const double*, const double*, double*, int64_t, int64_t, int64_t, bool, bool);
 extern template bool gemm_bias_relu<float>(const float*, const float*, const float*, float*, int64_t, int64_t,

@@ -35,6 +35,8 @@ struct Program::RowRegion {
   // position) and every block multiplies by it untransposed, so no block transposes it again (the
   // narrow kernel would, per call: kernels/cpu/isa/gemm_narrow.inc).
   std::vector<Tensor> rhs_t;
+  // Per region position: a split weight gradient's partial products, [ranges, m, n] (else undefined).
+  std::vector<Tensor> partials;
 };
 
 namespace {
@@ -63,7 +65,7 @@ void Program::plan_row_region(const std::vector<NodeId>& outputs) {
   }
   // Weight gradients join the region on one thread only: their chains run through the blocks in order.
   passes::RowBlockPlan plan = passes::plan_row_blocks(graph_, nodes, view, outputs, requested,
-                                                      passes::row_block_cache_bytes(), cpu::max_threads() == 1);
+                                                      passes::row_block_cache_bytes(), cpu::max_threads());
   if (plan.empty()) return;
   auto r = std::make_shared<RowRegion>();
   std::vector<Step> reordered;
@@ -81,7 +83,11 @@ void Program::plan_row_region(const std::vector<NodeId>& outputs) {
     r->block.push_back(sink ? node : passes::block_node(node, plan.rows, plan.block));
     r->tail.push_back(sink ? node : passes::block_node(node, plan.rows, tail_rows ? tail_rows : plan.block));
     r->rhs_t.emplace_back();
-    if (is(node, Op::matmul) && node.attr_as<MatmulAttr>().trans_b) {
+    r->partials.emplace_back();
+    if (sink && plan.sink_ranges[steps_[k].node] > 1)
+      r->partials.back() = Tensor::empty(Shape{plan.sink_ranges[steps_[k].node], node.shape[0], node.shape[1]},
+                                         node.dtype, device_);
+    if (!sink && is(node, Op::matmul) && node.attr_as<MatmulAttr>().trans_b) {
       const Node& w = graph_.node(node.inputs[1]);
       r->rhs_t.back() = Tensor::empty(Shape{w.shape[1], w.shape[0]}, w.dtype, device_);
       auto untransposed = std::make_shared<MatmulAttr>();
@@ -154,7 +160,7 @@ void Program::layout_row_region() {
   const int64_t blocks = (plan.rows + plan.block - 1) / plan.block;
   r.threads = static_cast<int>(std::clamp<int64_t>(cpu::max_threads(), 1, blocks));
   for (int j = 0; j < len; ++j)
-    if (plan.sink[steps_[plan.first + j].node]) r.threads = 1;
+    if (plan.sink_ranges[steps_[plan.first + j].node] == 1) r.threads = 1;  // one chain through every block
 }
 
 void Program::run_row_region(bool profiled) {
@@ -169,7 +175,8 @@ void Program::run_row_region(bool profiled) {
   for (int j = 0; j < len; ++j) {
     const Step& s = steps_[plan.first + j];
     if (r.rhs_t[j].defined() && r.rhs_t[j].numel() > 0) transpose_into(values_[s.inputs[1]], r.rhs_t[j]);
-    if (plan.sink[s.node]) std::memset(values_[s.node].raw(), 0, values_[s.node].nbytes());  // chains from +0
+    if (r.partials[j].defined()) std::memset(r.partials[j].raw(), 0, r.partials[j].nbytes());  // chains from +0
+    else if (plan.sink[s.node]) std::memset(values_[s.node].raw(), 0, values_[s.node].nbytes());
   }
   // One thread's share of the blocks, on its own block buffers.
   auto run_blocks = [&](int t, int64_t b0, int64_t b1) {
@@ -195,10 +202,14 @@ void Program::run_row_region(bool profiled) {
         if (plan.sink[s.node]) {  // the next rows of a^T b, continuing every output's chain
           const auto t0 = profiled ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
           const Tensor a = input(0), bm = input(1);
-          Tensor& c = values_[s.node];
+          const Tensor& c = values_[s.node];
+          const int64_t mn = c.numel();
+          // A split product's block adds to its range's partial (blocks never straddle ranges).
+          const int64_t part = r.partials[j].defined() ? r0 / plan.range_rows : -1;
           const bool done = dispatch_float(c.dtype(), [&]<class T>() {
-            return cpu::gemm_continue<T>(a.data<T>(), bm.data<T>(), c.data<T>(), c.shape()[0], c.shape()[1], count,
-                                         true, false);
+            T* dst = part < 0 ? c.data<T>() : r.partials[j].data<T>() + part * mn;
+            return cpu::gemm_continue<T>(a.data<T>(), bm.data<T>(), dst, c.shape()[0], c.shape()[1], count, true,
+                                         false);
           });
           ORBIT_CHECK(done, "run: the weight gradient '", node.name,
                       "' was planned for the narrow product kernel, which the CPU variant now in use lacks "
@@ -221,26 +232,44 @@ void Program::run_row_region(bool profiled) {
       }
     }
   };
+  // Threads take contiguous shares of whole blocks, in units that never split a weight gradient's range.
+  const int64_t unit = plan.range_rows > 0 ? plan.range_rows / plan.block : 1;
+  const int64_t units = (blocks + unit - 1) / unit;
+  auto share = [&](int t, int nt, int64_t& b0, int64_t& b1) {
+    b0 = std::min(blocks, units * t / nt * unit);
+    b1 = std::min(blocks, units * (t + 1) / nt * unit);
+  };
   if (threads <= 1) {
     run_blocks(0, 0, blocks);
   } else {
-    // Contiguous shares of whole blocks; an exception on a thread is carried out of the region.
+    // An exception on a thread is carried out of the region.
     std::exception_ptr failed;
 #if defined(_OPENMP)
 #pragma omp parallel num_threads(threads)
     {
       const int t = omp_get_thread_num(), nt = omp_get_num_threads();
       try {
-        run_blocks(t, blocks * t / nt, blocks * (t + 1) / nt);
+        int64_t b0 = 0, b1 = 0;
+        share(t, nt, b0, b1);
+        run_blocks(t, b0, b1);
       } catch (...) {
 #pragma omp critical(orbit_row_region)
         if (!failed) failed = std::current_exception();
       }
     }
 #else
+    (void)share;
     run_blocks(0, 0, blocks);
 #endif
     if (failed) std::rethrow_exception(failed);
+  }
+  // Split weight gradients: their ranges' partial products added in order, as matmul adds them.
+  for (int j = 0; j < len; ++j) {
+    if (!r.partials[j].defined()) continue;
+    Tensor& c = values_[steps_[plan.first + j].node];
+    dispatch_float(c.dtype(), [&]<class T>() {
+      cpu::sum_range_partials<T>(r.partials[j].data<T>(), c.data<T>(), r.partials[j].shape()[0], c.numel());
+    });
   }
   // Views of region values read in full after the region: of their (full) bases.
   for (int j = 0; j < len; ++j) {

@@ -170,6 +170,37 @@ TEST_SUITE("cpu") {
     }
   }
 
+  TEST_CASE("row blocks: weight gradients that matmul splits into ranges of rows keep their bits on any threads") {
+    // 8192 rows: matmul sums a weight gradient as 4 ranges of 2048 rows (each a chain, the partials
+    // added in order). The region computes each range's partial block by block, blocks never straddling
+    // a range, on one thread or on three (which share the ranges out).
+    PinnGraph p(8192, 32, DType::f32);
+    const auto [plain1, plain3] = orbit::testing::on_1_and_3_threads([&] { return run_pinn<float>(p, "0"); });
+    for (const char* setting : {"128", "1"}) {
+      INFO("ORBIT_CPU_ROW_BLOCKS=" << setting);
+      std::vector<int> sinks;
+      std::vector<int64_t> blocks;
+      const auto [one, three] = orbit::testing::on_1_and_3_threads([&] {
+        int s = 0;
+        int64_t b = 0;
+        auto v = run_pinn<float>(p, setting, &b, nullptr, &s);
+        sinks.push_back(s);
+        blocks.push_back(b);
+        return v;
+      });
+      for (int64_t b : blocks) CHECK((b > 0 && 2048 % b == 0));
+      if (cpu::active_isa() != cpu::Isa::baseline) {
+        CHECK(sinks[0] >= 4);
+        CHECK(sinks[1] >= 4);  // ranged ones run in the region on three threads too
+      }
+      for (size_t i = 0; i < plain1.size(); ++i) {
+        INFO("output " << i);
+        CHECK(orbit::testing::same_bits(one[i], plain1[i]));
+        CHECK(orbit::testing::same_bits(three[i], plain3[i]));
+      }
+    }
+  }
+
   TEST_CASE("row blocks: the block size follows the rows, and small batches run unblocked") {
     {
       PinnGraph p(4096, 64, DType::f32);

@@ -20,6 +20,13 @@ namespace {
 
 enum Status : char { kPre, kRegion, kPost, kSink };  // kSink: in the region, complete only at its end
 
+// Which weight gradients may join the region: one-chain products (one thread only), products that
+// matmul splits into ranges of rows (any threads; the first one fixes range_rows for the others).
+struct SinkRule {
+  bool one_chain = false, ranged = false;
+  int64_t range_rows = 0;
+};
+
 bool is_elementwise(const Node& n) {
   if (n.kind != NodeKind::op) return false;
   return n.op <= id(Op::where) || n.op == id(Op::cast);
@@ -93,17 +100,25 @@ bool row_local(const Graph& g, const Node& n, int64_t N, const std::vector<char>
 
 // A weight gradient a^T b over the N rows of region values (a, b [N, *], at least one from the region),
 // computed as one FMA chain per output: the region can run it block by block.
-bool row_sink(const Graph& g, const Node& n, int64_t N, const std::vector<char>& status) {
-  if (!is(n, Op::matmul) || n.shape.rank() != 2) return false;
+// Returns the ranges of rows matmul splits it into (kernels/cpu/matmul.h: matmul_chain_ranges), or 0.
+// One chain (1) only on one thread: the blocks must then follow each other in order.
+int64_t row_sink(const Graph& g, const Node& n, int64_t N, const std::vector<char>& status, const SinkRule& rule) {
+  if (!is(n, Op::matmul) || n.shape.rank() != 2) return 0;
   const auto& a = n.attr_as<MatmulAttr>();
-  if (!a.trans_a || a.trans_b) return false;
+  if (!a.trans_a || a.trans_b) return 0;
   bool from_region = false;
   for (NodeId in : n.inputs) {
     const Shape& s = g.node(in).shape;
-    if (s.rank() != 2 || s[0] != N || (status[in] != kPre && status[in] != kRegion)) return false;
+    if (s.rank() != 2 || s[0] != N || (status[in] != kPre && status[in] != kRegion)) return 0;
     from_region |= status[in] == kRegion;
   }
-  return from_region && cpu::matmul_is_one_chain(n.shape[0], n.shape[1], N, true, false, dtype_size(n.dtype));
+  if (!from_region) return 0;
+  const int64_t ranges = cpu::matmul_chain_ranges(n.shape[0], n.shape[1], N, true, false, dtype_size(n.dtype));
+  if (ranges == 1) return rule.one_chain ? 1 : 0;
+  if (ranges < 2 || !rule.ranged) return 0;
+  // Ranges of ceil(N / ranges) rows; every ranged sink of a region must share them.
+  const int64_t per = (N + ranges - 1) / ranges;
+  return rule.range_rows == 0 || rule.range_rows == per ? ranges : 0;
 }
 
 // dim 0 of the program's largest [N, ...] value: the batch the region runs over.
@@ -125,9 +140,10 @@ int64_t row_bytes(const Node& n) {
 
 }  // namespace
 
-RowBlockPlan plan_row_blocks(const Graph& g, const std::vector<NodeId>& steps, const std::vector<char>& view,
-                             const std::vector<NodeId>& outputs, int64_t block_rows, int64_t cache_bytes,
-                             bool sinks) {
+namespace {
+
+RowBlockPlan plan_once(const Graph& g, const std::vector<NodeId>& steps, const std::vector<char>& view,
+                       const std::vector<NodeId>& outputs, int64_t block_rows, int64_t cache_bytes, SinkRule rule) {
   RowBlockPlan plan;
   const int n = g.size();
   const int64_t N = batch_rows(g, steps);
@@ -146,7 +162,8 @@ RowBlockPlan plan_row_blocks(const Graph& g, const std::vector<NodeId>& steps, c
     if (!any_post && row_local(g, node, N, status, rows_of[k])) {
       status[i] = kRegion;
       region.push_back(static_cast<int>(k));
-    } else if (sinks && row_sink(g, node, N, status)) {
+    } else if (const int64_t ranges = row_sink(g, node, N, status, rule); ranges > 0) {
+      if (ranges > 1) rule.range_rows = (N + ranges - 1) / ranges;
       status[i] = kSink;
       rows_of[k].assign(node.inputs.size(), 1);
       region.push_back(static_cast<int>(k));
@@ -176,9 +193,16 @@ RowBlockPlan plan_row_blocks(const Graph& g, const std::vector<NodeId>& steps, c
   plan.in_region.assign(n, 0);
   for (int k : region) plan.in_region[steps[k]] = 1;
   plan.sink.assign(n, 0);
+  plan.sink_ranges.assign(n, 0);
   plan.materialized.assign(n, 0);
-  for (int k : region)
-    if (status[steps[k]] == kSink) plan.sink[steps[k]] = plan.materialized[steps[k]] = 1;  // [m, n], whole
+  for (int k : region) {
+    const NodeId i = steps[k];
+    if (status[i] != kSink) continue;
+    plan.sink[i] = plan.materialized[i] = 1;  // [m, n], whole
+    const Node& node = g.node(i);
+    plan.sink_ranges[i] = cpu::matmul_chain_ranges(node.shape[0], node.shape[1], N, true, false, dtype_size(node.dtype));
+  }
+  plan.range_rows = rule.range_rows;
   for (int k : post)
     for (NodeId in : g.node(steps[k]).inputs)
       if (plan.in_region[in]) plan.materialized[in] = 1;
@@ -229,7 +253,11 @@ RowBlockPlan plan_row_blocks(const Graph& g, const std::vector<NodeId>& steps, c
   if (R <= 0) {
     R = per_row > 0 ? cache_bytes * 3 / 4 / per_row : N;
     R = std::clamp<int64_t>(R / 32 * 32, 64, 1024);
+    // Blocks must not straddle the ranges of a split weight gradient: R divides their rows.
+    if (rule.range_rows > 0)
+      while (R > 64 && rule.range_rows % R != 0) R -= 32;
   }
+  if (rule.range_rows > 0 && rule.range_rows % R != 0) return RowBlockPlan{};  // the caller plans again
   if (N < 2 * R) return plan;
 
   plan.rows = N;
@@ -242,6 +270,24 @@ RowBlockPlan plan_row_blocks(const Graph& g, const std::vector<NodeId>& steps, c
   plan.rows_of_input.assign(steps.size(), {});
   for (int k : region) plan.rows_of_input[k] = rows_of[k];
   return plan;
+}
+
+}  // namespace
+
+RowBlockPlan plan_row_blocks(const Graph& g, const std::vector<NodeId>& steps, const std::vector<char>& view,
+                             const std::vector<NodeId>& outputs, int64_t block_rows, int64_t cache_bytes,
+                             int threads) {
+  SinkRule rule;
+  rule.one_chain = threads == 1;
+  rule.ranged = true;
+  RowBlockPlan plan = plan_once(g, steps, view, outputs, block_rows, cache_bytes, rule);
+  if (!plan.empty()) return plan;
+  // No region, or blocks that would straddle a split weight gradient's ranges: without those.
+  rule.ranged = false;
+  plan = plan_once(g, steps, view, outputs, block_rows, cache_bytes, rule);
+  if (!plan.empty() || !rule.one_chain) return plan;
+  rule.one_chain = false;
+  return plan_once(g, steps, view, outputs, block_rows, cache_bytes, rule);
 }
 
 Node block_node(const Node& n, int64_t rows, int64_t count) {

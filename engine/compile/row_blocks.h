@@ -38,9 +38,15 @@ struct RowBlockPlan {
   std::vector<char> materialized;     // per node id: a region value read outside the region (in full)
   // Per node id: a weight gradient a^T b over the region's rows (a, b [N, ...]) computed in the region,
   // each block continuing the product's FMA chains (kernels/cpu/matmul.h, gemm_continue): its inputs
-  // need not be written in full. Only on one thread (the chains go through the blocks in order) and
-  // where matmul would compute the product as one chain (then the bits are the same).
+  // need not be written in full. Only where matmul computes the product as FMA chains over ranges of
+  // rows (then the bits are the same; see sink_ranges).
   std::vector<char> sink;
+  // Per node id: 1 for a one-chain weight gradient (one thread), r > 1 for one that matmul splits into
+  // r ranges of range_rows rows (each range a chain into its own partial product, the partials then
+  // added in order: kernels/cpu/matmul.h). Blocks never straddle those ranges, and several threads
+  // share the blocks out range by range.
+  std::vector<int64_t> sink_ranges;
+  int64_t range_rows = 0;
   // Per step (old index): per input, whether the kernel reads the input's rows [r0, r0 + R) or the
   // whole tensor (a weight, a bias, a broadcast scalar). Filled for region steps only.
   std::vector<std::vector<char>> rows_of_input;
@@ -48,12 +54,12 @@ struct RowBlockPlan {
 };
 
 // Row-blocked plan for a program's kernels (`steps[k]` computes node steps[k]; `view[k]` when it is a
-// reshape served as a view). `block_rows` > 0 forces R; 0 picks it from the region's per-row bytes
+// reshape served as a view), to run on `threads` threads. `block_rows` > 0 forces R; 0 picks it from the region's per-row bytes
 // and `cache_bytes` (the per-core cache the block's buffers should fit in). An empty plan when no
 // region pays (fewer than 2 * R rows, fewer than two kernels).
 RowBlockPlan plan_row_blocks(const Graph& g, const std::vector<NodeId>& steps, const std::vector<char>& view,
                              const std::vector<NodeId>& outputs, int64_t block_rows, int64_t cache_bytes,
-                             bool sinks);
+                             int threads);
 
 // The node that computes rows [r0, r0 + count) of region node `n` of a program over `rows` rows:
 // the same op on `count` rows (its shape and any row-sized attribute changed).

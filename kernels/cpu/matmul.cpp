@@ -73,14 +73,19 @@ void split_inner_product(const T* a, const T* b, T* c, int64_t m, int64_t n, int
     const int64_t k0 = std::min(k, r * per), k1 = std::min(k, k0 + per);
     product(a + k0 * m, b + k0 * n, part + r * mn, m, n, k1 - k0, true, false);  // k1 == k0 gives zeros
   });
-  parallel_for(m * n, 4096, [&](int64_t i) {
+  sum_range_partials(part, c, ranges, static_cast<int64_t>(mn));
+}
+
+}  // namespace
+
+template <class T>
+void sum_range_partials(const T* part, T* c, int64_t ranges, int64_t mn) {
+  parallel_for(mn, 4096, [&](int64_t i) {
     T s = part[i];
     for (int64_t r = 1; r < ranges; ++r) s += part[r * mn + i];
     c[i] = s;
   });
 }
-
-}  // namespace
 
 template <class T>
 void matmul(const T* a, const T* b, T* c, int64_t batch, const int64_t* a_off, const int64_t* b_off,
@@ -101,12 +106,20 @@ bool gemm_continue(const T* a, const T* b, T* c, int64_t m, int64_t n, int64_t k
   return ORBIT_ISA_SELECT(active_isa(), gemm_narrow_continue<T>)(a, b, c, m, n, k, trans_a, trans_b);
 }
 
-bool matmul_is_one_chain(int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b, size_t elem_bytes) {
+int64_t matmul_chain_ranges(int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b, size_t elem_bytes) {
   // The baseline variant has no narrow kernel (Eigen's blocking decides its sums).
-  return active_isa() != Isa::baseline && narrow_gemm_applies(m, n, k, trans_a, trans_b, elem_bytes) &&
-         inner_ranges(1, m, n, k, trans_a, trans_b) == 1;
+  if (active_isa() == Isa::baseline || k < 1) return 0;
+  const int64_t ranges = inner_ranges(1, m, n, k, trans_a, trans_b);
+  const int64_t per = (k + ranges - 1) / ranges;
+  // Every range's product (the last one may be shorter) must take the narrow kernel.
+  if (!narrow_gemm_applies(m, n, per, trans_a, trans_b, elem_bytes)) return 0;
+  if (k - (ranges - 1) * per > 0 && !narrow_gemm_applies(m, n, k - (ranges - 1) * per, trans_a, trans_b, elem_bytes))
+    return 0;
+  return ranges;
 }
 
+template void sum_range_partials<float>(const float*, float*, int64_t, int64_t);
+template void sum_range_partials<double>(const double*, double*, int64_t, int64_t);
 template bool gemm_continue<float>(const float*, const float*, float*, int64_t, int64_t, int64_t, bool, bool);
 template bool gemm_continue<double>(const double*, const double*, double*, int64_t, int64_t, int64_t, bool, bool);
 template void gemm<float>(const float*, const float*, float*, int64_t, int64_t, int64_t, bool, bool);

@@ -23,14 +23,23 @@ bool gemm_bias_relu(const T* a, const T* b, const T* bias, T* c, int64_t m, int6
 
 // c [m, n] += op(a) op(b) with every output's FMA chain continuing from c (the next rows of a longer
 // contraction: after c = +0 and calls over consecutive row ranges, the bits of matmul() over all of
-// them when matmul_is_one_chain says so); false (nothing written) where the narrow kernel does not apply.
+// them when matmul_chain_ranges says 1); false (nothing written) where the narrow kernel does not apply.
 template <class T>
 bool gemm_continue(const T* a, const T* b, T* c, int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b);
 
-// Whether matmul() of one [m, n] product (batch 1) computes every output as one FMA chain over k in order
-// (the narrow kernel of the variant in use, not split into ranges of k): then gemm_continue over
-// consecutive ranges of k gives its bits. The shape alone decides, and the variant in use.
-bool matmul_is_one_chain(int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b, size_t elem_bytes);
+// How matmul() computes one [m, n] product (batch 1) over k: as `ranges` consecutive ranges of
+// ceil(k / ranges) rows of k, each output one FMA chain over each range in order (the narrow kernel of
+// the variant in use), the ranges' partial products then added in order by sum_range_partials; 0 when
+// its outputs are not such chains (Eigen's kernel). Then gemm_continue over consecutive pieces of each
+// range, and sum_range_partials, give matmul's bits. The shape and the variant in use decide.
+int64_t matmul_chain_ranges(int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b, size_t elem_bytes);
+
+// c[i] = part[i] + part[mn + i] + ... over `ranges` partials of mn values, added in order (as matmul
+// adds its ranges' partial products).
+template <class T>
+void sum_range_partials(const T* part, T* c, int64_t ranges, int64_t mn);
+extern template void sum_range_partials<float>(const float*, float*, int64_t, int64_t);
+extern template void sum_range_partials<double>(const double*, double*, int64_t, int64_t);
 
 extern template bool gemm_continue<float>(const float*, const float*, float*, int64_t, int64_t, int64_t, bool, bool);
 extern template bool gemm_continue<double>(const double*, const double*, double*, int64_t, int64_t, int64_t, bool,

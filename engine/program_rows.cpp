@@ -6,16 +6,18 @@
 // [r0, r0 + R) with a copy of its node shaped for R rows, block after block. With several OpenMP
 // threads the blocks are shared out among them (each thread has its own block buffers and runs its
 // kernels on its own: parallel_for does not open a team inside one), so the region costs one fork and
-// join per run instead of one per kernel.
+// join per run instead of one per kernel. Weight gradients in the region (plan.sink) continue their
+// FMA chains block by block into their output, or into their range's partial product when matmul
+// splits them into ranges of rows; the partials are added after the region.
 #include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <iostream>
 #include <string>
 
-#include "engine/compile/memory_plan.h"
 #include "engine/attrs.h"
 #include "engine/builtin_ops.h"
+#include "engine/compile/memory_plan.h"
 #include "engine/compile/row_blocks.h"
 #include "engine/op_registry.h"
 #include "engine/program.h"
@@ -63,7 +65,7 @@ void Program::plan_row_region(const std::vector<NodeId>& outputs) {
     nodes.push_back(s.node);
     view.push_back(s.view);
   }
-  // Weight gradients join the region on one thread only: their chains run through the blocks in order.
+  // The thread count decides which weight gradients may join the region (row_blocks.h: sink_ranges).
   passes::RowBlockPlan plan = passes::plan_row_blocks(graph_, nodes, view, outputs, requested,
                                                       passes::row_block_cache_bytes(), cpu::max_threads());
   if (plan.empty()) return;

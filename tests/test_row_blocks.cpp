@@ -244,6 +244,38 @@ TEST_SUITE("cpu") {
     for (size_t i = 0; i < plain.size(); ++i) CHECK(orbit::testing::same_bits(blocked[i], plain[i]));
   }
 
+  TEST_CASE("row blocks: products through Eigen (1 or 300 columns) give the one-thread bits on any threads") {
+    // Eigen's kernel may split a product over threads, so the unblocked program's bits can depend on
+    // the thread count there; in the region every block's product runs on its own thread, which gives
+    // the unblocked program's one-thread bits whatever the thread count (for contractions this short).
+    const int64_t n = 1000;
+    for (int64_t h : {int64_t(1), int64_t(300)}) {
+      INFO("width " << h);
+      Graph g;
+      Var x = g.input("x", {n, 64});
+      Var w = g.input("w", {64, h});
+      Var v = g.input("v", {h, 64});
+      Var y = tanh(matmul(tanh(matmul(x, w)), v)) * x;
+      Feeds f = {{"x", Tensor::from<float>({n, 64}, orbit::testing::normals<float>(n * 64, 1))},
+                 {"w", Tensor::from<float>({64, h}, orbit::testing::normals<float>(64 * h, 2))},
+                 {"v", Tensor::from<float>({h, 64}, orbit::testing::normals<float>(h * 64, 3))}};
+      auto run = [&](const std::string& setting, int64_t& block) {
+        ScopedEnv env("ORBIT_CPU_ROW_BLOCKS", setting);
+        Program p = compile(g, {y});
+        block = p.row_block_size();
+        return values_of<float>(p.run(f));
+      };
+      int64_t b0 = -1, b1 = -1;
+      const auto [plain1, unused] = orbit::testing::on_1_and_3_threads([&] { return run("0", b0); });
+      (void)unused;
+      const auto [one, three] = orbit::testing::on_1_and_3_threads([&] { return run("96", b1); });
+      CHECK(b0 == 0);
+      CHECK(b1 == 96);
+      CHECK(orbit::testing::same_bits(one[0], plain1[0]));
+      CHECK(orbit::testing::same_bits(three[0], plain1[0]));
+    }
+  }
+
   TEST_CASE("row blocks: a bad ORBIT_CPU_ROW_BLOCKS is named in the error") {
     PinnGraph p(512, 16, DType::f32);
     for (const char* bad : {"abc", "-5", "12rows"}) {

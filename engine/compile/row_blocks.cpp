@@ -98,10 +98,10 @@ bool row_local(const Graph& g, const Node& n, int64_t N, const std::vector<char>
   return false;
 }
 
-// A weight gradient a^T b over the N rows of region values (a, b [N, *], at least one from the region),
-// computed as one FMA chain per output: the region can run it block by block.
-// Returns the ranges of rows matmul splits it into (kernels/cpu/matmul.h: matmul_chain_ranges), or 0.
-// One chain (1) only on one thread: the blocks must then follow each other in order.
+// Whether a weight gradient a^T b over the N rows of region values (a, b [N, *], at least one from the
+// region) can run block by block: returns the ranges of rows matmul sums it in, each one FMA chain
+// (kernels/cpu/matmul.h: matmul_chain_ranges), or 0. One chain (1) only when `rule` allows it (one
+// thread: the blocks must follow each other in order).
 int64_t row_sink(const Graph& g, const Node& n, int64_t N, const std::vector<char>& status, const SinkRule& rule) {
   if (!is(n, Op::matmul) || n.shape.rank() != 2) return 0;
   const auto& a = n.attr_as<MatmulAttr>();
@@ -138,12 +138,12 @@ int64_t row_bytes(const Node& n) {
   return n.shape.numel() / std::max<int64_t>(n.shape[0], 1) * static_cast<int64_t>(dtype_size(n.dtype));
 }
 
-}  // namespace
-
-namespace {
-
+// One planning pass under `rule`. `misaligned` is set when the plan fails only because the block size
+// cannot divide the ranges of the split weight gradients.
 RowBlockPlan plan_once(const Graph& g, const std::vector<NodeId>& steps, const std::vector<char>& view,
-                       const std::vector<NodeId>& outputs, int64_t block_rows, int64_t cache_bytes, SinkRule rule) {
+                       const std::vector<NodeId>& outputs, int64_t block_rows, int64_t cache_bytes, SinkRule rule,
+                       bool& misaligned) {
+  misaligned = false;
   RowBlockPlan plan;
   const int n = g.size();
   const int64_t N = batch_rows(g, steps);
@@ -225,8 +225,6 @@ RowBlockPlan plan_once(const Graph& g, const std::vector<NodeId>& steps, const s
   int64_t per_row = 0;
   {
     std::vector<BufferLife> lives;
-    std::vector<int> pos(n, -1);
-    for (size_t j = 0; j < region.size(); ++j) pos[steps[region[j]]] = static_cast<int>(j);
     std::vector<int> last(n, -1);
     for (size_t j = 0; j < region.size(); ++j)
       for (NodeId in : g.node(steps[region[j]]).inputs) last[in] = static_cast<int>(j);
@@ -257,7 +255,10 @@ RowBlockPlan plan_once(const Graph& g, const std::vector<NodeId>& steps, const s
     if (rule.range_rows > 0)
       while (R > 64 && rule.range_rows % R != 0) R -= 32;
   }
-  if (rule.range_rows > 0 && rule.range_rows % R != 0) return RowBlockPlan{};  // the caller plans again
+  if (rule.range_rows > 0 && rule.range_rows % R != 0) {  // the caller plans again without them
+    misaligned = true;
+    return RowBlockPlan{};
+  }
   if (N < 2 * R) return plan;
 
   plan.rows = N;
@@ -280,14 +281,12 @@ RowBlockPlan plan_row_blocks(const Graph& g, const std::vector<NodeId>& steps, c
   SinkRule rule;
   rule.one_chain = threads == 1;
   rule.ranged = true;
-  RowBlockPlan plan = plan_once(g, steps, view, outputs, block_rows, cache_bytes, rule);
-  if (!plan.empty()) return plan;
-  // No region, or blocks that would straddle a split weight gradient's ranges: without those.
+  bool misaligned = false;
+  RowBlockPlan plan = plan_once(g, steps, view, outputs, block_rows, cache_bytes, rule, misaligned);
+  if (!misaligned) return plan;
+  // Blocks would straddle a split weight gradient's ranges: those run after the region.
   rule.ranged = false;
-  plan = plan_once(g, steps, view, outputs, block_rows, cache_bytes, rule);
-  if (!plan.empty() || !rule.one_chain) return plan;
-  rule.one_chain = false;
-  return plan_once(g, steps, view, outputs, block_rows, cache_bytes, rule);
+  return plan_once(g, steps, view, outputs, block_rows, cache_bytes, rule, misaligned);
 }
 
 Node block_node(const Node& n, int64_t rows, int64_t count) {

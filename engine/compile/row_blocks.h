@@ -17,8 +17,10 @@
 // casts, reshapes that keep dim 0 (views), and the fused MLP. Every kernel computes each row as it
 // does on all N rows at once (same instructions, same order), so blocking changes no bits as long as
 // a kernel's algorithm does not depend on the row count: true of the elementwise and fused kernels,
-// the narrow products (kernels/cpu/isa/gemm_narrow.inc: one FMA chain per output) and the fused MLP;
-// a product that falls back to Eigen may round differently on R rows than on N (tests say where).
+// the narrow products (kernels/cpu/isa/gemm_narrow.inc: one FMA chain per output) and the fused MLP.
+// A product that falls back to Eigen (fewer than 8 or more than 256 columns) runs on one thread per
+// block: it gives the unblocked program's one-thread bits in the tests (contractions of 64), but
+// Eigen's blocking depends on the row count, so a long contraction may round differently.
 #pragma once
 #include <cstdint>
 #include <vector>
